@@ -1,0 +1,80 @@
+/**
+ * Where state lives: <bpffs>/<netns inode>_manifold/, and how the
+ * --netns and --bpffs arguments are checked.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { ManifoldError } from '../errors.js';
+
+const NSFS_MAGIC = 0x6e736673;
+const BPF_FS_MAGIC = 0xcafe4a11;
+
+/** Global options every command takes. */
+export interface Target {
+  /** Path of a network namespace file (default /proc/self/ns/net). */
+  netns: string;
+  /** Mount point of a bpffs (default /sys/fs/bpf). */
+  bpffs: string;
+}
+
+/** A resolved target: the namespace's identity and the state directory. */
+export interface ResolvedTarget extends Target {
+  netnsIno: number;
+  netnsDev: bigint;
+  stateDir: string;
+}
+
+/** Names of the pinned objects inside the state directory. */
+export const Pins = {
+  link: 'link',
+  program: 'program',
+  meta: 'manifold_meta',
+  bindings: 'bindings',
+  activeGen: 'active_gen',
+  genMeta: 'gen_meta',
+  portBits: 'port_bits',
+  destinations: 'destinations',
+  sockets: 'sockets',
+  metrics: 'dest_metrics',
+} as const;
+
+/** Pin name of generation g's binding trie. */
+export function triePin(gen: number): string {
+  return `bindings-${gen}`;
+}
+
+/** Map names (in the BPF object) that are pinned and reused on upgrade. */
+export const MAP_NAMES = ['bindings', 'active_gen', 'gen_meta', 'port_bits', 'destinations', 'sockets', 'dest_metrics', 'manifold_meta'] as const;
+
+function fsError(err: unknown, what: string, argument: string): ManifoldError {
+  const e = err as NodeJS.ErrnoException;
+  if (e.code === 'ENOENT') return new ManifoldError('ERR_USAGE', `${argument} ${what}: no such file`);
+  if (e.code === 'EACCES' || e.code === 'EPERM') return new ManifoldError('ERR_PERMISSION', `${argument} ${what}: permission denied`);
+  return new ManifoldError('ERR_USAGE', `${argument} ${what}: ${e.message}`);
+}
+
+/** Check the target and compute the state directory. */
+export function resolveTarget(target: Target): ResolvedTarget {
+  let st: fs.BigIntStats;
+  let sfs: fs.StatsFs;
+  try {
+    st = fs.statSync(target.netns, { bigint: true });
+    sfs = fs.statfsSync(target.netns);
+  } catch (err) {
+    throw fsError(err, target.netns, '--netns');
+  }
+  if (sfs.type !== NSFS_MAGIC) {
+    throw new ManifoldError('ERR_USAGE', `--netns ${target.netns}: not a network namespace file (expected e.g. /proc/PID/ns/net or /run/netns/NAME)`);
+  }
+  let bfs: fs.StatsFs;
+  try {
+    bfs = fs.statfsSync(target.bpffs);
+  } catch (err) {
+    throw fsError(err, target.bpffs, '--bpffs');
+  }
+  if (bfs.type !== BPF_FS_MAGIC) {
+    throw new ManifoldError('ERR_USAGE', `--bpffs ${target.bpffs}: not a bpf filesystem (mount one with: mount -t bpf bpf ${target.bpffs})`);
+  }
+  const netnsIno = Number(st.ino);
+  return { ...target, netnsIno, netnsDev: st.dev, stateDir: path.join(target.bpffs, `${netnsIno}_manifold`) };
+}

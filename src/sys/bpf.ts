@@ -1,0 +1,349 @@
+/**
+ * libbpf low-level API (the bpf(2) wrappers of libbpf.so.1).
+ *
+ * Struct arguments are built as Buffers with the layouts of libbpf 1.1
+ * (checked against the C headers by test/unit/abi.test.ts). libbpf >= 1.0
+ * returns -errno from these functions.
+ */
+import { koffi, openLib, type Lib } from './ffi.js';
+import { SysError } from './errno.js';
+
+/* eslint-disable @typescript-eslint/no-explicit-any */
+type Fn = (...args: any[]) => any;
+
+interface BpfFns {
+  obj_get: Fn;
+  obj_get_opts: Fn;
+  obj_pin: Fn;
+  map_update: Fn;
+  map_lookup: Fn;
+  map_delete: Fn;
+  map_next_key: Fn;
+  map_lookup_batch: Fn;
+  map_update_batch: Fn;
+  map_delete_batch: Fn;
+  map_create: Fn;
+  obj_info: Fn;
+  map_fd_by_id: Fn;
+  prog_fd_by_id: Fn;
+  link_create: Fn;
+  link_update: Fn;
+  link_detach: Fn;
+  test_run: Fn;
+}
+
+let fns: BpfFns | undefined;
+
+/** The opened libbpf, for the object loader. */
+export function libbpf(): Lib {
+  return openLib('libbpf.so.1') as Lib;
+}
+
+function bpf(): BpfFns {
+  if (fns) return fns;
+  const lib = libbpf();
+  fns = {
+    obj_get: lib.func('int bpf_obj_get(const char *path)'),
+    obj_get_opts: lib.func('int bpf_obj_get_opts(const char *path, const uint8_t *opts)'),
+    obj_pin: lib.func('int bpf_obj_pin(int fd, const char *path)'),
+    map_update: lib.func('int bpf_map_update_elem(int fd, const uint8_t *key, const uint8_t *value, uint64_t flags)'),
+    map_lookup: lib.func('int bpf_map_lookup_elem(int fd, const uint8_t *key, _Out_ uint8_t *value)'),
+    map_delete: lib.func('int bpf_map_delete_elem(int fd, const uint8_t *key)'),
+    map_next_key: lib.func('int bpf_map_get_next_key(int fd, const uint8_t *key, _Out_ uint8_t *next)'),
+    map_lookup_batch: lib.func(
+      'int bpf_map_lookup_batch(int fd, uint8_t *in_batch, _Out_ uint8_t *out_batch, _Out_ uint8_t *keys, _Out_ uint8_t *values, _Inout_ uint32_t *count, const uint8_t *opts)',
+    ),
+    map_update_batch: lib.func(
+      'int bpf_map_update_batch(int fd, const uint8_t *keys, const uint8_t *values, _Inout_ uint32_t *count, const uint8_t *opts)',
+    ),
+    map_delete_batch: lib.func(
+      'int bpf_map_delete_batch(int fd, const uint8_t *keys, _Inout_ uint32_t *count, const uint8_t *opts)',
+    ),
+    map_create: lib.func(
+      'int bpf_map_create(int type, const char *name, uint32_t key_size, uint32_t value_size, uint32_t max_entries, const uint8_t *opts)',
+    ),
+    obj_info: lib.func('int bpf_obj_get_info_by_fd(int fd, _Inout_ uint8_t *info, _Inout_ uint32_t *len)'),
+    map_fd_by_id: lib.func('int bpf_map_get_fd_by_id(uint32_t id)'),
+    prog_fd_by_id: lib.func('int bpf_prog_get_fd_by_id(uint32_t id)'),
+    link_create: lib.func('int bpf_link_create(int prog_fd, int target_fd, int attach_type, const uint8_t *opts)'),
+    link_update: lib.func('int bpf_link_update(int link_fd, int new_prog_fd, const uint8_t *opts)'),
+    link_detach: lib.func('int bpf_link_detach(int link_fd)'),
+    test_run: lib.func('int bpf_prog_test_run_opts(int prog_fd, _Inout_ uint8_t *opts)'),
+  };
+  return fns;
+}
+
+function check(call: string, ret: number, context?: string): number {
+  if (ret < 0) throw new SysError(call, -ret, context);
+  return ret;
+}
+
+/** Map types used by manifold. */
+export const MapType = {
+  HASH: 1,
+  ARRAY: 2,
+  PERCPU_ARRAY: 6,
+  LPM_TRIE: 11,
+  ARRAY_OF_MAPS: 12,
+  SOCKMAP: 15,
+} as const;
+
+export const BPF_ANY = 0n;
+export const BPF_NOEXIST = 1n;
+export const BPF_EXIST = 2n;
+export const BPF_F_NO_PREALLOC = 1;
+export const BPF_F_RDONLY = 1 << 3;
+export const BPF_F_REPLACE = 1 << 2;
+export const BPF_SK_LOOKUP = 36;
+
+/** Open a pinned object; `readOnly` asks for a read-only fd (BPF_F_RDONLY). */
+export function objGet(path: string, readOnly = false): number {
+  const ctx = `cannot open ${path}`;
+  if (!readOnly) return check('bpf_obj_get', bpf().obj_get(path), ctx);
+  const opts = Buffer.alloc(16);
+  opts.writeBigUInt64LE(16n, 0);
+  opts.writeUInt32LE(BPF_F_RDONLY, 8);
+  return check('bpf_obj_get_opts', bpf().obj_get_opts(path, opts), ctx);
+}
+
+/** Pin an object at a bpffs path. */
+export function objPin(fd: number, path: string): void {
+  check('bpf_obj_pin', bpf().obj_pin(fd, path), `cannot pin ${path}`);
+}
+
+/** Update one element. */
+export function mapUpdate(fd: number, key: Buffer, value: Buffer, flags = BPF_ANY): void {
+  check('bpf_map_update_elem', bpf().map_update(fd, key, value, flags));
+}
+
+/** Look one element up; null when absent. */
+export function mapLookup(fd: number, key: Buffer, valueSize: number): Buffer | null {
+  const value = Buffer.alloc(valueSize);
+  const ret = bpf().map_lookup(fd, key, value) as number;
+  if (ret === -2 /* ENOENT */) return null;
+  check('bpf_map_lookup_elem', ret);
+  return value;
+}
+
+/** Delete one element; returns false when it was absent. */
+export function mapDelete(fd: number, key: Buffer): boolean {
+  const ret = bpf().map_delete(fd, key) as number;
+  if (ret === -2) return false;
+  check('bpf_map_delete_elem', ret);
+  return true;
+}
+
+/** Next key after `key` (null = first); null at the end. */
+export function mapNextKey(fd: number, key: Buffer | null, keySize: number): Buffer | null {
+  const next = Buffer.alloc(keySize);
+  const ret = bpf().map_next_key(fd, key, next) as number;
+  if (ret === -2) return null;
+  check('bpf_map_get_next_key', ret);
+  return next;
+}
+
+function batchOpts(): Buffer {
+  const opts = Buffer.alloc(24);
+  opts.writeBigUInt64LE(24n, 0);
+  return opts;
+}
+
+/**
+ * Read a whole map with BPF_MAP_LOOKUP_BATCH, falling back to
+ * get_next_key + lookup where the kernel lacks batch support for the type.
+ * `valueSize` is the per-element value size as user space sees it (for
+ * per-CPU maps: round_up(value, 8) * possible CPUs).
+ */
+export function mapDump(fd: number, keySize: number, valueSize: number, chunk = 4096): { keys: Buffer; values: Buffer; count: number } {
+  const keyParts: Buffer[] = [];
+  const valueParts: Buffer[] = [];
+  let total = 0;
+  const batchToken = Buffer.alloc(Math.max(keySize, 8));
+  let first = true;
+  for (;;) {
+    const keys = Buffer.alloc(keySize * chunk);
+    const values = Buffer.alloc(valueSize * chunk);
+    const count = [chunk];
+    const ret = bpf().map_lookup_batch(fd, first ? null : batchToken, batchToken, keys, values, count, batchOpts()) as number;
+    first = false;
+    const n = count[0] ?? 0;
+    if (ret < 0 && ret !== -2) {
+      if (ret === -524 || ret === -22 || ret === -95) return mapDumpSlow(fd, keySize, valueSize);
+      check('bpf_map_lookup_batch', ret);
+    }
+    if (n > 0) {
+      keyParts.push(keys.subarray(0, n * keySize));
+      valueParts.push(values.subarray(0, n * valueSize));
+      total += n;
+    }
+    if (ret === -2) break;
+  }
+  return { keys: Buffer.concat(keyParts), values: Buffer.concat(valueParts), count: total };
+}
+
+function mapDumpSlow(fd: number, keySize: number, valueSize: number): { keys: Buffer; values: Buffer; count: number } {
+  const keys: Buffer[] = [];
+  const values: Buffer[] = [];
+  let key = mapNextKey(fd, null, keySize);
+  while (key) {
+    const value = mapLookup(fd, key, valueSize);
+    if (value) {
+      keys.push(key);
+      values.push(value);
+    }
+    key = mapNextKey(fd, key, keySize);
+  }
+  return { keys: Buffer.concat(keys), values: Buffer.concat(values), count: keys.length };
+}
+
+/** Update many elements; falls back to single updates where batch is unsupported. */
+export function mapUpdateBatch(fd: number, keys: Buffer, values: Buffer, count: number, keySize: number, valueSize: number): void {
+  if (count === 0) return;
+  const n = [count];
+  const ret = bpf().map_update_batch(fd, keys, values, n, batchOpts()) as number;
+  if (ret === -524 || ret === -22 || ret === -95) {
+    for (let i = (n[0] ?? 0); i < count; i++) {
+      mapUpdate(fd, keys.subarray(i * keySize, (i + 1) * keySize), values.subarray(i * valueSize, (i + 1) * valueSize));
+    }
+    return;
+  }
+  check('bpf_map_update_batch', ret);
+}
+
+/** Options for mapCreate. */
+export interface MapCreateOptions {
+  flags?: number;
+  innerMapFd?: number;
+}
+
+/** Create an (unpinned) map. */
+export function mapCreate(type: number, name: string, keySize: number, valueSize: number, maxEntries: number, options: MapCreateOptions = {}): number {
+  const opts = Buffer.alloc(48);
+  opts.writeBigUInt64LE(48n, 0);
+  opts.writeUInt32LE(options.innerMapFd ?? 0, 24);
+  opts.writeUInt32LE(options.flags ?? 0, 28);
+  return check('bpf_map_create', bpf().map_create(type, name, keySize, valueSize, maxEntries, opts), `cannot create map ${name}`);
+}
+
+/** Raw bpf_obj_get_info_by_fd. */
+export function objInfo(fd: number, size: number): Buffer {
+  const info = Buffer.alloc(size);
+  const len = [size];
+  check('bpf_obj_get_info_by_fd', bpf().obj_info(fd, info, len));
+  return info;
+}
+
+/** Information about a map. */
+export interface MapInfo {
+  type: number;
+  id: number;
+  keySize: number;
+  valueSize: number;
+  maxEntries: number;
+  flags: number;
+  name: string;
+}
+
+/** bpf_map_info of a map fd. */
+export function mapInfo(fd: number): MapInfo {
+  const b = objInfo(fd, 88);
+  return {
+    type: b.readUInt32LE(0),
+    id: b.readUInt32LE(4),
+    keySize: b.readUInt32LE(8),
+    valueSize: b.readUInt32LE(12),
+    maxEntries: b.readUInt32LE(16),
+    flags: b.readUInt32LE(20),
+    name: cString(b.subarray(24, 40)),
+  };
+}
+
+/** Information about a program. */
+export interface ProgInfo {
+  type: number;
+  id: number;
+  name: string;
+}
+
+/** bpf_prog_info of a program fd. */
+export function progInfo(fd: number): ProgInfo {
+  const b = objInfo(fd, 232);
+  return { type: b.readUInt32LE(0), id: b.readUInt32LE(4), name: cString(b.subarray(64, 80)) };
+}
+
+/** Information about a netns link. */
+export interface LinkInfo {
+  type: number;
+  id: number;
+  progId: number;
+  netnsIno: number;
+  attachType: number;
+}
+
+/** bpf_link_info of a link fd. */
+export function linkInfo(fd: number): LinkInfo {
+  const b = objInfo(fd, 48);
+  return {
+    type: b.readUInt32LE(0),
+    id: b.readUInt32LE(4),
+    progId: b.readUInt32LE(8),
+    netnsIno: b.readUInt32LE(16),
+    attachType: b.readUInt32LE(20),
+  };
+}
+
+/** fd of a map by id (needs CAP_SYS_ADMIN). */
+export function mapFdById(id: number): number {
+  return check('bpf_map_get_fd_by_id', bpf().map_fd_by_id(id));
+}
+
+/** Attach a program to a target (e.g. a netns fd); returns the link fd. */
+export function linkCreate(progFd: number, targetFd: number, attachType: number): number {
+  return check('bpf_link_create', bpf().link_create(progFd, targetFd, attachType, null), 'cannot attach the dispatcher');
+}
+
+/** Replace a link's program atomically (BPF_F_REPLACE with the old program). */
+export function linkUpdate(linkFd: number, newProgFd: number, oldProgFd: number): void {
+  const opts = Buffer.alloc(16);
+  opts.writeBigUInt64LE(16n, 0);
+  opts.writeUInt32LE(BPF_F_REPLACE, 8);
+  opts.writeUInt32LE(oldProgFd, 12);
+  check('bpf_link_update', bpf().link_update(linkFd, newProgFd, opts), 'cannot replace the dispatcher program');
+}
+
+/** Detach a link (the pin stays but points at a dead link). */
+export function linkDetach(linkFd: number): void {
+  check('bpf_link_detach', bpf().link_detach(linkFd), 'cannot detach the dispatcher');
+}
+
+/** Result of a BPF_PROG_TEST_RUN. */
+export interface TestRunResult {
+  retval: number;
+  durationNs: number;
+  ctxOut: Buffer;
+}
+
+/** BPF_PROG_TEST_RUN with a context (sk_lookup). */
+export function progTestRun(progFd: number, ctxIn: Buffer, repeat: number): TestRunResult {
+  const opts = Buffer.alloc(80);
+  const ctxOut = Buffer.alloc(ctxIn.length);
+  opts.writeBigUInt64LE(80n, 0);
+  // Pointers inside the opts struct: koffi cannot embed Buffers, so we use
+  // addresses that stay valid while the Buffers are referenced here.
+  opts.writeBigUInt64LE(addressOf(ctxIn), 32);
+  opts.writeBigUInt64LE(addressOf(ctxOut), 40);
+  opts.writeUInt32LE(ctxIn.length, 48);
+  opts.writeUInt32LE(ctxOut.length, 52);
+  opts.writeUInt32LE(repeat, 60);
+  check('bpf_prog_test_run_opts', bpf().test_run(progFd, opts));
+  return { retval: opts.readUInt32LE(56), durationNs: opts.readUInt32LE(64), ctxOut };
+}
+
+function addressOf(buf: Buffer): bigint {
+  return koffi().address(buf);
+}
+
+function cString(b: Buffer): string {
+  const end = b.indexOf(0);
+  return b.subarray(0, end < 0 ? b.length : end).toString('utf8');
+}

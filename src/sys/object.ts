@@ -1,0 +1,121 @@
+/**
+ * Loading the dispatcher's BPF object with libbpf (bpf_object__*).
+ *
+ * libbpf resolves BTF-defined maps (including the map-in-map template),
+ * relocations and the verifier log; we only keep fds and close the object.
+ */
+import { koffi } from './ffi.js';
+import { libbpf } from './bpf.js';
+import { SysError } from './errno.js';
+import { lastErrno } from './ffi.js';
+
+/* eslint-disable @typescript-eslint/no-explicit-any */
+type Fn = (...args: any[]) => any;
+
+interface ObjFns {
+  open_file: Fn;
+  load: Fn;
+  close: Fn;
+  find_map: Fn;
+  map_reuse_fd: Fn;
+  map_fd: Fn;
+  find_prog: Fn;
+  prog_fd: Fn;
+  set_print: Fn;
+  vsnprintf: Fn;
+}
+
+let fns: ObjFns | undefined;
+const logLines: string[] = [];
+let printCallback: unknown;
+
+function obj(): ObjFns {
+  if (fns) return fns;
+  const k = koffi();
+  const lib = libbpf();
+  const libc = k.load('libc.so.6');
+  k.opaque('bpf_object');
+  k.opaque('bpf_map');
+  k.opaque('bpf_program');
+  const printFn = k.proto('int manifold_libbpf_print_fn(int level, const char *fmt, void *args)');
+  fns = {
+    open_file: lib.func('bpf_object *bpf_object__open_file(const char *path, void *opts)'),
+    load: lib.func('int bpf_object__load(bpf_object *obj)'),
+    close: lib.func('void bpf_object__close(bpf_object *obj)'),
+    find_map: lib.func('bpf_map *bpf_object__find_map_by_name(bpf_object *obj, const char *name)'),
+    map_reuse_fd: lib.func('int bpf_map__reuse_fd(bpf_map *map, int fd)'),
+    map_fd: lib.func('int bpf_map__fd(bpf_map *map)'),
+    find_prog: lib.func('bpf_program *bpf_object__find_program_by_name(bpf_object *obj, const char *name)'),
+    prog_fd: lib.func('int bpf_program__fd(bpf_program *prog)'),
+    set_print: lib.func('void *libbpf_set_print(manifold_libbpf_print_fn *fn)'),
+    vsnprintf: libc.func('int vsnprintf(_Out_ uint8_t *buf, size_t size, const char *fmt, void *args)'),
+  };
+  const buf = Buffer.alloc(1 << 16);
+  printCallback = k.register((level: number, fmt: string, args: unknown) => {
+    const n = fns!.vsnprintf(buf, buf.length, fmt, args) as number;
+    if (level <= 1 || logLines.length < 2000) logLines.push(buf.subarray(0, Math.min(n, buf.length - 1)).toString('utf8'));
+    return 0;
+  }, k.pointer(printFn));
+  fns.set_print(printCallback);
+  return fns;
+}
+
+/** A loaded BPF object: the program fd and the fds of its maps. */
+export interface LoadedObject {
+  progFd: number;
+  mapFd(name: string): number;
+  /** Close the libbpf object (and the fds it owns). Pin first. */
+  close(): void;
+}
+
+/**
+ * Open and load a BPF object file. Maps named in `reuse` are not created:
+ * the given fds are used instead (for in-place upgrades).
+ */
+export function loadObject(path: string, progName: string, reuse?: Map<string, number>): LoadedObject {
+  const f = obj();
+  logLines.length = 0;
+  const handle = f.open_file(path, null);
+  if (!handle) {
+    throw new BpfObjectError(`cannot open BPF object ${path}`, lastErrno(), logLines);
+  }
+  let closed = false;
+  const close = (): void => {
+    if (!closed) f.close(handle);
+    closed = true;
+  };
+  try {
+    for (const [name, fd] of reuse ?? []) {
+      const map = f.find_map(handle, name);
+      if (!map) throw new BpfObjectError(`BPF object has no map named ${name}`, 2, logLines);
+      const ret = f.map_reuse_fd(map, fd) as number;
+      if (ret < 0) throw new BpfObjectError(`cannot reuse the existing map ${name}`, -ret, logLines);
+    }
+    const ret = f.load(handle) as number;
+    if (ret < 0) throw new BpfObjectError('the kernel rejected the dispatcher program', -ret, logLines);
+    const prog = f.find_prog(handle, progName);
+    if (!prog) throw new BpfObjectError(`BPF object has no program named ${progName}`, 2, logLines);
+    const progFd = f.prog_fd(prog) as number;
+    return {
+      progFd,
+      mapFd(name: string): number {
+        const map = f.find_map(handle, name);
+        if (!map) throw new BpfObjectError(`BPF object has no map named ${name}`, 2, logLines);
+        return f.map_fd(map) as number;
+      },
+      close,
+    };
+  } catch (err) {
+    close();
+    throw err;
+  }
+}
+
+/** A failure while opening or loading a BPF object, with libbpf's log. */
+export class BpfObjectError extends SysError {
+  readonly log: string;
+  constructor(message: string, errno: number, log: string[]) {
+    super('bpf_object', errno, message);
+    this.log = log.join('').trim();
+  }
+}

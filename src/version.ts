@@ -1,0 +1,30 @@
+/**
+ * manifold's version: from the build's version file, else package.json.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+let cached: string | undefined;
+
+/** The version string (git describe at build time when available). */
+export function manifoldVersion(): string {
+  if (cached) return cached;
+  if (process.env.MANIFOLD_VERSION_OVERRIDE) return (cached = process.env.MANIFOLD_VERSION_OVERRIDE);
+  let dir = path.dirname(fileURLToPath(import.meta.url));
+  for (let i = 0; i < 6; i++) {
+    for (const name of ['VERSION', 'package.json']) {
+      const p = path.join(dir, name);
+      if (!fs.existsSync(p)) continue;
+      try {
+        const text = fs.readFileSync(p, 'utf8');
+        cached = name === 'VERSION' ? text.trim() : String((JSON.parse(text) as { version?: string }).version ?? '0.0.0');
+        if (cached) return cached;
+      } catch {
+        /* keep looking */
+      }
+    }
+    dir = path.dirname(dir);
+  }
+  return (cached = '0.0.0-unknown');
+}
