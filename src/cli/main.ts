@@ -1,0 +1,59 @@
+/**
+ * The manifold command line (yargs). Argument order follows tubular's
+ * tubectl so its users can switch.
+ */
+import yargs, { type Argv } from 'yargs';
+import { hideBin } from 'yargs/helpers';
+import { Exit } from '../errors.js';
+import { installLogSinks } from '../log/sinks.js';
+import { reportError } from './output.js';
+import type { GlobalArgs } from './context.js';
+import { lifecycleCommands } from './commands/lifecycle.js';
+import { bindingCommands } from './commands/bindings.js';
+import { registrationCommands } from './commands/registration.js';
+import { manifoldVersion } from '../version.js';
+
+function build(argv: string[]): Argv<GlobalArgs> {
+  let y = yargs(argv)
+    .scriptName('manifold')
+    .usage('$0 <command> [arguments]\n\nSteer subnets and port ranges to sockets with the eBPF sk_lookup hook.')
+    .option('netns', { type: 'string', default: '/proc/self/ns/net', describe: 'network namespace to act on', global: true })
+    .option('bpffs', { type: 'string', default: '/sys/fs/bpf', describe: 'bpffs mount holding the state', global: true })
+    .option('json', { type: 'boolean', default: false, describe: 'print one JSON document', global: true })
+    .option('lock-timeout', { type: 'number', describe: 'seconds to wait for the state lock (default 10, env MANIFOLD_LOCK_TIMEOUT)', global: true })
+    .strict()
+    .demandCommand(1, 'give a command (see --help)')
+    .recommendCommands()
+    .version(manifoldVersion())
+    .help()
+    .wrap(Math.min(100, process.stdout.columns || 100)) as unknown as Argv<GlobalArgs>;
+  y = lifecycleCommands(y);
+  y = bindingCommands(y);
+  y = registrationCommands(y);
+  return y;
+}
+
+/** Run the CLI; resolves to the exit code. */
+export async function main(argv: string[] = hideBin(process.argv)): Promise<number> {
+  const json = argv.includes('--json');
+  installLogSinks();
+  let usageMessage: string | null = null;
+  const parser = build(argv).fail((msg, err) => {
+    if (err) throw err;
+    usageMessage = msg;
+    throw new UsageFailure(msg);
+  });
+  try {
+    await parser.parseAsync();
+    return process.exitCode === undefined ? Exit.OK : Number(process.exitCode);
+  } catch (err) {
+    if (err instanceof UsageFailure || usageMessage !== null) {
+      process.stderr.write(`manifold: error: ${usageMessage ?? (err as Error).message}\n(run "manifold --help" for usage)\n`);
+      if (json) process.stdout.write(`${JSON.stringify({ error: { code: 'ERR_USAGE', message: usageMessage ?? (err as Error).message } })}\n`);
+      return Exit.USAGE;
+    }
+    return reportError(err, json);
+  }
+}
+
+class UsageFailure extends Error {}
