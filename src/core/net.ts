@@ -79,6 +79,7 @@ export function parsePrefix(value: unknown, what = 'prefix'): Prefix {
     if (!ipaddr.IPv6.isValid(addrText) || addrText.includes('%')) throw bad('not a valid IPv6 address');
     const a = ipaddr.IPv6.parse(addrText);
     if (a.isIPv4MappedAddress()) throw bad('IPv4-mapped IPv6 addresses are not accepted; use the IPv4 form');
+    if (addrText.includes('.')) throw bad('IPv6 addresses with an embedded IPv4 address are not accepted; write it in hexadecimal, or use the IPv4 form');
     bytes = a.toByteArray();
     domain = 'ipv6';
   } else {

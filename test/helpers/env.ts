@@ -1,0 +1,120 @@
+/**
+ * Test environment: a named network namespace (prefix "mf-") with its own
+ * bpffs mount, torn down even when a test fails.
+ */
+import { execFileSync, spawn, spawnSync, type SpawnOptions } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/** Repository root. */
+export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
+/** The CLI entry point. */
+export const BIN = path.join(ROOT, 'bin', 'manifold');
+
+/** Result of running the CLI. */
+export interface CliResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+  /** Parsed stdout when it is JSON. */
+  json: unknown;
+}
+
+/** A network namespace + bpffs for one test file. */
+export class TestEnv {
+  readonly name: string;
+  readonly netnsPath: string;
+  readonly bpffs: string;
+  private readonly pids = new Set<number>();
+
+  private constructor(name: string, bpffs: string) {
+    this.name = name;
+    this.netnsPath = `/run/netns/${name}`;
+    this.bpffs = bpffs;
+  }
+
+  /** Create the namespace (lo up, extra addresses) and mount a private bpffs. */
+  static create(prefix: string): TestEnv {
+    const name = `mf-${prefix}-${process.pid.toString(36)}${Math.floor(Math.random() * 1296).toString(36)}`;
+    execFileSync('ip', ['netns', 'add', name]);
+    const bpffs = fs.mkdtempSync(path.join(os.tmpdir(), `${name}-bpffs-`));
+    const env = new TestEnv(name, bpffs);
+    try {
+      env.ip('link', 'set', 'lo', 'up');
+      env.ip('-6', 'addr', 'add', '2001:db8::1/64', 'dev', 'lo', 'nodad');
+      env.ip('-6', 'route', 'add', 'local', '2001:db8:1::/48', 'dev', 'lo');
+      env.ip('-6', 'route', 'add', 'local', 'fd00::/8', 'dev', 'lo');
+      env.ip('route', 'add', 'local', '192.0.2.0/24', 'dev', 'lo');
+      env.ip('route', 'add', 'local', '198.51.100.0/24', 'dev', 'lo');
+      execFileSync('mount', ['-t', 'bpf', 'bpf', bpffs]);
+    } catch (err) {
+      env.destroy();
+      throw err;
+    }
+    return env;
+  }
+
+  /** Run `ip` inside the namespace. */
+  ip(...args: string[]): string {
+    return execFileSync('ip', ['-n', this.name, ...args], { encoding: 'utf8' });
+  }
+
+  /** Run the manifold CLI against this namespace and bpffs. */
+  cli(args: string[], opts: { env?: NodeJS.ProcessEnv; input?: string; global?: boolean; timeoutMs?: number } = {}): CliResult {
+    const full = opts.global === false ? args : [...args, '--netns', this.netnsPath, '--bpffs', this.bpffs];
+    const r = spawnSync(process.execPath, [BIN, ...full], {
+      encoding: 'utf8',
+      env: { ...process.env, ...opts.env },
+      input: opts.input ?? '',
+      timeout: opts.timeoutMs ?? 120_000,
+      maxBuffer: 512 * 1024 * 1024,
+    });
+    let json: unknown = null;
+    try {
+      json = JSON.parse(r.stdout);
+    } catch {
+      json = null;
+    }
+    return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr, json };
+  }
+
+  /** Run the CLI and fail loudly unless it exits 0. */
+  ok(args: string[], opts: { env?: NodeJS.ProcessEnv; input?: string } = {}): CliResult {
+    const r = this.cli(args, opts);
+    if (r.code !== 0) throw new Error(`manifold ${args.join(' ')} exited ${r.code}: ${r.stderr}`);
+    return r;
+  }
+
+  /** Spawn a process inside the namespace (nsenter, no /sys remount). */
+  spawn(cmd: string, args: string[], opts: SpawnOptions = {}): ReturnType<typeof spawn> {
+    const child = spawn('nsenter', [`--net=${this.netnsPath}`, '--', cmd, ...args], opts);
+    if (child.pid) this.pids.add(child.pid);
+    return child;
+  }
+
+  /** Remember a pid to kill at teardown. */
+  track(pid: number): void {
+    this.pids.add(pid);
+  }
+
+  /** Kill every started process, unmount bpffs, delete the namespace. */
+  destroy(): void {
+    for (const pid of this.pids) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        /* already gone */
+      }
+    }
+    this.pids.clear();
+    spawnSync('umount', [this.bpffs], { stdio: 'ignore' });
+    try {
+      fs.rmdirSync(this.bpffs);
+    } catch {
+      /* not empty or gone */
+    }
+    spawnSync('ip', ['netns', 'del', this.name], { stdio: 'ignore' });
+  }
+}

@@ -1,0 +1,69 @@
+/**
+ * The binding order, the reference precedence model and the map encodings.
+ */
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import fc from 'fast-check';
+import { compareBindings, prefixContains, resolveReference, type Binding } from '../../src/core/binding.js';
+import { parsePrefix } from '../../src/core/net.js';
+import {
+  decodeBindingKey, decodeDestKey, decodeDestValue, decodeMeta, encodeBindingKey, encodeDestKey, encodeDestValue, encodeMeta,
+  BINDING_KEY_SIZE, DEST_KEY_SIZE, MANIFOLD_MAGIC,
+} from '../../src/core/codec.js';
+
+const b = (label: string, prefix: string, port: number, protocol: 'tcp' | 'udp' = 'tcp'): Binding => ({ label, protocol, prefix: parsePrefix(prefix), port });
+
+test('reference model: longest prefix, then exact port', () => {
+  const set = [b('p24', '192.0.2.0/24', 80), b('p32', '192.0.2.1/32', 0), b('p0', '0.0.0.0/0', 0), b('v6', '::/0', 0)];
+  const addr = (s: string): Uint8Array => parsePrefix(s).addr;
+  assert.is(resolveReference(set, 'tcp', 'ipv4', addr('192.0.2.1'), 80)?.label, 'p32');
+  assert.is(resolveReference(set, 'tcp', 'ipv4', addr('192.0.2.2'), 80)?.label, 'p24');
+  assert.is(resolveReference(set, 'tcp', 'ipv4', addr('192.0.2.2'), 81)?.label, 'p0');
+  assert.is(resolveReference(set, 'udp', 'ipv4', addr('192.0.2.2'), 80), null);
+  assert.is(resolveReference([b('v6', '::/0', 0)], 'tcp', 'ipv4', addr('1.2.3.4'), 1), null, 'IPv6 never matches IPv4');
+  assert.is(resolveReference([...set, b('x', '192.0.2.1/32', 80)], 'tcp', 'ipv4', addr('192.0.2.1'), 80)?.label, 'x');
+});
+
+test('listing order is most specific first', () => {
+  const sorted = [b('a', '10.0.0.0/8', 0), b('b', '10.1.0.0/16', 80), b('c', '10.1.0.0/16', 0), b('d', '10.1.2.3/32', 0)].sort(compareBindings);
+  assert.equal(sorted.map((x) => x.label), ['d', 'b', 'c', 'a']);
+});
+
+test('prefixContains', () => {
+  assert.ok(prefixContains(parsePrefix('10.0.0.0/8'), parsePrefix('10.200.0.1').addr));
+  assert.not.ok(prefixContains(parsePrefix('10.0.0.0/8'), parsePrefix('11.0.0.1').addr));
+  assert.ok(prefixContains(parsePrefix('::/0'), parsePrefix('2001:db8::1').addr));
+  assert.not.ok(prefixContains(parsePrefix('::/0'), parsePrefix('1.2.3.4').addr), 'different family');
+});
+
+test('binding keys round-trip and match the BPF layout', () => {
+  const key = encodeBindingKey('udp', parsePrefix('192.0.2.0/24'), 53);
+  assert.is(key.length, BINDING_KEY_SIZE);
+  assert.is(key.readUInt32LE(0), 32 + 24, 'prefixlen covers family, protocol and port');
+  assert.is(key[4], 2, 'AF_INET');
+  assert.is(key[5], 17, 'IPPROTO_UDP');
+  assert.is(key.readUInt16BE(6), 53, 'port in network order');
+  assert.equal([...key.subarray(8, 12)], [192, 0, 2, 0]);
+  fc.assert(
+    fc.property(fc.ipV6(), fc.integer({ min: 0, max: 128 }), fc.integer({ min: 0, max: 65535 }), (ip, len, port) => {
+      fc.pre(!ip.includes('.'));
+      const p = parsePrefix(`${ip}/${len}`);
+      const d = decodeBindingKey(encodeBindingKey('tcp', p, port));
+      assert.ok(d);
+      assert.equal(d!.prefix, p);
+      assert.is(d!.port, port);
+    }),
+  );
+});
+
+test('destination keys, values and the meta marker round-trip', () => {
+  const k = encodeDestKey({ label: 'web.socket', domain: 'ipv6', protocol: 'udp' });
+  assert.is(k.length, DEST_KEY_SIZE);
+  assert.equal(decodeDestKey(k), { label: 'web.socket', domain: 'ipv6', protocol: 'udp' });
+  assert.equal(decodeDestKey(encodeDestKey({ label: 'x'.repeat(255), domain: 'ipv4', protocol: 'tcp' }))?.label, 'x'.repeat(255));
+  assert.equal(decodeDestValue(encodeDestValue({ id: 16383, refs: [7, 1000000], flags: 0 })), { id: 16383, refs: [7, 1000000], flags: 0 });
+  const meta = { magic: MANIFOLD_MAGIC, abi: 1, netnsIno: 4026531840, netnsDev: 4n, loadedAt: 1700000000000, ownerUid: 0, ownerGid: 998, version: '1.2.3-4-gabcdef' };
+  assert.equal(decodeMeta(encodeMeta(meta)), meta);
+});
+
+test.run();
