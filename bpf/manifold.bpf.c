@@ -27,7 +27,7 @@
 
 #define MANIFOLD_ABI 1
 #define MAX_BINDINGS (1 << 21)
-#define MAX_DESTINATIONS 16384
+#define MAX_DESTINATIONS 32768
 #define MAX_LABEL_LEN 255
 #define PORT_WORDS 1024 /* 65536 ports / 64 bits per word */
 
@@ -139,6 +139,7 @@ struct {
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__uint(max_entries, MAX_DESTINATIONS);
 	__type(key, struct dest_key);
 	__type(value, struct dest_value);

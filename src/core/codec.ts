@@ -18,8 +18,12 @@ import { MAX_LABEL_BYTES } from './labels.js';
 export const MANIFOLD_ABI = 1;
 /** "manifold" in ASCII, little-endian u64 marker in manifold_meta. */
 export const MANIFOLD_MAGIC = 0x646c6f66696e616dn;
-/** Destination ids range over [0, MAX_DESTINATIONS). */
-export const MAX_DESTINATIONS = 16384;
+/**
+ * Destination ids range over [0, MAX_DESTINATIONS). Twice the 16,384
+ * destinations a namespace may use, so that `apply` can replace a full set
+ * with an entirely different one (both exist until the switch).
+ */
+export const MAX_DESTINATIONS = 32768;
 /** Capacity of one generation's binding trie. */
 export const MAX_BINDINGS = 1 << 21;
 /** u64 words of port bits per (generation, family, protocol). */
