@@ -171,6 +171,7 @@ export class OrigDstUdpSocket extends EventEmitter<OrigDstUdpEvents> {
     const to = parseEndpoint(toAddress, toPort, 'destination', false);
     this.checkFamily(to, 'destination');
     if (fromAddress === undefined) {
+      if (fromPort !== undefined) throw new ManifoldError('ERR_USAGE', 'a source port needs a source address');
       return { bytes: sys.sendDatagram(this.fd, payload, to), path: 'main', source: toPublic(this.local) };
     }
     const from = parseEndpoint(fromAddress, fromPort ?? this.local.port, 'source', false);
