@@ -28,11 +28,14 @@ function files(dir) {
     .filter((f) => !filter || filter.test(f));
 }
 
-function cleanupNetns() {
-  // Names all start with "mf-"; remove whatever a crashed test left behind.
+function cleanupNetns(pid) {
+  // Test namespaces are named mf-<test>-<pid in base 36><random>: remove
+  // whatever this (possibly crashed) test file left behind.
+  if (!pid) return;
+  const tag = `-${pid.toString(36)}`;
   let names = [];
   try {
-    names = fs.readdirSync('/run/netns').filter((n) => n.startsWith('mf-'));
+    names = fs.readdirSync('/run/netns').filter((n) => n.startsWith('mf-') && n.includes(tag));
   } catch {
     return;
   }
@@ -78,7 +81,7 @@ for (const suite of suites) {
       }
     }
     process.stdout.write(`# ${rel}: ${((Date.now() - started) / 1000).toFixed(1)} s\n`);
-    if (suite.root) cleanupNetns();
+    if (suite.root) cleanupNetns(r.pid);
   }
 }
 if (failures.length) console.log(`\nfailed:\n  ${failures.join('\n  ')}`);
