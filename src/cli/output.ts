@@ -4,6 +4,12 @@
  */
 import { ManifoldError } from '../errors.js';
 import { SysError } from '../sys/errno.js';
+import { logError } from '../log/error.js';
+import { notifyError } from '../log/notify.js';
+
+const codeErrno: Partial<Record<string, number>> = {
+  ERR_PERMISSION: 1, ERR_NOT_LOADED: 2, ERR_NOT_FOUND: 2, ERR_NO_SUCH_PROCESS: 3, ERR_LOCK_TIMEOUT: 110, ERR_NO_SPACE: 28,
+};
 
 /** Print data (stdout). */
 export function out(line: string): void {
@@ -38,6 +44,9 @@ export function toManifoldError(err: unknown): ManifoldError {
 export function reportError(err: unknown, json: boolean): number {
   const m = toManifoldError(err);
   info(`manifold: error: ${m.message}`);
+  const errno = err instanceof SysError ? err.errno : (codeErrno[m.code] ?? (m.exitCode === 2 ? 22 : 5));
+  logError(m.code, m.message, errno);
+  notifyError(errno, `error: ${m.message}`);
   const log = (err as { log?: string }).log;
   if (log && process.env.MANIFOLD_DEBUG) info(log);
   if (process.env.MANIFOLD_DEBUG && err instanceof Error) info(err.stack ?? '');
