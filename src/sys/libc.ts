@@ -97,6 +97,11 @@ export function closeFd(fd: number): void {
   libc().close(fd);
 }
 
+/** fcntl(F_DUPFD): duplicate `fd` to the lowest free fd >= `min`. */
+export function dupFdAtLeast(fd: number, min: number): number {
+  return check('fcntl', libc().fcntl(fd, 0 /* F_DUPFD */, 'int', min));
+}
+
 /** dup(2). */
 export function dupFd(fd: number): number {
   return check('dup', libc().dup(fd));

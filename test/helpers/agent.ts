@@ -6,7 +6,7 @@
 import net from 'node:net';
 import dgram from 'node:dgram';
 import readline from 'node:readline';
-import { bindRaw, listen as sysListen, setsockoptInt, socket as sysSocket } from '../../src/sys/libc.js';
+import { bindRaw, closeFd, dupFdAtLeast, listen as sysListen, setsockoptInt, socket as sysSocket } from '../../src/sys/libc.js';
 
 interface Command {
   id: number;
@@ -85,11 +85,12 @@ async function listenUdp(c: Command): Promise<Record<string, unknown>> {
   return { handle, fd, port: socket.address().port };
 }
 
-function connectTcp(host: string, port: number, timeoutMs: number): Promise<Record<string, unknown>> {
+function connectTcp(host: string, port: number, timeoutMs: number, connectOnly = false): Promise<Record<string, unknown>> {
   return new Promise((resolve) => {
     let data = '';
     let done = false;
     const s = net.connect({ host, port });
+    if (connectOnly) s.on('connect', () => finish({ ok: true, data: 'connected' }));
     const finish = (r: Record<string, unknown>): void => {
       if (done) return;
       done = true;
@@ -152,7 +153,22 @@ async function handle(c: Command): Promise<Record<string, unknown>> {
     case 'connect':
       return c.proto === 'udp'
         ? sendUdp(String(c.host), Number(c.port), Number(c.timeoutMs ?? 1000), Boolean(c.connected))
-        : connectTcp(String(c.host), Number(c.port), Number(c.timeoutMs ?? 2000));
+        : connectTcp(String(c.host), Number(c.port), Number(c.timeoutMs ?? 2000), Boolean(c.connectOnly));
+    case 'raw-listen-high': {
+      // A listening socket that exists only at a high fd, after a gap.
+      const fd = sysSocket(2, 1, 0);
+      setsockoptInt(fd, 1, 2, 1);
+      bindRaw(fd, sockaddr(String(c.host), Number(c.port)));
+      sysListen(fd, 128);
+      const high = dupFdAtLeast(fd, Number(c.min));
+      closeFd(fd);
+      return { fd: high };
+    }
+    case 'dup': {
+      const h = handles.get(Number(c.handle));
+      if (!h) throw new Error('no such handle');
+      return { fd: dupFdAtLeast(h.fd, Number(c.min ?? 0)) };
+    }
     case 'loop':
       return loop(c);
     case 'stop':
