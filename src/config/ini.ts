@@ -1,0 +1,137 @@
+/**
+ * A reader for systemd's INI dialect (systemd.syntax(7)), as implemented by
+ * systemd's conf-parser:
+ *
+ * - a line whose first non-blank character is `#` or `;` is a comment, also
+ *   in the middle of a continued line;
+ * - a line ending in an unescaped backslash continues on the next line (the
+ *   backslash becomes a space);
+ * - `[Section]` headers; `Key=Value` assignments, key and value stripped of
+ *   blanks; no quoting at this level (values are split by their key's parser);
+ * - a UTF-8 byte order mark at the start is skipped; CRLF line ends are accepted.
+ *
+ * Problems carry the line where a logical line starts.
+ */
+import { isUtf8 } from './node.js';
+
+/** One `Key=Value` line. `section` is null before the first header. */
+export interface IniAssignment {
+  section: string | null;
+  key: string;
+  value: string;
+  line: number;
+}
+
+/** One `[Section]` header. */
+export interface IniSection {
+  name: string;
+  line: number;
+}
+
+/** A problem at a line. */
+export interface IniProblem {
+  line: number;
+  message: string;
+}
+
+/** Everything read from one file, in order. */
+export interface IniDocument {
+  sections: IniSection[];
+  assignments: IniAssignment[];
+  problems: IniProblem[];
+}
+
+const BLANK = ' \t\n\r';
+
+/** Strip systemd's WHITESPACE (space, tab, CR, LF) from both ends. */
+export function strip(s: string): string {
+  let a = 0;
+  let b = s.length;
+  while (a < b && BLANK.includes(s[a] as string)) a++;
+  while (b > a && BLANK.includes(s[b - 1] as string)) b--;
+  return s.slice(a, b);
+}
+
+/** True when the text ends in a backslash that is not itself escaped. */
+function endsEscaped(s: string): boolean {
+  let escaped = false;
+  for (let i = 0; i < s.length; i++) escaped = escaped ? false : s[i] === '\\';
+  return escaped;
+}
+
+function splitLines(input: string | Uint8Array, problems: IniProblem[]): string[] {
+  if (typeof input === 'string') return input.split('\n');
+  const bytes = Buffer.from(input.buffer, input.byteOffset, input.byteLength);
+  if (isUtf8(bytes)) return bytes.toString('utf8').split('\n');
+  const lines: string[] = [];
+  let start = 0;
+  for (let i = 0; i <= bytes.length; i++) {
+    if (i < bytes.length && bytes[i] !== 0x0a) continue;
+    const line = bytes.subarray(start, i);
+    if (isUtf8(line)) {
+      lines.push(line.toString('utf8'));
+    } else {
+      problems.push({ line: lines.length + 1, message: 'line is not valid UTF-8' });
+      lines.push('');
+    }
+    start = i + 1;
+  }
+  return lines;
+}
+
+/** Parse a document (a string, or bytes that must be UTF-8). */
+export function parseIni(input: string | Uint8Array): IniDocument {
+  const doc: IniDocument = { sections: [], assignments: [], problems: [] };
+  const lines = splitLines(input, doc.problems);
+  let section: string | null = null;
+  let pending: { text: string; line: number } | null = null;
+
+  const handle = (text: string, line: number): void => {
+    const l = strip(text);
+    if (l === '') return;
+    if (l.includes('\0')) {
+      doc.problems.push({ line, message: 'line contains a NUL character' });
+      return;
+    }
+    if (l.startsWith('[')) {
+      const name = l.endsWith(']') ? l.slice(1, -1) : '';
+      if (name === '' || name.includes('[') || name.includes(']')) {
+        doc.problems.push({ line, message: `invalid section header ${JSON.stringify(l)}` });
+        section = '';
+        return;
+      }
+      section = name;
+      doc.sections.push({ name, line });
+      return;
+    }
+    const eq = l.indexOf('=');
+    if (eq < 0) {
+      doc.problems.push({ line, message: `missing '=' in ${JSON.stringify(l)}` });
+      return;
+    }
+    const key = strip(l.slice(0, eq));
+    if (key === '') {
+      doc.problems.push({ line, message: `missing key name before '=' in ${JSON.stringify(l)}` });
+      return;
+    }
+    doc.assignments.push({ section, key, value: strip(l.slice(eq + 1)), line });
+  };
+
+  lines.forEach((raw, i) => {
+    let text = raw.endsWith('\r') ? raw.slice(0, -1) : raw;
+    if (i === 0 && text.startsWith('\uFEFF')) text = text.slice(1);
+    const first = strip(text)[0];
+    if (first === '#' || first === ';') return;
+    const line: number = pending ? pending.line : i + 1;
+    const joined: string = pending ? pending.text + text : text;
+    if (endsEscaped(joined)) {
+      pending = { text: `${joined.slice(0, -1)} `, line };
+      return;
+    }
+    pending = null;
+    handle(joined, line);
+  });
+  const rest = pending as { text: string; line: number } | null;
+  if (rest) handle(rest.text, rest.line);
+  return doc;
+}

@@ -1,0 +1,242 @@
+/**
+ * The keys of a manifold config file and the validation of one file.
+ *
+ * ```
+ * [Label]
+ * Name=web                          # default: file name without .conf
+ * Bind=tcp 192.0.2.0/24 80          # repeatable; PROTOCOL PREFIX PORT[-PORT]
+ * Socket=web.socket                 # repeatable; or:
+ * Service=nginx.service             # with one or more
+ * Listen=tcp 127.0.0.1 8080         # PROTOCOL ADDRESS PORT
+ * Registration=required             # or optional (Service= only)
+ * ```
+ *
+ * Sections and keys starting with "X-" are ignored, as in systemd units.
+ * docs/manifold.conf.5.md is the user documentation.
+ */
+import type { Protocol } from '../core/net.js';
+import { labelProblem } from '../core/labels.js';
+import type { IniDocument } from './ini.js';
+import { formatIp, formatIpPrefix, hostBitsSet, maskPrefix, parseIpPrefix, parsePorts } from './ip.js';
+import { PortIndex } from './port-index.js';
+import type { BindConfig, ConfigProblem, LabelConfig, ListenConfig, Registration, UnitRef } from './types.js';
+import { registerUnitFor, UNIT_NAME_MAX, unitNameProblem } from './unit-name.js';
+
+/** The one section. */
+export const SECTION = 'Label';
+
+/** Keys that may be repeated (an empty assignment clears the list). */
+const LIST_KEYS = ['Bind', 'Socket', 'Listen'] as const;
+/** Keys that may appear once, with a value. */
+const SINGLE_KEYS = ['Name', 'Service', 'Registration'] as const;
+
+type ListKey = (typeof LIST_KEYS)[number];
+type SingleKey = (typeof SINGLE_KEYS)[number];
+
+function isListKey(k: string): k is ListKey {
+  return (LIST_KEYS as readonly string[]).includes(k);
+}
+function isSingleKey(k: string): k is SingleKey {
+  return (SINGLE_KEYS as readonly string[]).includes(k);
+}
+
+function parseProtocols(word: string, key: string): Protocol[] | string {
+  const w = word.toLowerCase();
+  if (w === 'tcp' || w === 'udp') return [w];
+  if (w === 'any') return ['tcp', 'udp'];
+  return `invalid protocol ${JSON.stringify(word)} in ${key}=: expected tcp, udp or any`;
+}
+
+function parseBind(value: string, line: number): BindConfig | string {
+  const words = value.split(/[ \t]+/);
+  if (words.length !== 3) return `Bind= expects "PROTOCOL PREFIX PORT" such as "tcp 192.0.2.0/24 80", got ${JSON.stringify(value)}`;
+  const [protoText, prefixText, portText] = words as [string, string, string];
+  const protocols = parseProtocols(protoText, 'Bind');
+  if (typeof protocols === 'string') return protocols;
+  const prefix = parseIpPrefix(prefixText);
+  if (typeof prefix === 'string') return `invalid prefix ${JSON.stringify(prefixText)} in Bind=: ${prefix}`;
+  if (hostBitsSet(prefix)) {
+    return `prefix ${JSON.stringify(prefixText)} in Bind= has host bits set; did you mean ${formatIpPrefix(maskPrefix(prefix))}?`;
+  }
+  const ports = parsePorts(portText);
+  if (typeof ports === 'string') return `invalid port ${JSON.stringify(portText)} in Bind=: ${ports}`;
+  return { protocols, prefix, first: ports.first, last: ports.last, line };
+}
+
+function parseListen(value: string, line: number): ListenConfig | string {
+  const words = value.split(/[ \t]+/);
+  if (words.length !== 3) return `Listen= expects "PROTOCOL ADDRESS PORT" such as "tcp 127.0.0.1 8080", got ${JSON.stringify(value)}`;
+  const [protoText, addrText, portText] = words as [string, string, string];
+  const protocols = parseProtocols(protoText, 'Listen');
+  if (typeof protocols === 'string') return protocols;
+  if (addrText.includes('/')) return `invalid address ${JSON.stringify(addrText)} in Listen=: expected a single IP address, not a prefix`;
+  const address = parseIpPrefix(addrText);
+  if (typeof address === 'string') return `invalid address ${JSON.stringify(addrText)} in Listen=: ${address}`;
+  const ports = parsePorts(portText);
+  if (typeof ports === 'string' || ports.first !== ports.last || ports.first === 0) {
+    return `invalid port ${JSON.stringify(portText)} in Listen=: expected the port the service listens on (1-65535)`;
+  }
+  return { protocols, address, port: ports.first, line };
+}
+
+/** Key of a Bind= for overlap checks: "tcp 192.0.2.0/24". */
+export function bindKey(protocol: Protocol, b: BindConfig): string {
+  return `${protocol} ${formatIpPrefix(b.prefix)}`;
+}
+
+/** Text of one protocol of a Bind=: "tcp 192.0.2.0/24 80-90". */
+export function bindText(protocol: Protocol, b: BindConfig): string {
+  return `${bindKey(protocol, b)} ${b.first === b.last ? b.first : `${b.first}-${b.last}`}`;
+}
+
+/** The label a file defines by default: its name without ".conf". */
+export function defaultLabelFor(file: string): string {
+  const base = file.slice(file.lastIndexOf('/') + 1);
+  return base.endsWith('.conf') ? base.slice(0, -'.conf'.length) : base;
+}
+
+type Report = (line: number, message: string) => void;
+
+/** What the assignments of one file add up to, before cross-key checks. */
+interface Collected {
+  single: Map<SingleKey, { value: string; line: number }>;
+  binds: BindConfig[];
+  sockets: UnitRef[];
+  listens: ListenConfig[];
+  /** Non-empty Listen= lines since the last reset, valid or not (avoids follow-up errors). */
+  listenLines: number[];
+}
+
+function parseSocket(value: string): string | null {
+  const why = unitNameProblem(value, 'socket');
+  if (why) return `invalid Socket=: ${why}`;
+  const register = registerUnitFor(value);
+  if (register.length > UNIT_NAME_MAX) return `invalid Socket=: the name of its register unit (${register.length} characters once escaped) would exceed ${UNIT_NAME_MAX}`;
+  return null;
+}
+
+/** Apply the assignments in order: single keys once, list keys appended or reset. */
+function collect(doc: IniDocument, bad: Report): Collected {
+  const c: Collected = { single: new Map(), binds: [], sockets: [], listens: [], listenLines: [] };
+  for (const a of doc.assignments) {
+    if (a.section === null) {
+      bad(a.line, `assignment ${a.key}= outside of a section (add [${SECTION}] first)`);
+      continue;
+    }
+    if (a.section !== SECTION || a.key.startsWith('X-')) continue;
+    if (isSingleKey(a.key)) {
+      const prev = c.single.get(a.key);
+      if (prev) bad(a.line, `${a.key}= may only be given once (already set on line ${prev.line})`);
+      else if (a.value === '') bad(a.line, `${a.key}= needs a value`);
+      else c.single.set(a.key, { value: a.value, line: a.line });
+    } else if (!isListKey(a.key)) {
+      bad(a.line, `unknown key ${a.key}= in [${SECTION}] (expected one of ${[...SINGLE_KEYS, ...LIST_KEYS].map((k) => `${k}=`).join(', ')})`);
+    } else if (a.key === 'Bind') {
+      if (a.value === '') c.binds = [];
+      else {
+        const r = parseBind(a.value, a.line);
+        if (typeof r === 'string') bad(a.line, r);
+        else c.binds.push(r);
+      }
+    } else if (a.key === 'Listen') {
+      if (a.value === '') {
+        c.listens = [];
+        c.listenLines = [];
+      } else {
+        c.listenLines.push(a.line);
+        const r = parseListen(a.value, a.line);
+        if (typeof r === 'string') bad(a.line, r);
+        else c.listens.push(r);
+      }
+    } else if (a.value === '') {
+      c.sockets = [];
+    } else {
+      const why = parseSocket(a.value);
+      if (why) bad(a.line, why);
+      else c.sockets.push({ unit: a.value, line: a.line });
+    }
+  }
+  return c;
+}
+
+/** Report the first line of each group whose key was already seen. */
+function reportRepeats<T>(items: readonly T[], keys: (item: T) => string[], line: (item: T) => number, message: (key: string, first: number) => string, bad: Report): void {
+  const seen = new Map<string, number>();
+  for (const item of items) {
+    for (const key of keys(item)) {
+      const prev = seen.get(key);
+      if (prev !== undefined) bad(line(item), message(key, prev));
+      else seen.set(key, line(item));
+    }
+  }
+}
+
+/** Overlapping Bind= lines, repeated Socket= and Listen= lines within the file. */
+function checkRepeats(c: Collected, bad: Report): void {
+  const index = new PortIndex<{ line: number; text: string }>();
+  for (const b of c.binds) {
+    for (const p of b.protocols) {
+      const clash = index.claim(bindKey(p, b), b.first, b.last, { line: b.line, text: bindText(p, b) });
+      if (clash) bad(b.line, `Bind= ${bindText(p, b)} overlaps ${clash.text} on line ${clash.line}`);
+    }
+  }
+  reportRepeats(c.sockets, (s) => [s.unit], (s) => s.line, (k, first) => `Socket=${k} is already listed on line ${first}`, bad);
+  const listenKeys = (l: ListenConfig): string[] => l.protocols.map((p) => `${p} ${formatIp(l.address.addr)} ${l.port}`);
+  reportRepeats(c.listens, listenKeys, (l) => l.line, (k, first) => `Listen= ${k} is already listed on line ${first}`, bad);
+}
+
+/** Service=, Listen=, Socket= and Registration= together. */
+function checkSources(c: Collected, bad: Report): Registration {
+  const service = c.single.get('Service');
+  if (service) {
+    const why = unitNameProblem(service.value, 'service');
+    if (why) bad(service.line, `invalid Service=: ${why}`);
+    else if (service.value === 'manifold.service' || service.value.startsWith('manifold-register@')) bad(service.line, `invalid Service=: ${service.value} is part of manifold itself`);
+    const firstSocket = c.sockets[0];
+    if (firstSocket) bad(service.line, `Service= and Socket= (line ${firstSocket.line}) are mutually exclusive: sockets come from one or the other`);
+    if (c.listenLines.length === 0) bad(service.line, 'Service= needs at least one Listen= line naming the sockets to register');
+  } else if (c.listenLines[0] !== undefined) {
+    bad(c.listenLines[0], 'Listen= needs Service= (the service whose sockets are registered)');
+  }
+  const entry = c.single.get('Registration');
+  if (!entry) return 'required';
+  if (!service) bad(entry.line, 'Registration= only applies with Service= (socket registration is always optional)');
+  if (entry.value === 'required' || entry.value === 'optional') return entry.value;
+  bad(entry.line, `invalid Registration=${JSON.stringify(entry.value)}: expected required or optional`);
+  return 'required';
+}
+
+/** Validate one parsed file. `unit` is null when there is any problem; problems are in line order. */
+export function validateDocument(doc: IniDocument, file: string): { unit: LabelConfig | null; problems: ConfigProblem[] } {
+  const problems: ConfigProblem[] = doc.problems.map((p) => ({ file, line: p.line, message: p.message }));
+  const bad: Report = (line, message) => {
+    problems.push({ file, line, message });
+  };
+  for (const s of doc.sections) {
+    if (s.name !== SECTION && !s.name.startsWith('X-')) bad(s.line, `unknown section [${s.name}] (expected [${SECTION}])`);
+  }
+  const c = collect(doc, bad);
+  checkRepeats(c, bad);
+  const name = c.single.get('Name');
+  const label = name ? name.value : defaultLabelFor(file);
+  const labelWhy = labelProblem(label);
+  if (labelWhy && name) bad(name.line, `invalid Name=: ${labelWhy}`);
+  else if (labelWhy) bad(0, `the file name does not make a valid label (${labelWhy}); set Name=`);
+  const registration = checkSources(c, bad);
+
+  if (problems.length > 0) return { unit: null, problems: problems.sort((x, y) => x.line - y.line) };
+  const service = c.single.get('Service');
+  return {
+    unit: {
+      name: label,
+      file,
+      nameLine: name ? name.line : 0,
+      binds: c.binds,
+      sockets: c.sockets,
+      service: service ? { unit: service.value, line: service.line } : null,
+      listens: c.listens,
+      registration,
+    },
+    problems,
+  };
+}

@@ -1,0 +1,71 @@
+/**
+ * Types shared by the config parser, the loader and the generator.
+ *
+ * Kept free of heavy imports: the systemd generator loads this module.
+ */
+import type { Prefix, Protocol } from '../core/net.js';
+import { ManifoldError } from '../errors.js';
+
+/** One problem found in a config file. `line` is 1-based; 0 means the whole file. */
+export interface ConfigProblem {
+  file: string;
+  line: number;
+  message: string;
+}
+
+/** How a failed `register-pid` affects the service (Registration=). */
+export type Registration = 'required' | 'optional';
+
+/** A Bind= line: one or two protocols, a masked prefix and a port or range (0 = all ports). */
+export interface BindConfig {
+  protocols: Protocol[];
+  prefix: Prefix;
+  first: number;
+  last: number;
+  line: number;
+}
+
+/** A Listen= line: the socket a service listens on. */
+export interface ListenConfig {
+  protocols: Protocol[];
+  /** An exact address (prefix length 32 or 128). */
+  address: Prefix;
+  port: number;
+  line: number;
+}
+
+/** A unit name with the line it came from. */
+export interface UnitRef {
+  unit: string;
+  line: number;
+}
+
+/** One validated config file: a label, its bindings and where its sockets come from. */
+export interface LabelConfig {
+  /** The label (Name=, or the file name without .conf). */
+  name: string;
+  /** Path of the file that defines it. */
+  file: string;
+  /** Line of Name= (0 when the name comes from the file name). */
+  nameLine: number;
+  binds: BindConfig[];
+  /** Socket units whose fds are registered under the label (Socket=). */
+  sockets: UnitRef[];
+  /** Service whose listening sockets are registered after start-up (Service=). */
+  service: UnitRef | null;
+  listens: ListenConfig[];
+  registration: Registration;
+}
+
+/** "file:line: message" (or "file: message" for a whole-file problem). */
+export function formatProblem(p: ConfigProblem): string {
+  return p.line > 0 ? `${p.file}:${p.line}: ${p.message}` : `${p.file}: ${p.message}`;
+}
+
+/** An ERR_INVALID_CONFIG error listing every problem (details.problems holds them). */
+export function configError(problems: readonly ConfigProblem[]): ManifoldError {
+  const n = problems.length;
+  const head = `invalid configuration (${n} problem${n === 1 ? '' : 's'})`;
+  const lines = problems.map((p) => `  ${formatProblem(p)}`);
+  return new ManifoldError('ERR_INVALID_CONFIG', [head + ':', ...lines].join('\n'), { problems: problems.map((p) => ({ ...p })) });
+}

@@ -1,0 +1,75 @@
+/**
+ * systemd unit names: validity (unit_name_is_valid) and escaping
+ * (unit_name_escape, i.e. `systemd-escape STRING` without options).
+ */
+
+/** Longest unit name (systemd's UNIT_NAME_MAX is 256 including the NUL). */
+export const UNIT_NAME_MAX = 255;
+
+const VALID_BYTE = /^[A-Za-z0-9:_.\\-]$/;
+const VALID_NAME_CHARS = /^[A-Za-z0-9:_.\\@-]+$/;
+
+function hexEscape(byte: number): string {
+  return `\\x${byte.toString(16).padStart(2, '0')}`;
+}
+
+/**
+ * Escape a string for use in a unit name, exactly like `systemd-escape`:
+ * "/" becomes "-"; a leading "." and every byte outside [A-Za-z0-9:_.]
+ * (including "-" and "\") becomes "\xNN" (lower-case hex, per UTF-8 byte).
+ */
+export function systemdEscape(text: string): string {
+  const bytes = Buffer.from(text, 'utf8');
+  let out = '';
+  bytes.forEach((b, i) => {
+    const c = String.fromCharCode(b);
+    if (i === 0 && c === '.') out += hexEscape(b);
+    else if (c === '/') out += '-';
+    else if (c !== '-' && c !== '\\' && b < 0x80 && VALID_BYTE.test(c)) out += c;
+    else out += hexEscape(b);
+  });
+  return out;
+}
+
+/** Undo `systemdEscape` (systemd's unit_name_unescape, what `%I` does): "-" becomes "/", "\xNN" a byte. */
+export function systemdUnescape(text: string): string {
+  const bytes: number[] = [];
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i] as string;
+    const m = c === '\\' ? /^\\x([0-9a-fA-F]{2})/.exec(text.slice(i)) : null;
+    if (m) {
+      bytes.push(parseInt(m[1] as string, 16));
+      i += 3;
+    } else if (c === '-') {
+      bytes.push(0x2f);
+    } else {
+      bytes.push(...Buffer.from(c, 'utf8'));
+    }
+  }
+  return Buffer.from(bytes).toString('utf8');
+}
+
+/**
+ * Why `name` is not a usable unit name of the given type, or null. Templates
+ * ("foo@.service") are refused: manifold needs a concrete unit.
+ */
+export function unitNameProblem(name: string, type: 'socket' | 'service'): string | null {
+  const suffix = `.${type}`;
+  if (!name.endsWith(suffix)) return `${JSON.stringify(name)} is not a .${type} unit name`;
+  if (name.length > UNIT_NAME_MAX) return `unit name ${JSON.stringify(name)} is longer than ${UNIT_NAME_MAX} characters`;
+  const stem = name.slice(0, -suffix.length);
+  if (stem === '') return `unit name ${JSON.stringify(name)} is empty before ${suffix}`;
+  if (!VALID_NAME_CHARS.test(stem)) {
+    return `unit name ${JSON.stringify(name)} may only contain letters, digits and : _ . \\ - @ (escape other characters with systemd-escape)`;
+  }
+  const at = stem.indexOf('@');
+  if (at === 0) return `unit name ${JSON.stringify(name)} starts with "@"`;
+  if (at > 0 && at === stem.length - 1) return `${JSON.stringify(name)} is a template; name an instance such as ${JSON.stringify(`${stem}foo${suffix}`)}`;
+  return null;
+}
+
+/** The register helper instance for a socket unit ("web.socket" → "manifold-register@web.service"). */
+export function registerUnitFor(socketUnit: string): string {
+  const stem = socketUnit.endsWith('.socket') ? socketUnit.slice(0, -'.socket'.length) : socketUnit;
+  return `manifold-register@${systemdEscape(stem)}.service`;
+}

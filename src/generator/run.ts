@@ -1,0 +1,107 @@
+/**
+ * The systemd generator: `manifold-generator [--dry-run] NORMAL_DIR [EARLY_DIR LATE_DIR]`.
+ *
+ * Reads the manifold config files and writes drop-ins into NORMAL_DIR (see
+ * render.ts). Follows systemd.generator(7): no processes, D-Bus or network;
+ * logs to /dev/kmsg; a bad config file is logged and skipped; exits 0 unless
+ * it cannot write its output. `manifold.generator=0` on the kernel command
+ * line ($SYSTEMD_PROC_CMDLINE overrides /proc/cmdline) turns it off.
+ *
+ * Environment (for tests): MANIFOLD_CONFIG_DIRS, MANIFOLD_BIN,
+ * MANIFOLD_GENERATOR_LOG=stderr.
+ */
+import { fs, path } from '../config/node.js';
+import { configDirs, loadConfig } from '../config/load.js';
+import type { ConfigProblem } from '../config/types.js';
+import { generatorSwitch } from './cmdline.js';
+import { GeneratorLog, Level } from './log.js';
+import { DEFAULT_MANIFOLD_BIN, renderDropIns } from './render.js';
+import { dryRunText, writeAtomic } from './write.js';
+
+/** Most files whose problems are logged one by one. */
+const MAX_LOGGED_FILES = 10;
+
+function readCmdline(env: NodeJS.ProcessEnv): string {
+  const override = env['SYSTEMD_PROC_CMDLINE'];
+  if (override !== undefined) return override;
+  try {
+    return fs.readFileSync('/proc/cmdline', 'utf8');
+  } catch {
+    return '';
+  }
+}
+
+function inInitrd(env: NodeJS.ProcessEnv): boolean {
+  const v = env['SYSTEMD_IN_INITRD'];
+  if (v !== undefined) return v === '1';
+  return fs.existsSync('/etc/initrd-release');
+}
+
+function logProblems(log: GeneratorLog, problems: readonly ConfigProblem[]): void {
+  const byFile = new Map<string, ConfigProblem[]>();
+  for (const p of problems) {
+    const list = byFile.get(p.file) ?? [];
+    list.push(p);
+    byFile.set(p.file, list);
+  }
+  let shown = 0;
+  for (const [file, list] of byFile) {
+    if (shown++ === MAX_LOGGED_FILES) {
+      log.log(Level.err, `${byFile.size - MAX_LOGGED_FILES} more config files have problems; run "manifold verify"`);
+      break;
+    }
+    const first = list[0] as ConfigProblem;
+    const at = first.line > 0 ? `${file}:${first.line}` : file;
+    const more = list.length > 1 ? `; ${list.length - 1} more problem${list.length > 2 ? 's' : ''}, run "manifold verify"` : '';
+    log.log(Level.err, `${at}: ${first.message} (file skipped${more})`);
+  }
+}
+
+/** Run the generator; returns the exit status. */
+export function run(argv: readonly string[], env: NodeJS.ProcessEnv = process.env, stdout: (s: string) => void = (s) => void fs.writeSync(1, s)): number {
+  const dryRun = argv.includes('--dry-run');
+  const positional = argv.filter((a) => a !== '--dry-run');
+  const log = new GeneratorLog(dryRun || env['MANIFOLD_GENERATOR_LOG'] === 'stderr' ? 'stderr' : 'kmsg');
+  try {
+    const unknown = positional.find((a) => a.startsWith('-'));
+    const countOk = positional.length === 1 || positional.length === 3 || (dryRun && positional.length === 0);
+    if (unknown !== undefined || !countOk) {
+      log.log(Level.err, `usage: manifold-generator [--dry-run] NORMAL_DIR [EARLY_DIR LATE_DIR]${unknown ? ` (unknown option ${unknown})` : ''}`);
+      return 1;
+    }
+    const sw = generatorSwitch(readCmdline(env), inInitrd(env));
+    for (const w of sw.invalid) log.log(Level.warning, `ignoring "${w}" on the kernel command line: not a boolean`);
+    if (!sw.enabled) {
+      log.log(Level.info, `disabled by "${sw.word ?? 'manifold.generator=0'}" on the kernel command line; nothing generated`);
+      return 0;
+    }
+    const manifoldBin = env['MANIFOLD_BIN'] || DEFAULT_MANIFOLD_BIN;
+    if (!path.isAbsolute(manifoldBin)) {
+      log.log(Level.err, `MANIFOLD_BIN must be an absolute path, got "${manifoldBin}"`);
+      return 1;
+    }
+    const config = loadConfig(configDirs(env));
+    logProblems(log, config.problems);
+    const files = renderDropIns(config.units, { manifoldBin });
+    const dir = positional[0];
+    if (dryRun) {
+      stdout(dryRunText(dir, files));
+      return 0;
+    }
+    let status = 0;
+    for (const f of files) {
+      try {
+        writeAtomic(dir as string, f);
+      } catch (err) {
+        log.log(Level.err, `cannot write ${path.join(dir as string, f.path)}: ${(err as Error).message}`);
+        status = 1;
+      }
+    }
+    return status;
+  } catch (err) {
+    log.log(Level.err, `internal error: ${err instanceof Error ? err.message : String(err)}`);
+    return 1;
+  } finally {
+    log.close();
+  }
+}

@@ -1,0 +1,316 @@
+/**
+ * The systemd generator: escaping (against the real systemd-escape), the
+ * kernel command line switch, rendering, and golden tests that run the real
+ * generators/manifold-generator script on the fixture trees under
+ * test/fixtures/generator/<case>/ (etc/manifold, run/manifold, usr/lib/manifold
+ * as config dirs; optional env.json with extra environment) and compare its
+ * output tree byte for byte with <case>/expected/ and its log with
+ * <case>/expected.log (absent = empty). The case directory's path is written
+ * as @ROOT@ and the pid as [PID] in the expected files.
+ *
+ * Regenerate the expected files after an intended change with:
+ *   MANIFOLD_UPDATE_GOLDEN=1 node node_modules/uvu/bin.js build/test/unit generator
+ */
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { registerUnitFor, systemdEscape, systemdUnescape, unitNameProblem } from '../../src/config/unit-name.js';
+import { generatorSwitch, splitCmdline } from '../../src/generator/cmdline.js';
+import { quoteExecWord, renderDropIns } from '../../src/generator/render.js';
+import { parseConfigText } from '../../src/config/load.js';
+import type { LabelConfig } from '../../src/config/types.js';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
+const SCRIPT = path.join(ROOT, 'generators', 'manifold-generator');
+const FIXTURES = path.join(ROOT, 'test', 'fixtures', 'generator');
+const UPDATE = process.env['MANIFOLD_UPDATE_GOLDEN'] === '1';
+const CONFIG_SUBDIRS = ['etc/manifold', 'run/manifold', 'usr/lib/manifold'];
+
+function tmpdir(): string {
+  return fs.mkdtempSync(path.join(os.tmpdir(), 'manifold-gen-test-'));
+}
+
+interface RunResult {
+  status: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+function runGenerator(args: string[], env: Record<string, string>): RunResult {
+  const r = spawnSync(process.execPath, [SCRIPT, ...args], {
+    encoding: 'utf8',
+    env: { PATH: process.env['PATH'] ?? '/usr/bin:/bin', MANIFOLD_GENERATOR_LOG: 'stderr', SYSTEMD_PROC_CMDLINE: '', SYSTEMD_IN_INITRD: '0', ...env },
+    timeout: 30_000,
+  });
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+/** Every file (content) and symlink ("-> target") under dir, by relative path. */
+function readTree(dir: string): Map<string, string> {
+  const out = new Map<string, string>();
+  const walk = (rel: string): void => {
+    const full = path.join(dir, rel);
+    for (const e of fs.readdirSync(full, { withFileTypes: true })) {
+      const r = rel ? `${rel}/${e.name}` : e.name;
+      if (e.isDirectory()) walk(r);
+      else if (e.isSymbolicLink()) out.set(r, `-> ${fs.readlinkSync(path.join(dir, r))}`);
+      else out.set(r, fs.readFileSync(path.join(dir, r), 'utf8'));
+    }
+  };
+  if (fs.existsSync(dir)) walk('');
+  return out;
+}
+
+function normalize(text: string, caseDir: string): string {
+  return text.split(caseDir).join('@ROOT@').replace(/\[\d+\]/g, '[PID]');
+}
+
+function has(cmd: string): boolean {
+  return spawnSync(cmd, ['--version'], { encoding: 'utf8' }).status === 0;
+}
+
+// ---------------------------------------------------------------- escaping
+
+const TRICKY = ['web', 'foo-bar', '.hidden', 'a/b', '/', 'x/', '-x', 'a\\b', 'a\\x2db', 'web@8080', 'x:y_z.w', 'a b', 'ünïcödé', '日本', 'tab\there', 'per%cent', 'a.b.c', '..', 'semi;colon', 'quote"s', "apos'", 'A-Z_0-9', '~tilde', 'x='];
+
+test('systemdEscape matches the systemd-escape binary', () => {
+  if (!has('systemd-escape')) {
+    console.warn('systemd-escape not installed: skipped');
+    return;
+  }
+  const r = spawnSync('systemd-escape', ['--', ...TRICKY], { encoding: 'utf8' });
+  assert.is(r.status, 0, r.stderr);
+  const expected = r.stdout.replace(/\n$/, '').split(' ');
+  assert.equal(TRICKY.map(systemdEscape), expected);
+});
+
+test('registerUnitFor matches systemd-escape --template', () => {
+  if (!has('systemd-escape')) return;
+  for (const stem of ['web', 'foo-bar', 'web@8080', 'a\\x2db', 'x:y_z', 'dns-tcp']) {
+    const r = spawnSync('systemd-escape', ['--template=manifold-register@.service', '--', stem], { encoding: 'utf8' });
+    assert.is(r.status, 0, r.stderr);
+    assert.is(registerUnitFor(`${stem}.socket`), r.stdout.trim(), stem);
+  }
+});
+
+test('systemdUnescape (what %I does) round-trips socket stems', () => {
+  for (const s of ['web', 'foo-bar', 'web@8080', 'a\\x2db', 'x:y_z', 'ünï', '.x']) assert.is(systemdUnescape(systemdEscape(s)), s);
+  if (!has('systemd-escape')) return;
+  for (const s of TRICKY) {
+    const esc = systemdEscape(s);
+    const r = spawnSync('systemd-escape', ['--unescape', '--', esc], { encoding: 'utf8' });
+    assert.is(r.status, 0, r.stderr);
+    assert.is(systemdUnescape(esc), r.stdout.replace(/\n$/, ''), esc);
+  }
+});
+
+test('unitNameProblem', () => {
+  assert.is(unitNameProblem('web.socket', 'socket'), null);
+  assert.is(unitNameProblem('web@8080.socket', 'socket'), null);
+  assert.is(unitNameProblem('a\\x2db.socket', 'socket'), null);
+  assert.ok(unitNameProblem('web.service', 'socket'));
+  assert.ok(unitNameProblem('.socket', 'socket'));
+  assert.match(unitNameProblem('web@.socket', 'socket') ?? '', /template/);
+  assert.ok(unitNameProblem('@x.socket', 'socket'));
+  assert.ok(unitNameProblem('we b.socket', 'socket'));
+  assert.ok(unitNameProblem('wéb.service', 'service'));
+  assert.ok(unitNameProblem(`${'a'.repeat(250)}.service`, 'service'));
+  assert.is(unitNameProblem(`${'a'.repeat(247)}.service`, 'service'), null);
+});
+
+// ---------------------------------------------------------------- kernel command line
+
+test('splitCmdline removes quotes', () => {
+  assert.equal(splitCmdline(' a  b="c d"\te\'f g\' "h" \n'), ['a', 'b=c d', 'ef g', 'h']);
+  assert.equal(splitCmdline(''), []);
+});
+
+test('generatorSwitch', () => {
+  assert.is(generatorSwitch('', false).enabled, true);
+  assert.is(generatorSwitch('quiet manifold.generator=0', false).enabled, false);
+  assert.is(generatorSwitch('manifold.generator=off manifold.generator', false).enabled, true);
+  assert.is(generatorSwitch('manifold.generator=no', false).word, 'manifold.generator=no');
+  assert.is(generatorSwitch('"manifold.generator=false"', false).enabled, false);
+  assert.is(generatorSwitch('rd.manifold.generator=0', false).enabled, true);
+  assert.is(generatorSwitch('rd.manifold.generator=0', true).enabled, false);
+  assert.is(generatorSwitch('manifold.generatorx=0 xmanifold.generator=0', false).enabled, true);
+  const bad = generatorSwitch('manifold.generator=maybe', false);
+  assert.is(bad.enabled, true);
+  assert.equal(bad.invalid, ['manifold.generator=maybe']);
+});
+
+// ---------------------------------------------------------------- rendering
+
+function unit(text: string, file = '/etc/manifold/x.conf'): LabelConfig {
+  const r = parseConfigText(text, file);
+  assert.equal(r.problems, []);
+  return r.unit as LabelConfig;
+}
+
+test('quoteExecWord', () => {
+  assert.is(quoteExecWord('/usr/bin/manifold'), '/usr/bin/manifold');
+  assert.is(quoteExecWord('/opt/a b/manifold'), '"/opt/a b/manifold"');
+  assert.is(quoteExecWord('/opt/%n/$X/"q"\\'), '"/opt/%%n/$$X/\\"q\\"\\\\"');
+});
+
+test('render: Registration= picks the ExecStartPost= prefix', () => {
+  const req = renderDropIns([unit('[Label]\nService=s.service\nListen=tcp 127.0.0.1 1\n')], { manifoldBin: '/usr/bin/manifold' });
+  assert.match(req[0]?.content ?? '', /\nExecStartPost=\+\/usr\/bin\/manifold register-pid \$MAINPID x tcp 127\.0\.0\.1 1\n/);
+  const opt = renderDropIns([unit('[Label]\nService=s.service\nListen=tcp 127.0.0.1 1\nRegistration=optional\n')], { manifoldBin: '/usr/bin/manifold' });
+  assert.match(opt[0]?.content ?? '', /\nExecStartPost=-\+\/usr\/bin\/manifold /);
+});
+
+test('render: SourcePath escapes %, IPv6 is canonical, labels without sources give nothing', () => {
+  const files = renderDropIns([unit('[Label]\nName=x\nService=s.service\nListen=udp 2001:DB8:0:0::1 53\n', '/etc/manifold/50%.conf')], { manifoldBin: '/b' });
+  assert.match(files[0]?.content ?? '', /SourcePath=\/etc\/manifold\/50%%\.conf\n/);
+  assert.match(files[0]?.content ?? '', / udp 2001:db8::1 53\n/);
+  assert.equal(renderDropIns([unit('[Label]\nBind=tcp 10.0.0.0/8 0\n')], { manifoldBin: '/b' }), []);
+});
+
+// ---------------------------------------------------------------- golden tests
+
+const cases = fs.readdirSync(FIXTURES).filter((c) => fs.statSync(path.join(FIXTURES, c)).isDirectory()).sort();
+
+for (const name of cases) {
+  test(`golden: ${name}`, () => {
+    const caseDir = path.join(FIXTURES, name);
+    const out = tmpdir();
+    try {
+      const envFile = path.join(caseDir, 'env.json');
+      const extra = fs.existsSync(envFile) ? (JSON.parse(fs.readFileSync(envFile, 'utf8')) as Record<string, string>) : {};
+      const dirs = CONFIG_SUBDIRS.map((d) => path.join(caseDir, d)).join(':');
+      const normal = path.join(out, 'normal');
+      const early = path.join(out, 'early');
+      const late = path.join(out, 'late');
+      for (const d of [normal, early, late]) fs.mkdirSync(d);
+      const r = runGenerator([normal, early, late], { MANIFOLD_CONFIG_DIRS: dirs, ...extra });
+      assert.is(r.status, 0, r.stderr);
+      assert.is(r.stdout, '');
+      const actual = new Map([...readTree(normal)].map(([k, v]) => [k, normalize(v, caseDir)]));
+      const log = normalize(r.stderr, caseDir);
+      const expectedDir = path.join(caseDir, 'expected');
+      const logFile = path.join(caseDir, 'expected.log');
+      if (UPDATE) {
+        fs.rmSync(expectedDir, { recursive: true, force: true });
+        for (const [rel, content] of actual) {
+          fs.mkdirSync(path.dirname(path.join(expectedDir, rel)), { recursive: true });
+          fs.writeFileSync(path.join(expectedDir, rel), content);
+        }
+        if (log) fs.writeFileSync(logFile, log);
+        else fs.rmSync(logFile, { force: true });
+      }
+      const expected = readTree(expectedDir);
+      assert.equal([...actual.keys()].sort(), [...expected.keys()].sort(), 'same files');
+      for (const [rel, content] of expected) assert.fixture(actual.get(rel) ?? '', content, rel);
+      assert.fixture(log, fs.existsSync(logFile) ? fs.readFileSync(logFile, 'utf8') : '', 'log');
+      assert.equal(readTree(early).size + readTree(late).size, 0, 'nothing in the early and late dirs');
+      assert.equal([...actual.keys()].filter((k) => /(^|\/)\.#/.test(k)), [], 'no temporary files left');
+    } finally {
+      fs.rmSync(out, { recursive: true, force: true });
+    }
+  });
+}
+
+// ---------------------------------------------------------------- behaviour of the script
+
+function fixtureDirs(name: string): string {
+  return CONFIG_SUBDIRS.map((d) => path.join(FIXTURES, name, d)).join(':');
+}
+
+test('a bad file is logged with file:line and the others are still generated', () => {
+  const out = tmpdir();
+  try {
+    const r = runGenerator([out, out, out], { MANIFOLD_CONFIG_DIRS: fixtureDirs('bad-file') });
+    assert.is(r.status, 0);
+    assert.match(r.stderr, /^<27>manifold-generator\[\d+\]: \S+\/broken\.conf:2: Bind= expects/m);
+    assert.match(r.stderr, /zz-conflict\.conf:3: Bind= tcp 192\.0\.2\.0\/24 70-90 conflicts with tcp 192\.0\.2\.0\/24 80 of label "good"/);
+    assert.ok(fs.existsSync(path.join(out, 'good.socket.d/50-manifold.conf')));
+    assert.ok(fs.existsSync(path.join(out, 'other.service.d/50-manifold-other.conf')));
+    assert.not.ok(fs.existsSync(path.join(out, 'broken.socket.d')));
+    assert.not.ok(fs.existsSync(path.join(out, 'conflict.socket.d')));
+  } finally {
+    fs.rmSync(out, { recursive: true, force: true });
+  }
+});
+
+test('manifold.generator=0 on the kernel command line: nothing written, one line logged, exit 0', () => {
+  const out = tmpdir();
+  try {
+    const r = runGenerator([out, out, out], { MANIFOLD_CONFIG_DIRS: fixtureDirs('socket-activated'), SYSTEMD_PROC_CMDLINE: 'quiet manifold.generator=0 splash' });
+    assert.is(r.status, 0);
+    assert.is(fs.readdirSync(out).length, 0);
+    const lines = r.stderr.split('\n').filter(Boolean);
+    assert.is(lines.length, 1);
+    assert.match(lines[0] ?? '', /^<30>manifold-generator\[\d+\]: disabled by "manifold\.generator=0"/);
+    const rd = runGenerator([out, out, out], { MANIFOLD_CONFIG_DIRS: fixtureDirs('socket-activated'), SYSTEMD_PROC_CMDLINE: 'rd.manifold.generator=0' });
+    assert.is(rd.status, 0);
+    assert.ok(fs.readdirSync(out).length > 0, 'rd. only applies in the initrd');
+  } finally {
+    fs.rmSync(out, { recursive: true, force: true });
+  }
+});
+
+test('--dry-run prints paths and contents and writes nothing', () => {
+  const out = tmpdir();
+  try {
+    const r = runGenerator(['--dry-run', out, out, out], { MANIFOLD_CONFIG_DIRS: fixtureDirs('socket-activated') });
+    assert.is(r.status, 0, r.stderr);
+    assert.is(fs.readdirSync(out).length, 0);
+    assert.ok(r.stdout.includes(`# would write ${out}/web.socket.d/50-manifold.conf\n# Automatically generated by manifold-generator`));
+    assert.ok(r.stdout.includes('Wants=manifold-register@dns\\x2dtcp.service\n'));
+    const none = runGenerator(['--dry-run'], { MANIFOLD_CONFIG_DIRS: fixtureDirs('empty') });
+    assert.is(none.status, 0);
+    assert.is(none.stdout, '# nothing to write\n');
+  } finally {
+    fs.rmSync(out, { recursive: true, force: true });
+  }
+});
+
+test('usage errors and unwritable output exit 1; rerunning replaces files atomically', () => {
+  const out = tmpdir();
+  try {
+    assert.is(runGenerator([], {}).status, 1);
+    assert.is(runGenerator([out, out], {}).status, 1);
+    assert.is(runGenerator(['--frobnicate', out], {}).status, 1);
+    assert.is(runGenerator([out], { MANIFOLD_BIN: 'manifold', MANIFOLD_CONFIG_DIRS: fixtureDirs('empty') }).status, 1);
+    const asFile = path.join(out, 'file');
+    fs.writeFileSync(asFile, '');
+    const bad = runGenerator([asFile], { MANIFOLD_CONFIG_DIRS: fixtureDirs('socket-activated') });
+    assert.is(bad.status, 1);
+    assert.match(bad.stderr, /cannot write/);
+    const normal = path.join(out, 'n');
+    fs.mkdirSync(path.join(normal, 'web.socket.d'), { recursive: true });
+    fs.writeFileSync(path.join(normal, 'web.socket.d/50-manifold.conf'), 'stale');
+    assert.is(runGenerator([normal], { MANIFOLD_CONFIG_DIRS: fixtureDirs('socket-activated') }).status, 0);
+    assert.match(fs.readFileSync(path.join(normal, 'web.socket.d/50-manifold.conf'), 'utf8'), /Wants=manifold-register@web\.service/);
+    assert.equal(fs.readdirSync(path.join(normal, 'web.socket.d')), ['50-manifold.conf']);
+  } finally {
+    fs.rmSync(out, { recursive: true, force: true });
+  }
+});
+
+test('the generator imports nothing heavy: no koffi, yargs, ipaddr.js, src/sys or src/cli', () => {
+  const seen = new Set<string>();
+  const bare = new Set<string>();
+  const visit = (file: string): void => {
+    if (seen.has(file)) return;
+    seen.add(file);
+    const text = fs.readFileSync(file, 'utf8');
+    for (const m of text.matchAll(/(?:^|\n)\s*(?:import|export)\s[^'"]*?from\s+['"]([^'"]+)['"]|(?:^|\n)\s*import\s+['"]([^'"]+)['"]|\bimport\(\s*['"]([^'"]+)['"]\s*\)|\brequire\(\s*['"]([^'"]+)['"]\s*\)/g)) {
+      const spec = m[1] ?? m[2] ?? m[3] ?? m[4] ?? '';
+      if (spec.startsWith('.')) visit(path.resolve(path.dirname(file), spec));
+      else bare.add(spec);
+    }
+  };
+  visit(path.join(ROOT, 'build/src/generator/main.js'));
+  const files = [...seen].map((f) => path.relative(ROOT, f));
+  assert.equal(files.filter((f) => /src\/(sys|cli)\//.test(f)), []);
+  assert.equal([...bare].filter((s) => !s.startsWith('node:')), [], 'only node: builtins');
+  assert.ok(files.length < 25, `${files.length} modules`);
+});
+
+test.run();
