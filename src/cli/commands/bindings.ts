@@ -99,6 +99,17 @@ export function applySpecs(args: GlobalArgs, specs: BindingSpec[], context: stri
   return plan;
 }
 
+function ownerText(d: StatusReport['destinations'][number]): string {
+  if (!d.alive) return '';
+  const owner = d.owner ? `  owner=${d.owner.pid}(${d.owner.comm})${d.owners.length > 1 ? `+${d.owners.length - 1}` : ''}` : '  owner=?';
+  return `${owner}${d.usable === false ? '  UNUSABLE' : ''}`;
+}
+
+function errorReasons(d: StatusReport['destinations'][number]): string {
+  const parts = Object.entries(d.errorsByReason).filter(([, n]) => n > 0).map(([k, n]) => `${k}=${n}`);
+  return parts.length ? ` (${parts.join(' ')})` : '';
+}
+
 function renderStatus(r: StatusReport): void {
   out(`bindings (${r.bindings.length}):`);
   if (r.bindings.length === 0) out('  (none)');
@@ -106,10 +117,9 @@ function renderStatus(r: StatusReport): void {
   out(`destinations (${r.destinations.length}):`);
   if (r.destinations.length === 0) out('  (none)');
   for (const d of r.destinations) {
-    out(`  ${d.domain}:${d.protocol}:${d.label}  socket=${d.socket ?? 'none'}  bindings=${d.bindings}  lookups=${d.lookups} misses=${d.misses} errors=${d.errors}`);
+    out(`  ${d.domain}:${d.protocol}:${d.label}  socket=${d.socket ?? 'none'}${ownerText(d)}  bindings=${d.bindings}  lookups=${d.lookups} misses=${d.misses} errors=${d.errors}${errorReasons(d)}`);
   }
-  const dead = r.destinations.filter((d) => d.socket === null && d.bindings > 0);
-  for (const d of dead) info(`warning: ${d.domain}:${d.protocol}:${d.label} has ${d.bindings} binding(s) but no socket: traffic to them is refused`);
+  for (const w of r.warnings) info(`warning: ${w.message}`);
 }
 
 /** Register the binding commands. */

@@ -1,0 +1,53 @@
+/**
+ * metrics: a Prometheus exporter for the dispatcher's counters.
+ */
+import type { Argv } from 'yargs';
+import { emitEvent, Priority } from '../../log/events.js';
+import { MetricsExporter } from '../../metrics/handler.js';
+import { listenTargets } from '../../metrics/listen.js';
+import { runUntilSignal, startServers } from '../../metrics/serve.js';
+import { readSnapshot } from '../../metrics/snapshot.js';
+import { info } from '../output.js';
+import { targetOf, type GlobalArgs } from '../context.js';
+
+/** Lock wait of a scrape unless --lock-timeout or MANIFOLD_LOCK_TIMEOUT say otherwise. */
+const SCRAPE_LOCK_TIMEOUT_MS = 5000;
+
+interface MetricsArgs extends GlobalArgs {
+  address?: string;
+  port?: string;
+}
+
+/** Register the metrics command. */
+export function metricsCommands(y: Argv<GlobalArgs>): Argv<GlobalArgs> {
+  return y.command(
+    'metrics [address] [port]',
+    'Serve Prometheus metrics over HTTP at /metrics (address and port, or socket activation)',
+    (a) =>
+      a
+        .positional('address', { type: 'string', describe: 'IP address to listen on (not with socket activation)' })
+        .positional('port', { type: 'string', describe: 'TCP port to listen on (0: any free port)' }),
+    async (argv) => {
+      const args = argv as unknown as MetricsArgs;
+      const target = targetOf(args);
+      const explicitTimeout = args['lock-timeout'] !== undefined || process.env.MANIFOLD_LOCK_TIMEOUT !== undefined;
+      const lockTimeoutMs = explicitTimeout ? target.lockTimeoutMs : SCRAPE_LOCK_TIMEOUT_MS;
+      const targets = listenTargets(args.address, args.port);
+      const exporter = new MetricsExporter(() => readSnapshot({ netns: target.netns, bpffs: target.bpffs, lockTimeoutMs }), {
+        failed(f) {
+          info(`manifold: metrics: scrape failed (HTTP ${f.status}, ${f.code}): ${f.message}`);
+          emitEvent('metrics', Priority.warning, `metrics scrape failed: ${f.message}`, { ERROR_CODE: f.code, REASON: f.reason });
+        },
+        recovered() {
+          info('manifold: metrics: scrapes read the state again');
+          emitEvent('metrics', Priority.info, 'metrics scrapes read the state again');
+        },
+      });
+      const running = await startServers(exporter.handle, targets);
+      info(`manifold: serving metrics on ${running.addresses.join(', ')} (state: ${target.bpffs}, network namespace ${target.netns})`);
+      emitEvent('metrics', Priority.info, `serving metrics on ${running.addresses.join(', ')}`, { ADDRESSES: running.addresses.join(' ') });
+      const signal = await runUntilSignal(running);
+      info(`manifold: metrics exporter stopped${signal ? ` (${signal})` : ''}`);
+    },
+  );
+}

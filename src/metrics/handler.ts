@@ -1,0 +1,117 @@
+/**
+ * The exporter's HTTP answers: /metrics (Prometheus text format), / (a
+ * pointer to /metrics), 404 for anything else, 405 for methods other than
+ * GET and HEAD. A scrape that cannot read the state answers 503/500 with a
+ * one-line text body and is logged.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { classifyFailure, type ScrapeFailure } from './failure.js';
+import { createExporterRegistry, type ExporterRegistry } from './registry.js';
+import { SnapshotSource, type MetricsSnapshot } from './snapshot.js';
+
+/** Where failures and recoveries are reported. */
+export interface ScrapeLog {
+  failed(f: ScrapeFailure): void;
+  recovered(): void;
+}
+
+/** Result of one scrape. */
+export interface ScrapeResult {
+  status: number;
+  contentType: string;
+  body: string;
+}
+
+const INDEX = `<!DOCTYPE html>
+<html><head><title>manifold metrics</title></head>
+<body><h1>manifold metrics</h1><p>Prometheus metrics are at <a href="/metrics">/metrics</a>.</p></body></html>
+`;
+
+/** Failures with the same message are logged again at most this often. */
+const RELOG_MS = 60_000;
+
+/** Scrapes the state and answers HTTP requests. */
+export class MetricsExporter {
+  private readonly source: SnapshotSource;
+  private readonly reg: ExporterRegistry;
+  private readonly log: ScrapeLog;
+  private queue: Promise<unknown> = Promise.resolve();
+  private lastFailure: { message: string; at: number } | null = null;
+
+  constructor(read: () => MetricsSnapshot, log: ScrapeLog) {
+    this.source = new SnapshotSource(read);
+    this.reg = createExporterRegistry(this.source);
+    this.log = log;
+  }
+
+  /** Scrape once (scrapes are serialised). */
+  scrape(): Promise<ScrapeResult> {
+    const run = this.queue.then(() => this.scrapeNow());
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  private async scrapeNow(): Promise<ScrapeResult> {
+    this.source.begin();
+    try {
+      const body = await this.reg.registry.metrics();
+      if (this.lastFailure) {
+        this.lastFailure = null;
+        this.log.recovered();
+      }
+      return { status: 200, contentType: this.reg.registry.contentType, body };
+    } catch (err) {
+      const f = classifyFailure(err);
+      this.reg.collectionError(f.reason);
+      const now = Date.now();
+      if (!this.lastFailure || this.lastFailure.message !== f.message || now - this.lastFailure.at >= RELOG_MS) {
+        this.lastFailure = { message: f.message, at: now };
+        this.log.failed(f);
+      }
+      return { status: f.status, contentType: 'text/plain; charset=utf-8', body: `manifold: cannot read the dispatcher state (${f.code}): ${f.message}\n` };
+    } finally {
+      this.source.end();
+    }
+  }
+
+  /** The request listener for http.createServer. */
+  readonly handle = (req: IncomingMessage, res: ServerResponse): void => {
+    this.respond(req, res).catch((err: unknown) => {
+      if (!res.headersSent) send(res, req, 500, 'text/plain; charset=utf-8', `manifold: internal error: ${(err as Error).message}\n`);
+      else res.destroy();
+    });
+  };
+
+  private async respond(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    let pathname: string;
+    try {
+      pathname = new URL(req.url ?? '/', 'http://exporter').pathname;
+    } catch {
+      send(res, req, 400, 'text/plain; charset=utf-8', 'bad request\n');
+      return;
+    }
+    if (pathname !== '/metrics' && pathname !== '/') {
+      send(res, req, 404, 'text/plain; charset=utf-8', 'not found: metrics are at /metrics\n');
+      return;
+    }
+    if (req.method !== 'GET' && req.method !== 'HEAD') {
+      res.setHeader('Allow', 'GET, HEAD');
+      send(res, req, 405, 'text/plain; charset=utf-8', 'method not allowed\n');
+      return;
+    }
+    if (pathname === '/') {
+      send(res, req, 200, 'text/html; charset=utf-8', INDEX);
+      return;
+    }
+    const r = await this.scrape();
+    send(res, req, r.status, r.contentType, r.body);
+  }
+}
+
+function send(res: ServerResponse, req: IncomingMessage, status: number, contentType: string, body: string): void {
+  res.statusCode = status;
+  res.setHeader('Content-Type', contentType);
+  res.setHeader('Content-Length', Buffer.byteLength(body));
+  res.setHeader('Cache-Control', 'no-store');
+  res.end(req.method === 'HEAD' ? undefined : body);
+}

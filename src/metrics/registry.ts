@@ -1,0 +1,101 @@
+/**
+ * The exporter's prom-client registry: a fresh Registry (never the global
+ * one) whose collectors fill themselves from the scrape's snapshot.
+ *
+ * prom-client calls every metric's collect() synchronously at the start of
+ * Registry.metrics(), so all metrics of one scrape see one snapshot; the
+ * first collector to ask reads the state (SnapshotSource.get), and a failed
+ * read rejects Registry.metrics() with the read's error.
+ */
+import { Counter, Gauge, Registry } from 'prom-client';
+import { MANIFOLD_ABI } from '../core/codec.js';
+import { manifoldVersion } from '../version.js';
+import { COLLECTION_ERROR_REASONS, type CollectionErrorReason } from './failure.js';
+import type { SnapshotSource } from './snapshot.js';
+
+const DEST_LABELS = ['label', 'domain', 'protocol'] as const;
+type DestLabel = (typeof DEST_LABELS)[number];
+const ERROR_REASONS = ['bad_socket', 'wrong_family', 'wrong_protocol', 'other'] as const;
+
+/** The registry and the handle to count failed collections. */
+export interface ExporterRegistry {
+  registry: Registry;
+  /** Count a scrape that could not read the state. */
+  collectionError(reason: CollectionErrorReason): void;
+}
+
+function destCounter(registry: Registry, source: SnapshotSource, name: string, help: string, value: (d: ReturnType<SnapshotSource['get']>['destinations'][number]) => number): void {
+  new Counter<DestLabel>({
+    name,
+    help,
+    labelNames: DEST_LABELS,
+    registers: [registry],
+    collect() {
+      const snap = source.get();
+      this.reset();
+      for (const d of snap.destinations) this.inc({ label: d.label, domain: d.domain, protocol: d.protocol }, value(d));
+    },
+  });
+}
+
+function destGauge(registry: Registry, source: SnapshotSource, name: string, help: string, value: (d: ReturnType<SnapshotSource['get']>['destinations'][number]) => number): void {
+  new Gauge<DestLabel>({
+    name,
+    help,
+    labelNames: DEST_LABELS,
+    registers: [registry],
+    collect() {
+      const snap = source.get();
+      this.reset();
+      for (const d of snap.destinations) this.set({ label: d.label, domain: d.domain, protocol: d.protocol }, value(d));
+    },
+  });
+}
+
+/** Build the registry for one exporter. */
+export function createExporterRegistry(source: SnapshotSource): ExporterRegistry {
+  const registry = new Registry();
+  destCounter(registry, source, 'manifold_lookups_total', 'Connections and datagrams steered to the destination\'s socket.', (d) => d.lookups);
+  destCounter(registry, source, 'manifold_misses_total', 'Lookups that matched a binding of the destination while it had no socket (dropped: TCP clients see connection refused).', (d) => d.misses);
+  new Counter<DestLabel | 'reason'>({
+    name: 'manifold_errors_total',
+    help: 'Lookups dropped because the socket could not take them (bpf_sk_assign failed), by reason: bad_socket (e.g. a UDP socket connect()ed after registration), wrong_family, wrong_protocol, other.',
+    labelNames: [...DEST_LABELS, 'reason'],
+    registers: [registry],
+    collect() {
+      const snap = source.get();
+      this.reset();
+      for (const d of snap.destinations) {
+        for (const reason of ERROR_REASONS) this.inc({ label: d.label, domain: d.domain, protocol: d.protocol, reason }, d.errorsByReason[reason]);
+      }
+    },
+  });
+  destGauge(registry, source, 'manifold_bindings', 'Bindings (prefix, port) of the live generation steering to the destination.', (d) => d.bindings);
+  destGauge(registry, source, 'manifold_destination_has_socket', '1 when a socket is registered for the destination (an open socket: the kernel removes closed ones), else 0.', (d) => (d.socket === null ? 0 : 1));
+  new Gauge<'version'>({
+    name: 'manifold_dispatcher_info',
+    help: 'The loaded dispatcher: its version (changes on manifold upgrade). Always 1.',
+    labelNames: ['version'],
+    registers: [registry],
+    collect() {
+      const snap = source.get();
+      this.reset();
+      this.set({ version: snap.dispatcherVersion }, 1);
+    },
+  });
+  const build = new Gauge<'version' | 'abi'>({
+    name: 'manifold_build_info',
+    help: 'The exporter\'s manifold version and BPF map ABI. Always 1.',
+    labelNames: ['version', 'abi'],
+    registers: [registry],
+  });
+  build.set({ version: manifoldVersion(), abi: String(MANIFOLD_ABI) }, 1);
+  const errors = new Counter<'reason'>({
+    name: 'manifold_collection_errors_total',
+    help: 'Scrapes that could not read the dispatcher state (answered with HTTP 503/500), by reason.',
+    labelNames: ['reason'],
+    registers: [registry],
+  });
+  for (const reason of COLLECTION_ERROR_REASONS) errors.inc({ reason }, 0);
+  return { registry, collectionError: (reason) => errors.inc({ reason }, 1) };
+}

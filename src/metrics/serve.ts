@@ -1,0 +1,101 @@
+/**
+ * Running the exporter's HTTP servers until SIGTERM or SIGINT.
+ */
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { ListenTarget } from './listen.js';
+
+/** A started exporter. */
+export interface RunningServers {
+  /** Human-readable listening addresses (http://host:port, or "fd N"). */
+  addresses: string[];
+  /** Resolves when every server is closed (after stop()); rejects on a server error. */
+  done: Promise<void>;
+  /** Close the servers and their connections. */
+  stop(): void;
+}
+
+function describe(server: http.Server, target: ListenTarget): string {
+  const a = server.address();
+  if (a && typeof a === 'object') {
+    const host = (a as AddressInfo).family === 'IPv6' ? `[${a.address}]` : a.address;
+    return `http://${host}:${a.port}/metrics${target.kind === 'fd' ? ` (fd ${target.fd})` : ''}`;
+  }
+  if (typeof a === 'string') return `unix:${a} (fd ${target.kind === 'fd' ? target.fd : '?'})`;
+  return target.kind === 'fd' ? `fd ${target.fd}` : `${target.host}:${target.port}`;
+}
+
+function listenOne(handler: http.RequestListener, target: ListenTarget): Promise<http.Server> {
+  const server = http.createServer({ keepAliveTimeout: 30_000 }, handler);
+  return new Promise((resolve, reject) => {
+    const onError = (err: Error): void => reject(err);
+    server.once('error', onError);
+    const opts = target.kind === 'fd' ? { fd: target.fd } : { host: target.host, port: target.port };
+    server.listen(opts, () => {
+      server.off('error', onError);
+      resolve(server);
+    });
+  });
+}
+
+/** Start one server per target. */
+export async function startServers(handler: http.RequestListener, targets: readonly ListenTarget[]): Promise<RunningServers> {
+  const servers: http.Server[] = [];
+  try {
+    for (const t of targets) servers.push(await listenOne(handler, t));
+  } catch (err) {
+    for (const s of servers) s.close();
+    throw err;
+  }
+  let stopping = false;
+  let fail: (err: Error) => void = () => undefined;
+  const failed = new Promise<never>((_resolve, reject) => {
+    fail = reject;
+  });
+  failed.catch(() => undefined);
+  for (const s of servers) s.on('error', (err) => fail(err));
+  let closeAll: () => void = () => undefined;
+  const closed = new Promise<void>((resolve) => {
+    closeAll = () => {
+      let left = servers.length;
+      if (left === 0) resolve();
+      for (const s of servers) {
+        s.close(() => {
+          left--;
+          if (left === 0) resolve();
+        });
+        s.closeAllConnections();
+      }
+    };
+  });
+  return {
+    addresses: servers.map((s, i) => describe(s, targets[i] as ListenTarget)),
+    done: Promise.race([closed, failed]),
+    stop() {
+      if (stopping) return;
+      stopping = true;
+      closeAll();
+    },
+  };
+}
+
+/**
+ * Resolve with the signal's name once SIGTERM or SIGINT arrived and the
+ * servers are closed; reject when a server fails.
+ */
+export async function runUntilSignal(running: RunningServers): Promise<string> {
+  let signal = '';
+  const onSignal = (sig: NodeJS.Signals): void => {
+    signal = sig;
+    running.stop();
+  };
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+  try {
+    await running.done;
+    return signal;
+  } finally {
+    process.off('SIGTERM', onSignal);
+    process.off('SIGINT', onSignal);
+  }
+}

@@ -1,0 +1,57 @@
+/**
+ * One read of the dispatcher state for a scrape: opened read-only under a
+ * shared lock, read, closed. Nothing is held between scrapes.
+ */
+import { withState, type OpenOptions } from '../state/state.js';
+import { gatherDestinations, type DestinationCounters } from '../ops/status.js';
+
+/** What one scrape reads. */
+export interface MetricsSnapshot {
+  /** Version of the loaded dispatcher (from its marker). */
+  dispatcherVersion: string;
+  destinations: DestinationCounters[];
+}
+
+/** Read a snapshot (throws ManifoldError when the state cannot be read). */
+export function readSnapshot(target: Omit<OpenOptions, 'write'>): MetricsSnapshot {
+  return withState({ ...target, write: false }, (state) => ({
+    dispatcherVersion: state.meta.version,
+    destinations: gatherDestinations(state),
+  }));
+}
+
+/**
+ * Reads the state at most once per scrape and shares the result with every
+ * collector of that scrape (collectors run in one tick, see registry.ts).
+ */
+export class SnapshotSource {
+  private readonly read: () => MetricsSnapshot;
+  private current: { ok: true; value: MetricsSnapshot } | { ok: false; error: unknown } | null = null;
+
+  constructor(read: () => MetricsSnapshot) {
+    this.read = read;
+  }
+
+  /** Forget the previous scrape's snapshot. */
+  begin(): void {
+    this.current = null;
+  }
+
+  /** This scrape's snapshot (read on first use); throws the read's error. */
+  get(): MetricsSnapshot {
+    if (this.current === null) {
+      try {
+        this.current = { ok: true, value: this.read() };
+      } catch (error) {
+        this.current = { ok: false, error };
+      }
+    }
+    if (!this.current.ok) throw this.current.error;
+    return this.current.value;
+  }
+
+  /** Drop the snapshot once the scrape is answered. */
+  end(): void {
+    this.current = null;
+  }
+}
