@@ -1,10 +1,46 @@
 /**
- * Bindings from the manifold config files, for `apply --config`.
+ * Bindings from the manifold config files, for `apply --config`, and the
+ * `verify` command.
  */
-import { ManifoldError } from '../errors.js';
+import type { Argv } from 'yargs';
+import { configBindings, configError, formatProblem, loadConfig, verifyConfig, type ConfigProblem } from '../config/index.js';
 import type { BindingSpec } from '../ops/apply-file.js';
+import { emitEvent, Priority } from '../log/events.js';
+import { info, out, outJson } from './output.js';
+import type { GlobalArgs } from './context.js';
 
-/** Placeholder until the config module lands: refuses clearly. */
-export function configSpecs(): BindingSpec[] {
-  throw new ManifoldError('ERR_INVALID_CONFIG', 'config files are not supported by this build');
+/**
+ * The Bind= lines of all config files as apply specs. With `skipInvalid`,
+ * files with problems are left out (each problem is logged as an error
+ * event); otherwise any problem refuses the whole configuration.
+ */
+export function configSpecs(skipInvalid: boolean): BindingSpec[] {
+  const { units, problems } = loadConfig();
+  if (problems.length > 0) {
+    if (!skipInvalid) throw configError(problems);
+    for (const p of problems) {
+      const text = formatProblem(p);
+      emitEvent('error', Priority.err, `config: ${text} (file skipped)`, { CODE: 'ERR_INVALID_CONFIG', CONFIG_FILE: p.file, CONFIG_LINE: p.line });
+      info(`manifold: error: ${text} (file skipped)`);
+    }
+  }
+  return configBindings(units).map((b) => ({ label: b.label, protocol: b.protocol, prefix: b.prefix, port: b.port, source: b.source }));
+}
+
+/** Register `verify`. */
+export function verifyCommand(y: Argv<GlobalArgs>): Argv<GlobalArgs> {
+  return y.command(
+    'verify [files..]',
+    'Check config files strictly (all files in the config directories when none are given)',
+    (a) => a.positional('files', { type: 'string', array: true, describe: 'config files to check together' }),
+    (argv) => {
+      const args = argv as unknown as GlobalArgs & { files?: string[] };
+      const files = args.files && args.files.length > 0 ? args.files : undefined;
+      const problems: ConfigProblem[] = verifyConfig(files);
+      if (args.json) outJson({ ok: problems.length === 0, problems });
+      else for (const p of problems) out(formatProblem(p));
+      if (problems.length > 0) throw configError(problems);
+      if (!args.json) info('manifold: configuration is valid');
+    },
+  );
 }

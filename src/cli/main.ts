@@ -11,6 +11,7 @@ import type { GlobalArgs } from './context.js';
 import { lifecycleCommands } from './commands/lifecycle.js';
 import { bindingCommands } from './commands/bindings.js';
 import { registrationCommands } from './commands/registration.js';
+import { verifyCommand } from './config-bindings.js';
 import { metricsCommands } from './commands/metrics.js';
 import { manifoldVersion } from '../version.js';
 
@@ -31,6 +32,7 @@ function build(argv: string[]): Argv<GlobalArgs> {
   y = lifecycleCommands(y);
   y = bindingCommands(y);
   y = registrationCommands(y);
+  y = verifyCommand(y);
   y = metricsCommands(y);
   return y;
 }

@@ -184,13 +184,14 @@ export function bindingCommands(y: Argv<GlobalArgs>): Argv<GlobalArgs> {
         a
           .positional('file', { type: 'string', describe: 'JSON file: {"bindings":[{"label","prefix","port","protocol"?}]}' })
           .option('dry-run', { type: 'boolean', default: false, describe: 'print the changes without making them' })
-          .option('config', { type: 'boolean', default: false, describe: 'use the Bind= lines of the manifold config files' }),
+          .option('config', { type: 'boolean', default: false, describe: 'use the Bind= lines of the manifold config files' })
+          .option('skip-invalid', { type: 'boolean', default: false, describe: 'with --config: leave out files with problems (logged) instead of refusing' }),
       async (argv) => {
-        const args = argv as unknown as GlobalArgs & { file?: string; 'dry-run': boolean; config: boolean };
+        const args = argv as unknown as GlobalArgs & { file?: string; 'dry-run': boolean; config: boolean; 'skip-invalid': boolean };
         if (args.config && args.file) throw new ManifoldError('ERR_USAGE', 'give either a file or --config, not both');
         if (args.config) {
           const { configSpecs } = await import('../config-bindings.js');
-          applySpecs(args, configSpecs(), '', args['dry-run']);
+          applySpecs(args, configSpecs(args['skip-invalid']), '', args['dry-run']);
           return;
         }
         if (!args.file) throw new ManifoldError('ERR_USAGE', 'missing file argument (or --config)');
