@@ -23,6 +23,7 @@ function build(argv: string[]): Argv<GlobalArgs> {
     .option('bpffs', { type: 'string', default: '/sys/fs/bpf', describe: 'bpffs mount holding the state', global: true })
     .option('json', { type: 'boolean', default: false, describe: 'print one JSON document', global: true })
     .option('lock-timeout', { type: 'number', describe: 'seconds to wait for the state lock (default 10, env MANIFOLD_LOCK_TIMEOUT)', global: true })
+    .parserConfiguration({ 'duplicate-arguments-array': false })
     .strict()
     .demandCommand(1, 'give a command (see --help)')
     .recommendCommands()

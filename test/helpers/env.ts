@@ -81,7 +81,7 @@ export class TestEnv {
   }
 
   /** Run the CLI and fail loudly unless it exits 0. */
-  ok(args: string[], opts: { env?: NodeJS.ProcessEnv; input?: string } = {}): CliResult {
+  ok(args: string[], opts: { env?: NodeJS.ProcessEnv; input?: string; global?: boolean } = {}): CliResult {
     const r = this.cli(args, opts);
     if (r.code !== 0) throw new Error(`manifold ${args.join(' ')} exited ${r.code}: ${r.stderr}`);
     return r;

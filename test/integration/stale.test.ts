@@ -1,0 +1,91 @@
+/**
+ * A state directory that does not belong to a live dispatcher in this
+ * namespace (its namespace died and the inode number came back, or it is
+ * attached elsewhere) is stale, never "already loaded".
+ */
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { TestEnv } from '../helpers/env.js';
+
+let a: TestEnv;
+let b: TestEnv;
+test.before(() => {
+  a = TestEnv.create('staleA');
+  b = TestEnv.create('staleB');
+  process.once('exit', () => {
+    a.destroy();
+    b.destroy();
+  });
+});
+test.after(() => {
+  a.destroy();
+  b.destroy();
+});
+
+function ino(p: string): number {
+  return Number(fs.statSync(p).ino);
+}
+
+/** Give namespace B's inode name to a state directory made elsewhere ("recycled inode"). */
+function plant(from: TestEnv, dirName: string): void {
+  fs.renameSync(path.join(from.bpffs, dirName), path.join(b.bpffs, `${ino(b.netnsPath)}_manifold`));
+}
+
+test('state of a dead namespace under a recycled inode is stale; load replaces it', () => {
+  // Load into a third namespace that then dies (its link is detached), and
+  // give its state directory the name B's inode would use.
+  const dead = `mf-staleC-${process.pid.toString(36)}`;
+  execFileSync('ip', ['netns', 'add', dead]);
+  const deadIno = ino(`/run/netns/${dead}`);
+  b.ok(['load', '--netns', `/run/netns/${dead}`, '--bpffs', b.bpffs], { global: false });
+  execFileSync('ip', ['netns', 'del', dead]);
+  plant(b, `${deadIno}_manifold`);
+  let r = b.cli(['status', '--json']);
+  for (let i = 0; i < 100 && !/detached/.test(r.stderr); i++) {
+    execFileSync('sleep', ['0.1']);
+    r = b.cli(['status', '--json']);
+  }
+  assert.is((r.json as { error: { code: string } }).error.code, 'ERR_STALE_STATE');
+  assert.is(r.code, 1);
+  assert.match(r.stderr, /stale: its link is detached/);
+  const load = b.cli(['load', '--json']);
+  assert.is(load.code, 0, load.stderr);
+  const doc = load.json as { alreadyLoaded: boolean; replacedStale: string | null };
+  assert.is(doc.alreadyLoaded, false, 'not reported as already loaded');
+  assert.match(String(doc.replacedStale), /detached/);
+  assert.is(b.cli(['status', '--json']).code, 0);
+  b.ok(['unload']);
+});
+
+test('state attached to another live namespace is stale, not "already loaded"', () => {
+  a.ok(['load', '--netns', a.netnsPath, '--bpffs', b.bpffs], { global: false });
+  plant(b, `${ino(a.netnsPath)}_manifold`);
+  const r = b.cli(['status', '--json']);
+  assert.is((r.json as { error: { code: string } }).error.code, 'ERR_STALE_STATE');
+  assert.match(r.stderr, /attached to network namespace \d+, not \d+/);
+  const load = b.cli(['load', '--json']);
+  assert.is((load.json as { alreadyLoaded: boolean }).alreadyLoaded, false);
+  assert.ok((load.json as { replacedStale: string | null }).replacedStale);
+  b.ok(['unload']);
+});
+
+test('a second load reports already loaded and changes nothing', () => {
+  b.ok(['load']);
+  b.ok(['bind', 'x', 'tcp', '192.0.2.1', '80']);
+  const before = b.ok(['status', '--json']).stdout;
+  const again = b.cli(['load', '--json']);
+  assert.is(again.code, 0);
+  assert.is((again.json as { alreadyLoaded: boolean }).alreadyLoaded, true);
+  assert.match(again.stderr, /already loaded/);
+  assert.is(b.ok(['status', '--json']).stdout, before);
+  const st = fs.statSync(path.join(b.bpffs, `${ino(b.netnsPath)}_manifold`));
+  assert.is(st.mode & 0o777, 0o750, 'state directory mode');
+  for (const pin of fs.readdirSync(path.join(b.bpffs, `${ino(b.netnsPath)}_manifold`))) {
+    assert.is(fs.statSync(path.join(b.bpffs, `${ino(b.netnsPath)}_manifold`, pin)).mode & 0o777, 0o640, `${pin} mode`);
+  }
+});
+
+test.run();
