@@ -35,7 +35,11 @@ async function manifold(...args: string[]): Promise<string> {
 /** The shipped unit with ExecStart= pointed at this checkout. */
 function unit(name: string): string {
   const text = fs.readFileSync(path.join(box().workTree, 'units', name), 'utf8');
-  return text.replace(/^ExecStart=\/usr\/bin\/manifold /m, `ExecStart=${box().nodePath} ${path.join(box().workTree, 'bin', 'manifold')} `);
+  // The checkout may live under /tmp (a CI clone), which PrivateTmp= (implied
+  // by DynamicUser=) hides from the service: bind it in explicitly.
+  return text
+    .replace(/^ExecStart=\/usr\/bin\/manifold /m, `ExecStart=${box().nodePath} ${path.join(box().workTree, 'bin', 'manifold')} `)
+    .replace(/^\[Service\]$/m, `[Service]\nBindReadOnlyPaths=${box().workTree}`);
 }
 
 async function mainPidStatus(): Promise<string> {
