@@ -3,10 +3,6 @@
  */
 import type { Argv } from 'yargs';
 import { emitEvent, Priority } from '../../log/events.js';
-import { MetricsExporter } from '../../metrics/handler.js';
-import { listenTargets } from '../../metrics/listen.js';
-import { runUntilSignal, startServers } from '../../metrics/serve.js';
-import { readSnapshot } from '../../metrics/snapshot.js';
 import { info } from '../output.js';
 import { targetOf, type GlobalArgs } from '../context.js';
 
@@ -29,6 +25,13 @@ export function metricsCommands(y: Argv<GlobalArgs>): Argv<GlobalArgs> {
         .positional('port', { type: 'string', describe: 'TCP port to listen on (0: any free port)' }),
     async (argv) => {
       const args = argv as unknown as MetricsArgs;
+      // Loaded here so that other commands never pay for prom-client and http.
+      const [{ MetricsExporter }, { listenTargets }, { runUntilSignal, startServers }, { readSnapshot }] = await Promise.all([
+        import('../../metrics/handler.js'),
+        import('../../metrics/listen.js'),
+        import('../../metrics/serve.js'),
+        import('../../metrics/snapshot.js'),
+      ]);
       const target = targetOf(args);
       const explicitTimeout = args['lock-timeout'] !== undefined || process.env.MANIFOLD_LOCK_TIMEOUT !== undefined;
       const lockTimeoutMs = explicitTimeout ? target.lockTimeoutMs : SCRAPE_LOCK_TIMEOUT_MS;
