@@ -6,7 +6,7 @@ import yargs, { type Argv } from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { Exit } from '../errors.js';
 import { installLogSinks } from '../log/sinks.js';
-import { reportError } from './output.js';
+import { flushOut, reportError } from './output.js';
 import type { GlobalArgs } from './context.js';
 import { lifecycleCommands } from './commands/lifecycle.js';
 import { bindingCommands } from './commands/bindings.js';
@@ -50,8 +50,10 @@ export async function main(argv: string[] = hideBin(process.argv)): Promise<numb
   });
   try {
     await parser.parseAsync();
+    flushOut();
     return process.exitCode === undefined ? Exit.OK : Number(process.exitCode);
   } catch (err) {
+    flushOut();
     if (err instanceof UsageFailure || usageMessage !== null) {
       process.stderr.write(`manifold: error: ${usageMessage ?? (err as Error).message}\n(run "manifold --help" for usage)\n`);
       if (json) process.stdout.write(`${JSON.stringify({ error: { code: 'ERR_USAGE', message: usageMessage ?? (err as Error).message } })}\n`);

@@ -11,9 +11,19 @@ const codeErrno: Partial<Record<string, number>> = {
   ERR_PERMISSION: 1, ERR_NOT_LOADED: 2, ERR_NOT_FOUND: 2, ERR_NO_SUCH_PROCESS: 3, ERR_LOCK_TIMEOUT: 110, ERR_NO_SPACE: 28,
 };
 
-/** Print data (stdout). */
+const pending: string[] = [];
+
+/** Print data (stdout). Lines are buffered and written in large chunks. */
 export function out(line: string): void {
-  process.stdout.write(`${line}\n`);
+  pending.push(line);
+  if (pending.length >= 8192) flushOut();
+}
+
+/** Write buffered stdout lines (the CLI calls this before it exits). */
+export function flushOut(): void {
+  if (pending.length === 0) return;
+  process.stdout.write(`${pending.join('\n')}\n`);
+  pending.length = 0;
 }
 
 /** Print information (stderr). */
@@ -23,6 +33,7 @@ export function info(line: string): void {
 
 /** Print one JSON document (stdout). */
 export function outJson(doc: unknown): void {
+  flushOut();
   process.stdout.write(`${JSON.stringify(doc, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v), 2)}\n`);
 }
 

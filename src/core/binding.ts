@@ -25,9 +25,18 @@ export function bindingToJson(b: Binding): BindingJson {
   return { label: b.label, protocol: b.protocol, prefix: formatPrefix(b.prefix), port: b.port };
 }
 
-/** Identity of a binding without its label: "tcp 10.0.0.0/8 80". */
+/** Identity of a binding without its label, for messages: "tcp 10.0.0.0/8 80". */
 export function bindingKeyText(b: Pick<Binding, 'protocol' | 'prefix' | 'port'>): string {
   return `${b.protocol} ${formatPrefix(b.prefix)} ${b.port}`;
+}
+
+/**
+ * Compact identity of a binding without its label, for Map keys (not for
+ * display): protocol, prefix length, port and address bytes as a short
+ * string. Much cheaper than formatting addresses.
+ */
+export function bindingId(b: Pick<Binding, 'protocol' | 'prefix' | 'port'>): string {
+  return String.fromCharCode(b.protocol === 'tcp' ? 6 : 17, b.prefix.len, b.port, ...b.prefix.addr);
 }
 
 function compareBytes(a: Uint8Array, b: Uint8Array): number {

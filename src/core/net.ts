@@ -84,7 +84,8 @@ export function parsePrefix(value: unknown, what = 'prefix'): Prefix {
     domain = 'ipv6';
   } else {
     if (!strictV4.test(addrText)) throw bad('not a valid IPv4 address (four decimal octets)');
-    bytes = ipaddr.IPv4.parse(addrText).toByteArray();
+    // strictV4 already checked four decimal octets in 0-255.
+    bytes = addrText.split('.').map(Number);
     domain = 'ipv4';
   }
   const max = domain === 'ipv4' ? 32 : 128;
@@ -118,10 +119,30 @@ export function formatPrefix(p: Prefix): string {
   return `${formatAddr(p.addr)}/${p.len}`;
 }
 
-/** Canonical text of an address. */
+/** Canonical text of an address (RFC 5952 for IPv6). */
 export function formatAddr(addr: Uint8Array): string {
-  if (addr.length === 4) return Array.from(addr).join('.');
-  return ipaddr.fromByteArray(Array.from(addr)).toString();
+  if (addr.length === 4) return `${addr[0]}.${addr[1]}.${addr[2]}.${addr[3]}`;
+  const groups: number[] = [];
+  for (let i = 0; i < 16; i += 2) groups.push(((addr[i] ?? 0) << 8) | (addr[i + 1] ?? 0));
+  // The longest run (2 or more) of zero groups becomes "::", the first one on ties.
+  let bestStart = -1;
+  let bestLen = 1;
+  for (let i = 0; i < 8; ) {
+    if (groups[i] !== 0) {
+      i++;
+      continue;
+    }
+    let j = i;
+    while (j < 8 && groups[j] === 0) j++;
+    if (j - i > bestLen) {
+      bestStart = i;
+      bestLen = j - i;
+    }
+    i = j;
+  }
+  const hex = (g: number[]): string => g.map((x) => x.toString(16)).join(':');
+  if (bestStart < 0) return hex(groups);
+  return `${hex(groups.slice(0, bestStart))}::${hex(groups.slice(bestStart + bestLen))}`;
 }
 
 /** Parse an exact IP address (no prefix length). */

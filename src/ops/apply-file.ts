@@ -9,7 +9,7 @@ import { createRequire } from 'node:module';
 import { ManifoldError } from '../errors.js';
 import { validateLabel } from '../core/labels.js';
 import { parsePortRange, parsePrefix, parseProtocol, type Protocol } from '../core/net.js';
-import { bindingKeyText, type Binding } from '../core/binding.js';
+import { bindingId, bindingKeyText, type Binding } from '../core/binding.js';
 
 const require = createRequire(import.meta.url);
 
@@ -113,10 +113,10 @@ export function expandSpecs(specs: readonly BindingSpec[], context: string): Bin
     for (const protocol of protocols) {
       for (let port = range.first; port <= range.last; port++) {
         const b: Binding = { label, protocol, prefix, port };
-        const k = bindingKeyText(b);
+        const k = bindingId(b);
         const prev = out.get(k);
         if (prev && prev.b.label !== label) {
-          throw new ManifoldError('ERR_INVALID_FILE', `${where}: ${k} is bound to ${JSON.stringify(label)} here and to ${JSON.stringify(prev.b.label)} at ${prev.source}`);
+          throw new ManifoldError('ERR_INVALID_FILE', `${where}: ${bindingKeyText(b)} is bound to ${JSON.stringify(label)} here and to ${JSON.stringify(prev.b.label)} at ${prev.source}`);
         }
         if (!prev) out.set(k, { b, source: where });
       }

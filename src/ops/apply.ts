@@ -13,7 +13,7 @@ import { closeFd } from '../sys/libc.js';
 import {
   BINDING_KEY_SIZE, BINDING_VALUE_SIZE, encodeBindingKey, encodeBindingValue, fpSlot, GEN_META_SIZE, PORT_WORDS, u32,
 } from '../core/codec.js';
-import { bindingKeyText, compareBindings, type Binding } from '../core/binding.js';
+import { bindingId, compareBindings, type Binding } from '../core/binding.js';
 import type { State } from '../state/state.js';
 import { createTrie } from '../state/lifecycle.js';
 import { DestinationTable, destKeyText } from './destinations.js';
@@ -31,11 +31,11 @@ export interface ApplyPlan {
 /** Compare the current and desired sets. */
 export function diffBindings(current: readonly Binding[], desired: readonly Binding[]): ApplyPlan {
   const cur = new Map<string, Binding>();
-  for (const b of current) cur.set(bindingKeyText(b), b);
+  for (const b of current) cur.set(bindingId(b), b);
   const plan: ApplyPlan = { added: [], removed: [], relabelled: [], unchanged: 0, total: desired.length };
   const seen = new Set<string>();
   for (const b of desired) {
-    const k = bindingKeyText(b);
+    const k = bindingId(b);
     seen.add(k);
     const old = cur.get(k);
     if (!old) plan.added.push(b);
@@ -63,8 +63,9 @@ export function applyBindings(state: State, desired: readonly Binding[], dryRun:
   const live = state.activeGen();
   const staging = live ^ 1;
   const table = new DestinationTable(state);
-  const plan = diffBindings(listBindings(state, table), desired);
-  if (dryRun) return plan;
+  const plan = diffBindings(listBindings(state, table, false), desired);
+  // Nothing to change: leave the state (and the live generation) alone.
+  if (dryRun || (plan.added.length === 0 && plan.removed.length === 0 && plan.relabelled.length === 0)) return plan;
 
   // Reference counts of the staging generation, from scratch.
   const counts = new Map<string, { key: { label: string; domain: Binding['prefix']['domain']; protocol: Binding['protocol'] }; n: number }>();

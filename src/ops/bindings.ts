@@ -29,15 +29,15 @@ export function readTrie(state: State, gen: number): { protocol: Protocol; prefi
   return out;
 }
 
-/** Bindings of the live generation, most specific first. */
-export function listBindings(state: State, table: DestinationTable = new DestinationTable(state)): StoredBinding[] {
+/** Bindings of the live generation, most specific first (unless `sorted` is false). */
+export function listBindings(state: State, table: DestinationTable = new DestinationTable(state), sorted = true): StoredBinding[] {
   const labels = new Map<number, string>();
   for (const d of table.all()) labels.set(d.value.id, d.label);
   const out: StoredBinding[] = [];
   for (const e of readTrie(state, state.activeGen())) {
     out.push({ ...e, label: labels.get(e.destId) ?? `<unknown destination ${e.destId}>` });
   }
-  return out.sort(compareBindings);
+  return sorted ? out.sort(compareBindings) : out;
 }
 
 /** Mark ports of generation `gen` as having exact-port bindings. */

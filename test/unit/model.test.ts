@@ -56,6 +56,23 @@ test('binding keys round-trip and match the BPF layout', () => {
   );
 });
 
+test('IPv6 formatting follows RFC 5952 (as ipaddr.js does)', async () => {
+  const { formatAddr } = await import('../../src/core/net.js');
+  const ipaddr = (await import('ipaddr.js')).default;
+  fc.assert(
+    fc.property(fc.array(fc.oneof(fc.constant(0), fc.integer({ min: 0, max: 0xffff })), { minLength: 8, maxLength: 8 }), (groups) => {
+      const bytes = new Uint8Array(16);
+      groups.forEach((g, i) => {
+        bytes[i * 2] = g >> 8;
+        bytes[i * 2 + 1] = g & 255;
+      });
+      assert.is(formatAddr(bytes), (ipaddr.fromByteArray(Array.from(bytes)) as InstanceType<typeof ipaddr.IPv6>).toRFC5952String());
+    }),
+    { numRuns: 2000 },
+  );
+  assert.is(formatAddr(Uint8Array.from([192, 0, 2, 1])), '192.0.2.1');
+});
+
 test('destination keys, values and the meta marker round-trip', () => {
   const k = encodeDestKey({ label: 'web.socket', domain: 'ipv6', protocol: 'udp' });
   assert.is(k.length, DEST_KEY_SIZE);
