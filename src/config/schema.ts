@@ -111,7 +111,7 @@ function parseSocket(value: string): string | null {
   const why = unitNameProblem(value, 'socket');
   if (why) return `invalid Socket=: ${why}`;
   const register = registerUnitFor(value);
-  if (register.length > UNIT_NAME_MAX) return `invalid Socket=: the name of its register unit (${register.length} characters once escaped) would exceed ${UNIT_NAME_MAX}`;
+  if (register.length > UNIT_NAME_MAX) return `invalid Socket=: the name of its register unit (${register.length} characters) would exceed ${UNIT_NAME_MAX}`;
   return null;
 }
 

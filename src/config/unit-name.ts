@@ -68,8 +68,16 @@ export function unitNameProblem(name: string, type: 'socket' | 'service'): strin
   return null;
 }
 
-/** The register helper instance for a socket unit ("web.socket" → "manifold-register@web.service"). */
+/**
+ * The register helper instance for a socket unit: the socket's name without
+ * ".socket", verbatim ("dns-tcp.socket" → "manifold-register@dns-tcp.service",
+ * "web@8080.socket" → "manifold-register@web@8080.service"). The template
+ * finds the socket again with `Sockets=%i.socket`; it cannot unescape
+ * (`%I` is not allowed in Sockets=: systemd 252 refuses it with EBADSLT), so
+ * the instance must not be escaped. A valid socket name's stem is always a
+ * valid instance (same characters; "@" is allowed in instances).
+ */
 export function registerUnitFor(socketUnit: string): string {
   const stem = socketUnit.endsWith('.socket') ? socketUnit.slice(0, -'.socket'.length) : socketUnit;
-  return `manifold-register@${systemdEscape(stem)}.service`;
+  return `manifold-register@${stem}.service`;
 }

@@ -3,10 +3,10 @@
  * no symlinks), paths relative to the generator's normal directory.
  *
  * - Socket=S (label L):
- *   `S.d/50-manifold.conf` with `Wants=manifold-register@<escaped S stem>.service`,
- *   and `manifold-register@<escaped>.service.d/50-manifold.conf` with
- *   `Environment=MANIFOLD_LABEL=L`. The template's `Sockets=%I.socket`
- *   unescapes the instance back to S.
+ *   `S.d/50-manifold.conf` with `Wants=manifold-register@<S stem>.service`,
+ *   and `manifold-register@<S stem>.service.d/50-manifold.conf` with
+ *   `Environment=MANIFOLD_LABEL=L`. The template's `Sockets=%i.socket`
+ *   names S again (the stem is not escaped: see registerUnitFor).
  * - Service=V with Listen= lines (label L):
  *   `V.d/50-manifold-L.conf` ordering V after manifold.service and adding one
  *   `ExecStartPost=` per protocol and Listen= line. Several labels may share

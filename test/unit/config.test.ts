@@ -183,7 +183,7 @@ test('errors: Socket=, Service=, Listen=, Registration=', () => {
   bad('[Label]\nSocket=web.service\n', 2, /invalid Socket=: "web\.service" is not a \.socket unit name/);
   bad('[Label]\nSocket=web@.socket\n', 2, /is a template; name an instance/);
   bad('[Label]\nSocket=we b.socket\n', 2, /may only contain letters/);
-  bad(`[Label]\nSocket=${'-'.repeat(240)}.socket\n`, 2, /the name of its register unit \(986 characters once escaped\) would exceed 255/);
+  bad(`[Label]\nSocket=${'a'.repeat(240)}.socket\n`, 2, /the name of its register unit \(266 characters\) would exceed 255/);
   bad('[Label]\nService=manifold.service\nListen=tcp ::1 1\n', 2, /manifold\.service is part of manifold itself/);
   bad('[Label]\nSocket=a.socket\nSocket=a.socket\n', 3, /Socket=a\.socket is already listed on line 2/);
   bad('[Label]\nService=web\nListen=tcp 127.0.0.1 1\n', 2, /invalid Service=: "web" is not a \.service unit name/);
