@@ -7,6 +7,8 @@ LLVM_STRIP ?= llvm-strip
 BPF_CFLAGS := -O2 -g -target bpf -Wall -Werror -I/usr/include/x86_64-linux-gnu \
 	-fdebug-prefix-map=$(CURDIR)=. -fno-ident
 APT_PACKAGES := clang llvm libbpf-dev libbpf1 bpftool iproute2 libsystemd0 systemd util-linux netcat-openbsd gcc libc6-dev time
+# make deb (and the package test): man pages from Markdown, dpkg-deb/dpkg-shlibdeps, lintian.
+APT_PACKAGES += go-md2man dpkg-dev lintian
 
 .PHONY: all deps build bpf test demo bench clean
 
@@ -37,3 +39,23 @@ bench: deps build
 
 clean:
 	rm -rf build
+
+# Packaging (packaging/README.md). `bundle`: esbuild bundles of the CLI and the generator
+# in build/dist; `deb`: packaging/out/manifold_<version>_<arch>.deb; `install`: the same
+# tree as the package under $(DESTDIR)$(PREFIX), without maintainer scripts.
+PREFIX ?= /usr/local
+DESTDIR ?=
+NODE ?= /usr/bin/node
+DEB_OUTDIR ?= packaging/out
+
+.PHONY: bundle deb install
+
+bundle:
+	@[ -d node_modules ] || ./scripts/deps.sh
+	node scripts/packaging-bundle.mjs
+
+deb: bundle
+	DEB_OUTDIR=$(DEB_OUTDIR) ./scripts/packaging-deb.sh
+
+install: bundle
+	DESTDIR=$(DESTDIR) PREFIX=$(PREFIX) NODE=$(NODE) ./scripts/packaging-install.sh

@@ -1,0 +1,99 @@
+#!/bin/sh
+# Installs manifold into $DESTDIR$PREFIX (make install, and make deb's staging tree)
+# from the bundle in build/dist (make bundle), the units, the man pages (built here
+# from docs/*.md with go-md2man) and the examples. No maintainer actions: see
+# packaging/README.md for what to run afterwards.
+#
+# Environment (defaults in brackets):
+#   DESTDIR              staging root []
+#   PREFIX               [/usr/local]
+#   BINDIR               [$PREFIX/bin]
+#   PKGLIBDIR            bundle, koffi, BPF object, VERSION [$PREFIX/lib/manifold]
+#   SYSTEMDUNITDIR       [$PREFIX/lib/systemd/system]
+#   SYSTEMDGENERATORDIR  [$PREFIX/lib/systemd/system-generators]
+#   SYSUSERSDIR          [$PREFIX/lib/sysusers.d]
+#   MANDIR               [$PREFIX/share/man]
+#   DOCDIR               [$PREFIX/share/doc/manifold]
+#   NODE                 Node.js >= 20 the launchers run [/usr/bin/node]
+#   DIST                 the bundle [build/dist]
+set -eu
+cd "$(dirname "$0")/.."
+
+DESTDIR=${DESTDIR:-}
+PREFIX=${PREFIX:-/usr/local}
+BINDIR=${BINDIR:-$PREFIX/bin}
+PKGLIBDIR=${PKGLIBDIR:-$PREFIX/lib/manifold}
+SYSTEMDUNITDIR=${SYSTEMDUNITDIR:-$PREFIX/lib/systemd/system}
+SYSTEMDGENERATORDIR=${SYSTEMDGENERATORDIR:-$PREFIX/lib/systemd/system-generators}
+SYSUSERSDIR=${SYSUSERSDIR:-$PREFIX/lib/sysusers.d}
+MANDIR=${MANDIR:-$PREFIX/share/man}
+DOCDIR=${DOCDIR:-$PREFIX/share/doc/manifold}
+NODE=${NODE:-/usr/bin/node}
+DIST=${DIST:-build/dist}
+
+for v in PREFIX BINDIR PKGLIBDIR SYSTEMDUNITDIR SYSTEMDGENERATORDIR SYSUSERSDIR MANDIR DOCDIR NODE; do
+  eval "val=\$$v"
+  case $val in
+    /*) ;;
+    *) echo "packaging-install: $v must be an absolute path, got '$val'" >&2; exit 1 ;;
+  esac
+  case $val in
+    *[!A-Za-z0-9/._+-]*) echo "packaging-install: $v='$val': only letters, digits and /._+- are supported" >&2; exit 1 ;;
+  esac
+done
+for f in manifold.mjs manifold-generator.mjs manifold.bpf.o VERSION node_modules/koffi/package.json; do
+  if [ ! -e "$DIST/$f" ]; then
+    echo "packaging-install: $DIST/$f is missing: run 'make bundle' first" >&2
+    exit 1
+  fi
+done
+version=$(cat "$DIST/VERSION")
+D=$DESTDIR
+
+# The program: bundle, generator bundle, koffi, BPF object, VERSION.
+install -d "$D$BINDIR" "$D$PKGLIBDIR" "$D$SYSTEMDUNITDIR" "$D$SYSTEMDGENERATORDIR" "$D$SYSUSERSDIR" \
+  "$D$MANDIR/man1" "$D$MANDIR/man5" "$D$DOCDIR/examples"
+for f in manifold.mjs manifold-generator.mjs manifold.bpf.o VERSION; do
+  install -m 0644 "$DIST/$f" "$D$PKGLIBDIR/$f"
+done
+rm -rf "$D$PKGLIBDIR/node_modules"
+(cd "$DIST" && find node_modules -type d) | while read -r d; do install -d -m 0755 "$D$PKGLIBDIR/$d"; done
+(cd "$DIST" && find node_modules -type f) | while read -r f; do install -m 0644 "$DIST/$f" "$D$PKGLIBDIR/$f"; done
+
+# Launchers.
+subst() {
+  sed -e "s|@NODE@|$NODE|g" -e "s|@PKGLIBDIR@|$PKGLIBDIR|g" -e "s|@BINDIR@|$BINDIR|g" -e "s|@ENV@|$2|g" "$1"
+}
+subst packaging/manifold.in '' > "$D$BINDIR/manifold.tmp"
+genenv=''
+# The generator writes "ExecStartPost=+/usr/bin/manifold ..." unless told otherwise.
+if [ "$BINDIR" != /usr/bin ]; then genenv="MANIFOLD_BIN=$BINDIR/manifold "; fi
+subst packaging/manifold-generator.in "$genenv" > "$D$SYSTEMDGENERATORDIR/manifold-generator.tmp"
+chmod 0755 "$D$BINDIR/manifold.tmp" "$D$SYSTEMDGENERATORDIR/manifold-generator.tmp"
+mv "$D$BINDIR/manifold.tmp" "$D$BINDIR/manifold"
+mv "$D$SYSTEMDGENERATORDIR/manifold-generator.tmp" "$D$SYSTEMDGENERATORDIR/manifold-generator"
+
+# Units (their ExecStart= name /usr/bin/manifold), sysusers.d.
+for u in manifold.service manifold-register@.service manifold-metrics.socket manifold-metrics.service; do
+  sed -e "s|/usr/bin/manifold|$BINDIR/manifold|g" "units/$u" > "$D$SYSTEMDUNITDIR/$u"
+  chmod 0644 "$D$SYSTEMDUNITDIR/$u"
+done
+install -m 0644 units/manifold.sysusers "$D$SYSUSERSDIR/manifold.conf"
+
+# Man pages.
+mantmp=$(mktemp -d)
+trap 'rm -rf "$mantmp"' EXIT
+./scripts/packaging-man.sh docs/manifold.1.md "$mantmp/manifold.1" "$version"
+./scripts/packaging-man.sh docs/manifold.conf.5.md "$mantmp/manifold.conf.5" "$version"
+gzip -9n -c "$mantmp/manifold.1" > "$D$MANDIR/man1/manifold.1.gz"
+gzip -9n -c "$mantmp/manifold.conf.5" > "$D$MANDIR/man5/manifold.conf.5.gz"
+chmod 0644 "$D$MANDIR/man1/manifold.1.gz" "$D$MANDIR/man5/manifold.conf.5.gz"
+
+# Documentation and examples.
+install -m 0644 README.md "$D$DOCDIR/README.md"
+install -m 0644 docs/metrics.md "$D$DOCDIR/metrics.md"
+install -m 0644 docs/journal.md "$D$DOCDIR/journal.md"
+install -m 0644 units/README.md "$D$DOCDIR/units.md"
+for f in packaging/examples/*; do install -m 0644 "$f" "$D$DOCDIR/examples/"; done
+
+echo "packaging-install: manifold $version installed into ${DESTDIR:-/}${DESTDIR:+ }(prefix $PREFIX, Node $NODE)"
