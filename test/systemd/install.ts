@@ -60,6 +60,14 @@ export function checkoutFiles(workTree: string, nodePath: string, layout: Instal
   };
   for (const unit of layout.units) {
     files[path.join(layout.unitDir, unit)] = { content: fs.readFileSync(path.join(workTree, 'units', unit), 'utf8'), mode: 0o644 };
+    // The checkout may live under /tmp (a CI clone), which the units'
+    // PrivateTmp= hides: bind it into every service (test installs only).
+    if (unit.endsWith('.service')) {
+      files[path.join('/etc/systemd/system', `${unit}.d`, '50-test-checkout.conf')] = {
+        content: `# test install from a checkout\n[Service]\nBindReadOnlyPaths=${workTree}\n`,
+        mode: 0o644,
+      };
+    }
   }
   return files;
 }
