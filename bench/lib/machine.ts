@@ -1,0 +1,58 @@
+/**
+ * Facts about the machine a benchmark ran on.
+ */
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import { ROOT } from './paths.js';
+import { clangVersion } from './bpfbuild.js';
+
+/** Machine and run facts recorded with every result. */
+export interface MachineFacts {
+  date: string;
+  kernel: string;
+  cpuModel: string;
+  nproc: number;
+  memTotalMiB: number;
+  node: string;
+  clang: string;
+  gitCommit: string;
+  gitDirty: boolean;
+  /** 1-minute load average at the start and the end of the run (other work on the machine). */
+  loadAvgStart: number;
+  loadAvgEnd?: number;
+}
+
+function git(args: string[]): string {
+  try {
+    return execFileSync('git', ['-C', ROOT, ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+  } catch {
+    return '';
+  }
+}
+
+function cpuModel(): string {
+  try {
+    const m = /^model name\s*:\s*(.*)$/m.exec(fs.readFileSync('/proc/cpuinfo', 'utf8'));
+    if (m?.[1]) return m[1].trim();
+  } catch {
+    /* fall through */
+  }
+  return os.cpus()[0]?.model ?? 'unknown';
+}
+
+/** Collect the facts (at the start of a run). */
+export function machineFacts(): MachineFacts {
+  return {
+    date: new Date().toISOString(),
+    kernel: `${os.release()} (${os.version()})`,
+    cpuModel: cpuModel(),
+    nproc: os.availableParallelism(),
+    memTotalMiB: Math.round(os.totalmem() / 2 ** 20),
+    node: process.version,
+    clang: clangVersion(),
+    gitCommit: git(['rev-parse', '--short', 'HEAD']) || 'unknown',
+    gitDirty: git(['status', '--porcelain', '--untracked-files=no']) !== '',
+    loadAvgStart: os.loadavg()[0] ?? 0,
+  };
+}
