@@ -13,6 +13,9 @@ import { bindingId, bindingKeyText, type Binding } from '../core/binding.js';
 
 const require = createRequire(import.meta.url);
 
+/** Largest apply file read (about 8 million bindings). */
+export const MAX_APPLY_FILE_BYTES = 1 << 30;
+
 /** JSON schema of an apply file. */
 export const applySchema = {
   type: 'object',
@@ -60,8 +63,14 @@ function schemaErrors(data: unknown): AjvError[] {
 export function readApplyFile(file: string): BindingSpec[] {
   let text: string;
   try {
+    const st = fs.statSync(file);
+    if (st.isFile() && st.size > MAX_APPLY_FILE_BYTES) {
+      throw new ManifoldError('ERR_INVALID_FILE', `${file} is ${st.size} bytes, more than the ${MAX_APPLY_FILE_BYTES} an apply file may have`);
+    }
+    if (!st.isFile() && !st.isDirectory()) throw new ManifoldError('ERR_INVALID_FILE', `cannot read ${file}: not a regular file`);
     text = fs.readFileSync(file, 'utf8');
   } catch (err) {
+    if (err instanceof ManifoldError) throw err;
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'ENOENT') throw new ManifoldError('ERR_FILE_NOT_FOUND', `cannot read ${file}: no such file`);
     if (code === 'EACCES') throw new ManifoldError('ERR_PERMISSION', `cannot read ${file}: permission denied`);

@@ -115,8 +115,12 @@ export function parsePidArg(arg: string): number {
       throw new ManifoldError('ERR_INVALID_PID', `invalid pid ${JSON.stringify(arg)}: expected a process id or a pid file`);
     }
     try {
+      const st = fs.statSync(arg);
+      if (!st.isFile()) throw new ManifoldError('ERR_INVALID_PID', `pid file ${arg} is not a regular file`);
+      if (st.size > 64) throw new ManifoldError('ERR_INVALID_PID', `pid file ${arg} is too large to hold a process id`);
       text = fs.readFileSync(arg, 'utf8');
     } catch (err) {
+      if (err instanceof ManifoldError) throw err;
       const code = (err as NodeJS.ErrnoException).code;
       throw new ManifoldError('ERR_INVALID_PID', `cannot read pid file ${arg}: ${code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : (err as Error).message}`);
     }

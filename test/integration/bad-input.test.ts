@@ -75,6 +75,7 @@ test('apply: missing, malformed and invalid files', () => {
     'ERR_INVALID_FILE', 1, 'duplicate with a different label',
   );
   expectError(['apply', dir], 'ERR_INVALID_FILE', 1, 'a directory');
+  expectError(['apply', '/dev/zero'], 'ERR_INVALID_FILE', 1, 'a device, not a file');
 });
 
 test('register-pid and unregister: bad pids and arguments', () => {
@@ -83,6 +84,8 @@ test('register-pid and unregister: bad pids and arguments', () => {
   fs.writeFileSync(path.join(dir, 'garbage.pid'), 'hello\n');
   expectError(['register-pid', path.join(dir, 'garbage.pid'), 'x', 'tcp', '127.0.0.1', '80'], 'ERR_INVALID_PID', 2, 'garbage pid file');
   expectError(['register-pid', '4000000', 'x', 'tcp', '127.0.0.1', '80'], 'ERR_NO_SUCH_PROCESS', 1, 'no such process');
+  expectError(['register-pid', '/dev/zero', 'x', 'tcp', '127.0.0.1', '80'], 'ERR_INVALID_PID', 2, 'a device as pid file');
+  expectError(['register-pid', '0', 'x', 'tcp', '127.0.0.1', '80'], 'ERR_INVALID_PID', 2, 'pid 0');
   expectError(['register-pid', String(ctx.agent.pid), 'x', 'tcp', '127.0.0.1/8', '80'], 'ERR_INVALID_PREFIX', 2, 'prefix instead of ip');
   expectError(['register-pid', String(ctx.agent.pid), 'x', 'tcp', '::ffff:127.0.0.1', '80'], 'ERR_INVALID_PREFIX', 2, 'v4-mapped ip');
   expectError(['register-pid', String(ctx.agent.pid), 'x', 'tcp', '127.0.0.1', '0'], 'ERR_INVALID_PORT', 2, 'port 0');
