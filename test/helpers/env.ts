@@ -61,10 +61,14 @@ export class TestEnv {
     return execFileSync('ip', ['-n', this.name, ...args], { encoding: 'utf8' });
   }
 
-  /** Run the manifold CLI against this namespace and bpffs. */
-  cli(args: string[], opts: { env?: NodeJS.ProcessEnv; input?: string; global?: boolean; timeoutMs?: number } = {}): CliResult {
+  /**
+   * Run the manifold CLI against this namespace and bpffs. `wrap` is a
+   * command prefix (e.g. setpriv … --) to run it under.
+   */
+  cli(args: string[], opts: { env?: NodeJS.ProcessEnv; input?: string; global?: boolean; timeoutMs?: number; wrap?: string[] } = {}): CliResult {
     const full = opts.global === false ? args : [...args, '--netns', this.netnsPath, '--bpffs', this.bpffs];
-    const r = spawnSync(process.execPath, [BIN, ...full], {
+    const argv = [...(opts.wrap ?? []), process.execPath, BIN, ...full];
+    const r = spawnSync(argv[0]!, argv.slice(1), {
       encoding: 'utf8',
       env: { ...process.env, ...opts.env },
       input: opts.input ?? '',

@@ -12,7 +12,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { BIN, type CliResult } from '../helpers/env.js';
+import { type CliResult } from '../helpers/env.js';
 import { serve, setup, teardown, type Ctx } from '../helpers/suite.js';
 import { Exporter } from '../helpers/exporter.js';
 import { parsePromText, sampleValue } from '../helpers/promtext.js';
@@ -42,15 +42,7 @@ function asUser(user: string, caps: string[] = []): string[] {
 
 /** Run the CLI as `user` against the test's namespace and bpffs. */
 function cliAs(user: string, args: string[], caps: string[] = []): CliResult {
-  const [cmd, ...pre] = asUser(user, caps);
-  const r = spawnSync(cmd ?? 'false', [...pre, process.execPath, BIN, ...args, '--netns', ctx.env.netnsPath, '--bpffs', ctx.env.bpffs], { encoding: 'utf8', timeout: 60_000 });
-  let json: unknown = null;
-  try {
-    json = JSON.parse(r.stdout);
-  } catch {
-    json = null;
-  }
-  return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr, json };
+  return ctx.env.cli(args, { wrap: asUser(user, caps), timeoutMs: 60_000 });
 }
 
 function errorCode(r: CliResult): string | undefined {
