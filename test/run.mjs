@@ -2,20 +2,62 @@
 // Test runner: runs every compiled test file in its own process, unit tests
 // first, then (as root) integration and real-systemd tests inside a private
 // mount namespace, and prints the total as "N passed, N failed".
-import { spawnSync } from 'node:child_process';
+//
+//   node test/run.mjs [REGEX] [--timeout SECONDS] [--grace SECONDS] [--dir DIR]
+//
+// Each file runs in its own process group with a private TMPDIR, its output
+// streamed as it comes, under a time limit (--timeout or MANIFOLD_TEST_TIMEOUT,
+// default 300 s). A file over its limit gets SIGTERM on its whole process
+// group, SIGKILL after --grace (MANIFOLD_TEST_KILL_GRACE, default 10 s), and
+// counts as failed. After each file, what it left behind is removed
+// (test/runner/cleanup.mjs); SIGINT/SIGTERM stop the running file the same way
+// and clean up before the runner exits. --dir (MANIFOLD_TEST_DIR) is the
+// directory holding unit/, integration/ and systemd/ (default build/test).
+import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { cleanupFile, sweepDeadNetns } from './runner/cleanup.mjs';
+import { startFile } from './runner/run-file.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const build = path.join(root, 'build', 'test');
 const isRoot = process.getuid?.() === 0;
-const filter = process.argv[2] ? new RegExp(process.argv[2]) : null;
+
+function fail(msg) {
+  process.stderr.write(`test/run.mjs: ${msg}\n`);
+  process.exit(2);
+}
+
+let opts;
+try {
+  opts = parseArgs({
+    allowPositionals: true,
+    options: { timeout: { type: 'string' }, grace: { type: 'string' }, dir: { type: 'string' } },
+  });
+} catch (err) {
+  fail(err.message);
+}
+function seconds(name, cli, env, dflt) {
+  const raw = cli ?? process.env[env];
+  if (raw === undefined || raw === '') return dflt;
+  const n = Number(raw);
+  if (!Number.isFinite(n) || n <= 0) fail(`${name} must be a positive number of seconds, got ${JSON.stringify(raw)}`);
+  return n;
+}
+const limitS = seconds('--timeout / MANIFOLD_TEST_TIMEOUT', opts.values.timeout, 'MANIFOLD_TEST_TIMEOUT', 300);
+const graceS = seconds('--grace / MANIFOLD_TEST_KILL_GRACE', opts.values.grace, 'MANIFOLD_TEST_KILL_GRACE', 10);
+const build = path.resolve(opts.values.dir ?? process.env.MANIFOLD_TEST_DIR ?? path.join(root, 'build', 'test'));
+if (opts.positionals.length > 1) fail(`one filter at most, got ${opts.positionals.join(' ')}`);
+const filter = opts.positionals[0] ? new RegExp(opts.positionals[0]) : null;
 const suites = [
   { dir: 'unit', root: false },
   { dir: 'integration', root: true },
   { dir: 'systemd', root: true },
 ];
+// If the runner dies outright, its running file dies too (pdeathsig survives the execs).
+const setpriv = ['/usr/bin/setpriv', '/bin/setpriv'].find((p) => fs.existsSync(p));
 
 function files(dir) {
   const full = path.join(build, dir);
@@ -28,26 +70,40 @@ function files(dir) {
     .filter((f) => !filter || filter.test(f));
 }
 
-function cleanupNetns(pid) {
-  // Test namespaces are named mf-<test>-<pid in base 36><random>: remove
-  // whatever this (possibly crashed) test file left behind.
-  if (!pid) return;
-  const tag = `-${pid.toString(36)}`;
-  let names = [];
-  try {
-    names = fs.readdirSync('/run/netns').filter((n) => n.startsWith('mf-') && n.includes(tag));
-  } catch {
-    return;
-  }
-  for (const n of names) spawnSync('ip', ['netns', 'del', n], { stdio: 'ignore' });
+function report(rel, what, r) {
+  for (const x of r.removed) process.stdout.write(`# ${rel}: ${what} removed ${x}\n`);
+  for (const x of r.problems) process.stdout.write(`# ${rel}: ${what} could not clean up: ${x}\n`);
+}
+
+function lastMatch(re, text) {
+  let m = null;
+  for (const x of text.matchAll(re)) m = x;
+  return m;
 }
 
 let passed = 0;
 let failed = 0;
 let skipped = 0;
 const failures = [];
-for (const suite of suites) {
+/** @type {{ abort: () => void } | null} */
+let current = null;
+/** @type {NodeJS.Signals | null} */
+let interrupted = null;
+
+for (const sig of /** @type {const} */ (['SIGINT', 'SIGTERM', 'SIGHUP'])) {
+  process.on(sig, () => {
+    if (!interrupted) process.stdout.write(`\n# ${sig}: stopping the running test file and cleaning up\n`);
+    interrupted ??= sig;
+    current?.abort();
+  });
+}
+
+report('test/run.mjs', 'start', sweepDeadNetns());
+const tag = `${process.pid.toString(36)}${randomBytes(2).toString('hex')}`;
+let index = 0;
+outer: for (const suite of suites) {
   for (const file of files(suite.dir)) {
+    if (interrupted) break outer;
     const rel = path.relative(root, file);
     if (suite.root && !isRoot) {
       console.log(`# ${rel}: needs root, not run`);
@@ -55,35 +111,64 @@ for (const suite of suites) {
       failures.push(`${rel} (needs root)`);
       continue;
     }
-    const cmd = suite.root ? 'unshare' : process.execPath;
-    const args = suite.root ? ['--mount', '--propagation', 'private', process.execPath, file] : [file];
+    const node = [process.execPath, file];
+    const argv = [...(setpriv ? [setpriv, '--pdeathsig', 'KILL', '--'] : []), ...(suite.root ? ['unshare', '--mount', '--propagation', 'private', ...node] : node)];
+    const tmpDir = fs.mkdtempSync(path.join(os.tmpdir(), `mf-run-${tag}-${index++}-`));
+    fs.chmodSync(tmpDir, 0o1777);
     process.stdout.write(`# ${rel}\n`);
     const started = Date.now();
-    const r = spawnSync(cmd, args, { cwd: root, encoding: 'utf8', timeout: 15 * 60 * 1000, env: { ...process.env, FORCE_COLOR: '0' }, maxBuffer: 256 * 1024 * 1024 });
-    const output = `${r.stdout ?? ''}${r.stderr ?? ''}`;
-    process.stdout.write(output);
-    const total = /Total:\s+(\d+)/.exec(output);
-    const ok = /Passed:\s+(\d+)/.exec(output);
-    const skip = /Skipped:\s+(\d+)/.exec(output);
-    if (total && ok) {
-      const t = Number(total[1]);
-      const p = Number(ok[1]);
-      const s = skip ? Number(skip[1]) : 0;
-      passed += p;
-      skipped += s;
-      failed += t - p - s;
-      if (t - p - s > 0) failures.push(rel);
-    }
-    if (!total || r.status !== 0) {
-      if (!total || (ok && Number(total[1]) === Number(ok[1]))) {
-        failed++;
-        failures.push(`${rel} (exited with ${r.status ?? r.signal}${r.error ? `: ${r.error.message}` : ''})`);
+    const run = startFile({
+      cmd: argv[0],
+      args: argv.slice(1),
+      cwd: root,
+      env: { ...process.env, FORCE_COLOR: '0', TMPDIR: tmpDir },
+      token: `${tag}-${index}`,
+      limitMs: limitS * 1000,
+      graceMs: graceS * 1000,
+      out: process.stdout,
+    });
+    current = run;
+    const r = await run.done;
+    current = null;
+    const ended = Date.now();
+    const output = r.tail;
+    const total = lastMatch(/Total:\s+(\d+)/g, output);
+    const ok = lastMatch(/Passed:\s+(\d+)/g, output);
+    const skip = lastMatch(/Skipped:\s+(\d+)/g, output);
+    if (r.killed) {
+      const why = r.killed === 'timeout'
+        ? `ran longer than its limit of ${limitS} s (--timeout / MANIFOLD_TEST_TIMEOUT)`
+        : `was stopped by ${interrupted}`;
+      const last = output.replace(/\s+$/, '').split('\n').slice(-30);
+      process.stdout.write(`\n# FAILED: ${rel} ${why}; its process group was killed (${r.signal ?? `exit ${r.code}`}). Last lines of its output:\n`);
+      for (const l of last) process.stdout.write(`#   ${l}\n`);
+      failed++;
+      failures.push(`${rel} (${r.killed === 'timeout' ? `timed out after ${limitS} s` : `interrupted by ${interrupted}`})`);
+    } else {
+      if (total && ok) {
+        const t = Number(total[1]);
+        const p = Number(ok[1]);
+        const s = skip ? Number(skip[1]) : 0;
+        passed += p;
+        skipped += s;
+        failed += t - p - s;
+        if (t - p - s > 0) failures.push(rel);
+      }
+      if (!total || r.code !== 0) {
+        if (!total || (ok && Number(total[1]) === Number(ok[1]))) {
+          failed++;
+          failures.push(`${rel} (exited with ${r.code ?? r.signal}${r.error ? `: ${r.error}` : ''})`);
+        }
       }
     }
-    process.stdout.write(`# ${rel}: ${((Date.now() - started) / 1000).toFixed(1)} s\n`);
-    if (suite.root) cleanupNetns(r.pid);
+    if (r.stragglers.length) process.stdout.write(`# ${rel}: killed processes it left running: ${r.stragglers.join(', ')}\n`);
+    if (r.leftovers.length) process.stdout.write(`# ${rel}: processes that would not die: ${r.leftovers.join(', ')}\n`);
+    report(rel, 'cleanup', cleanupFile({ pid: r.pid, tmpDir, startedMs: started, endedMs: ended }));
+    process.stdout.write(`# ${rel}: ${((ended - started) / 1000).toFixed(1)} s\n`);
   }
 }
+report('test/run.mjs', 'end', sweepDeadNetns());
+if (interrupted) failures.push(`(run interrupted by ${interrupted}: later files not run)`);
 if (failures.length) console.log(`\nfailed:\n  ${failures.join('\n  ')}`);
 console.log(`\n${passed} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ''}`);
-process.exit(failed > 0 ? 1 : 0);
+process.exit(interrupted ? 128 + os.constants.signals[interrupted] : failed > 0 ? 1 : 0);

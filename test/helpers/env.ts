@@ -13,6 +13,23 @@ export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '
 /** The CLI entry point. */
 export const BIN = path.join(ROOT, 'bin', 'manifold');
 
+/** Time limit of the quick host commands run here (ip, mount, umount). */
+const HOST_MS = 30_000;
+
+/**
+ * A name for something a test creates (netns, cgroup, account…):
+ * `mf-<prefix>-<pid in base 36><2 random base-36 characters>`. The pid is this
+ * process's, so test/run.mjs can tell which file made it and remove it when the
+ * file dies before its own cleanup. `taken` rejects names already in use.
+ */
+export function ownedName(prefix: string, taken: (name: string) => boolean = () => false): string {
+  for (let i = 0; ; i++) {
+    const rand = Math.floor(Math.random() * 1296).toString(36).padStart(2, '0');
+    const name = `mf-${prefix}-${process.pid.toString(36)}${rand}`;
+    if (!taken(name) || i >= 100) return name;
+  }
+}
+
 /** Result of running the CLI. */
 export interface CliResult {
   code: number;
@@ -20,6 +37,8 @@ export interface CliResult {
   stderr: string;
   /** Parsed stdout when it is JSON. */
   json: unknown;
+  /** Set when it did not exit by itself: timed out, killed by a signal, or could not start. */
+  failure?: string;
 }
 
 /** A network namespace + bpffs for one test file. */
@@ -37,8 +56,8 @@ export class TestEnv {
 
   /** Create the namespace (lo up, extra addresses) and mount a private bpffs. */
   static create(prefix: string): TestEnv {
-    const name = `mf-${prefix}-${process.pid.toString(36)}${Math.floor(Math.random() * 1296).toString(36)}`;
-    execFileSync('ip', ['netns', 'add', name]);
+    const name = ownedName(prefix, (n) => fs.existsSync(`/run/netns/${n}`));
+    execFileSync('ip', ['netns', 'add', name], { timeout: HOST_MS });
     const bpffs = fs.mkdtempSync(path.join(os.tmpdir(), `${name}-bpffs-`));
     const env = new TestEnv(name, bpffs);
     try {
@@ -48,7 +67,7 @@ export class TestEnv {
       env.ip('-6', 'route', 'add', 'local', 'fd00::/8', 'dev', 'lo');
       env.ip('route', 'add', 'local', '192.0.2.0/24', 'dev', 'lo');
       env.ip('route', 'add', 'local', '198.51.100.0/24', 'dev', 'lo');
-      execFileSync('mount', ['-t', 'bpf', 'bpf', bpffs]);
+      execFileSync('mount', ['-t', 'bpf', 'bpf', bpffs], { timeout: HOST_MS });
     } catch (err) {
       env.destroy();
       throw err;
@@ -58,7 +77,7 @@ export class TestEnv {
 
   /** Run `ip` inside the namespace. */
   ip(...args: string[]): string {
-    return execFileSync('ip', ['-n', this.name, ...args], { encoding: 'utf8' });
+    return execFileSync('ip', ['-n', this.name, ...args], { encoding: 'utf8', timeout: HOST_MS });
   }
 
   /**
@@ -81,13 +100,21 @@ export class TestEnv {
     } catch {
       json = null;
     }
-    return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr, json };
+    const limit = opts.timeoutMs ?? 120_000;
+    const failure = (r.error as NodeJS.ErrnoException | undefined)?.code === 'ETIMEDOUT'
+      ? `did not finish within ${limit} ms and was killed`
+      : r.error
+        ? `could not run: ${r.error.message}`
+        : r.signal
+          ? `was killed by ${r.signal}`
+          : undefined;
+    return { code: r.status ?? -1, stdout: r.stdout ?? '', stderr: r.stderr ?? '', json, ...(failure ? { failure } : {}) };
   }
 
   /** Run the CLI and fail loudly unless it exits 0. */
   ok(args: string[], opts: { env?: NodeJS.ProcessEnv; input?: string; global?: boolean } = {}): CliResult {
     const r = this.cli(args, opts);
-    if (r.code !== 0) throw new Error(`manifold ${args.join(' ')} exited ${r.code}: ${r.stderr}`);
+    if (r.code !== 0) throw new Error(`manifold ${args.join(' ')} ${r.failure ?? `exited ${r.code}`}: ${r.stderr}`);
     return r;
   }
 
@@ -113,12 +140,12 @@ export class TestEnv {
       }
     }
     this.pids.clear();
-    spawnSync('umount', [this.bpffs], { stdio: 'ignore' });
+    spawnSync('umount', [this.bpffs], { stdio: 'ignore', timeout: HOST_MS });
     try {
       fs.rmdirSync(this.bpffs);
     } catch {
       /* not empty or gone */
     }
-    spawnSync('ip', ['netns', 'del', this.name], { stdio: 'ignore' });
+    spawnSync('ip', ['netns', 'del', this.name], { stdio: 'ignore', timeout: HOST_MS });
   }
 }

@@ -31,6 +31,8 @@ export interface LaunchSpec {
   listenPid?: 'self' | string | null;
   listenFds?: string | null;
   names?: boolean;
+  /** Kill `manifold register` after this long (default 60 s) and report it. */
+  timeoutMs?: number;
 }
 
 async function make(spec: FdSpec, keep: unknown[]): Promise<number> {
@@ -59,7 +61,9 @@ async function make(spec: FdSpec, keep: unknown[]): Promise<number> {
       return (s as unknown as { _handle: { fd: number } })._handle.fd;
     }
     case 'unix': {
-      const p = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'mf-unix-')), 's');
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mf-unix-'));
+      process.once('exit', () => fs.rmSync(dir, { recursive: true, force: true }));
+      const p = path.join(dir, 's');
       const server = net.createServer(answer);
       await new Promise<void>((r) => server.listen(p, () => r()));
       keep.push(server);
@@ -116,7 +120,26 @@ async function main(): Promise<void> {
   let stderr = '';
   child.stdout?.on("data", (d: Buffer) => (stdout += d.toString()));
   child.stderr?.on("data", (d: Buffer) => (stderr += d.toString()));
-  const code = await new Promise<number>((r) => child.on('exit', (c) => r(c ?? -1)));
+  // Bounded: a register that does not end is killed and reported, not waited for.
+  const limitMs = spec.timeoutMs ?? 60_000;
+  const timer = setTimeout(() => {
+    stderr += `launcher: manifold ${spec.args.join(' ')} did not exit within ${limitMs} ms; killed\n`;
+    child.kill('SIGKILL');
+    // Whatever still holds its pipes must not keep us waiting for 'close'.
+    setTimeout(() => {
+      child.stdout?.destroy();
+      child.stderr?.destroy();
+    }, 2000).unref();
+  }, limitMs);
+  const code = await new Promise<number>((r) => {
+    child.once('error', (err) => {
+      stderr += `launcher: ${err.message}\n`;
+      r(-1);
+    });
+    // 'close': after the exit and the end of its output, so nothing written is lost.
+    child.once('close', (c) => r(c ?? -1));
+  });
+  clearTimeout(timer);
   process.stdout.write(`${JSON.stringify({ code, stdout, stderr, pid: process.pid })}\n`);
   process.stdin.resume();
   process.stdin.on('end', () => process.exit(0));

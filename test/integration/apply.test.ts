@@ -9,6 +9,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { BIN } from '../helpers/env.js';
 import { serve, setup, teardown, type Ctx } from '../helpers/suite.js';
+import { sleep, waitExit } from '../helpers/wait.js';
 
 let ctx: Ctx;
 let dir: string;
@@ -77,29 +78,48 @@ test('apply killed with SIGKILL at random points leaves the old or the new set',
   const newSet = [{ label: 'new', prefix: '192.0.2.1/32', port: 80, protocol: 'tcp' }, { label: 'new', prefix: '192.0.2.2/32', port: 80, protocol: 'tcp' }, ...filler('new', 2)];
   const oldFile = writeSet('old.json', oldSet);
   const newFile = writeSet('new.json', newSet);
+  const rounds = 8;
   let sawOld = 0;
   let sawNew = 0;
-  for (let round = 0; round < 8; round++) {
-    ctx.env.ok(['apply', round % 2 ? newFile : oldFile]);
+  const killedMidway: number[] = [];
+  let current = '';
+  for (let round = 0; round < rounds; round++) {
     const from = round % 2 ? 'new' : 'old';
     const to = from === 'old' ? 'new' : 'old';
-    const child = spawn(process.execPath, [BIN, 'apply', to === 'new' ? newFile : oldFile, '--netns', ctx.env.netnsPath, '--bpffs', ctx.env.bpffs], { stdio: 'ignore' });
-    const delay = 150 + Math.floor(Math.random() * 900);
-    await new Promise((r) => setTimeout(r, delay));
+    const toFile = to === 'new' ? newFile : oldFile;
+    // Measure the same operation, uninterrupted, just before: from the whole `to`
+    // set to the whole `from` set. The kill is timed inside that window.
+    if (current !== to) ctx.env.ok(['apply', toFile]);
+    const t0 = Date.now();
+    ctx.env.ok(['apply', from === 'new' ? newFile : oldFile]);
+    const fullMs = Date.now() - t0;
+    // Spread the kills over the window, from just after the start of the
+    // process to the measured end; one stratum per round, random within it.
+    const delay = Math.floor(fullMs * (0.1 + (0.9 * (round + Math.random())) / rounds));
+    const child = spawn(process.execPath, [BIN, 'apply', toFile, '--netns', ctx.env.netnsPath, '--bpffs', ctx.env.bpffs], { stdio: 'ignore' });
+    const exited = waitExit(child, 120_000, `manifold apply (round ${round})`);
+    await sleep(delay);
     child.kill('SIGKILL');
-    await new Promise((r) => child.once('exit', r));
+    const how = await exited;
+    assert.ok(how.signal === 'SIGKILL' || how.code === 0, `round ${round}: apply ended by itself with ${how.code ?? how.signal}`);
+    if (how.signal === 'SIGKILL') killedMidway.push(round);
     const a = await ctx.agent.who('tcp', '192.0.2.1', 80);
     const b = await ctx.agent.who('tcp', '192.0.2.2', 80);
-    assert.is(a, b, `round ${round} (killed after ${delay} ms): both addresses see one set`);
-    assert.ok(a === 'old' || a === 'new', `round ${round}: ${a}`);
-    const labels = new Set((ctx.env.ok(['bindings', '--json']).json as Entry[]).map((x) => x.label));
-    assert.equal([...labels], [a], `round ${round}: the listing holds exactly one set`);
-    const count = (ctx.env.ok(['bindings', '--json']).json as Entry[]).length;
-    assert.is(count, 40002, `round ${round}: complete set`);
+    const when = `round ${round} (killed after ${delay} of ${fullMs} ms, ${how.signal ?? 'it had finished'})`;
+    assert.is(a, b, `${when}: both addresses see one set`);
+    assert.ok(a === 'old' || a === 'new', `${when}: ${a}`);
+    const listing = ctx.env.ok(['bindings', '--json']).json as Entry[];
+    assert.equal([...new Set(listing.map((x) => x.label))], [a], `${when}: the listing holds exactly one set`);
+    assert.is(listing.length, 40002, `${when}: complete set`);
+    if (how.signal === null) assert.is(a, to, `${when}: a finished apply left the new set`);
     if (a === from) sawOld++;
     else sawNew++;
+    current = a;
   }
-  assert.ok(sawOld + sawNew === 8);
+  console.log(`  killed before the end in ${killedMidway.length} of ${rounds} rounds; ${sawOld} kept the old set, ${sawNew} got the new one`);
+  assert.ok(sawOld + sawNew === rounds);
+  // The kills must really land before the command finished, not after it.
+  assert.ok(killedMidway.length >= rounds / 2, `killed before the end in only ${killedMidway.length} of ${rounds} rounds (${killedMidway.join(', ')})`);
   // Garbage of interrupted runs is collected by the next write.
   ctx.env.ok(['apply', writeSet('small.json', [{ label: 'new', prefix: '192.0.2.1/32', port: 80, protocol: 'tcp' }])]);
   const st = ctx.env.ok(['status', '--json']).json as { destinations: { label: string; bindings: number; socket: string | null }[] };
