@@ -30,6 +30,9 @@ function bindingsText(n: number): string {
   return `${sizeText(n)} binding${n === 1 ? '' : 's'}`;
 }
 
+/** Limit of one dataplane worker run. */
+const WORKER_MS = 15 * 60_000;
+
 function runWorker(ns: BenchNs, cfg: DataplaneConfig): Promise<DataplaneResult> {
   return new Promise((resolve, reject) => {
     const child = ns.spawn(process.execPath, [script('dataplane-worker'), JSON.stringify(cfg)], { stdio: ['ignore', 'pipe', 'inherit'] });
@@ -38,8 +41,18 @@ function runWorker(ns: BenchNs, cfg: DataplaneConfig): Promise<DataplaneResult> 
     child.stdout!.on('data', (d: string) => {
       out += d;
     });
-    child.once('error', reject);
-    child.once('exit', (code) => {
+    // About 20 s normally; a worker that hangs is killed and reported, not waited for.
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`dataplane worker did not finish within ${WORKER_MS / 1000} s; killed`));
+    }, WORKER_MS);
+    child.once('error', (err) => {
+      clearTimeout(timer);
+      reject(err);
+    });
+    // 'close': after the exit and the end of its output, so the whole JSON is read.
+    child.once('close', (code) => {
+      clearTimeout(timer);
       if (code !== 0) reject(new Error(`dataplane worker exited ${code}`));
       else resolve(JSON.parse(out) as DataplaneResult);
     });

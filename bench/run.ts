@@ -10,7 +10,8 @@
  *
  * Environment: MF_BENCH_PHASES=dataplane,connrate,cli,startup,generator,load
  * (subset to run; results then hold only those), MF_BENCH_QUICK=1 (fewer
- * samples, for development; not for published figures).
+ * samples, for development; not for published figures), MF_BENCH_TIMEOUT=SECONDS
+ * (the whole run is stopped after this long; default 3600).
  */
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
@@ -106,7 +107,17 @@ function outer(): Promise<number> {
   // killed outright) is removed here: its mounts died with its mount
   // namespace, its namespaces are named after its pid.
   for (const sig of ['SIGINT', 'SIGTERM'] as const) process.on(sig, () => child.kill(sig));
+  // A run that hangs is stopped like Ctrl-C would (SIGTERM), then killed.
+  const limitS = Number(process.env.MF_BENCH_TIMEOUT ?? 3600);
+  let kill: NodeJS.Timeout | undefined;
+  const limit = setTimeout(() => {
+    process.stderr.write(`bench: still running after ${limitS} s (MF_BENCH_TIMEOUT), stopping it\n`);
+    child.kill('SIGTERM');
+    kill = setTimeout(() => child.kill('SIGKILL'), 30_000);
+  }, (Number.isFinite(limitS) && limitS > 0 ? limitS : 3600) * 1000);
   return new Promise((resolve) => child.once('exit', (code, signal) => {
+    clearTimeout(limit);
+    clearTimeout(kill);
     const left = removeStale();
     if (left.length) process.stderr.write(`bench: removed namespaces left behind: ${left.join(', ')}\n`);
     resolve(code ?? (signal ? 1 : 0));

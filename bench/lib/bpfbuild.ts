@@ -24,8 +24,8 @@ export function compileBenchProgram(name: string): string {
   const out = path.join(outDir, `${name}.bpf.o`);
   const clang = process.env.CLANG ?? 'clang';
   const strip = process.env.LLVM_STRIP ?? 'llvm-strip';
-  execFileSync(clang, [...makefileBpfCflags(), '-c', src, '-o', `${out}.tmp`], { stdio: ['ignore', 'inherit', 'inherit'] });
-  execFileSync(strip, ['-g', `${out}.tmp`]);
+  execFileSync(clang, [...makefileBpfCflags(), '-c', src, '-o', `${out}.tmp`], { stdio: ['ignore', 'inherit', 'inherit'], timeout: 120_000 });
+  execFileSync(strip, ['-g', `${out}.tmp`], { timeout: 60_000 });
   fs.renameSync(`${out}.tmp`, out);
   return out;
 }
@@ -33,7 +33,7 @@ export function compileBenchProgram(name: string): string {
 /** clang's version line. */
 export function clangVersion(): string {
   try {
-    return execFileSync(process.env.CLANG ?? 'clang', ['--version'], { encoding: 'utf8' }).split('\n')[0] ?? 'unknown';
+    return execFileSync(process.env.CLANG ?? 'clang', ['--version'], { encoding: 'utf8', timeout: 30_000 }).split('\n')[0] ?? 'unknown';
   } catch {
     return 'unknown';
   }

@@ -16,7 +16,7 @@ export function buildBundle(): Bundle {
   const script = path.join(ROOT, 'scripts', 'packaging-bundle.mjs');
   if (!fs.existsSync(script)) return { error: 'scripts/packaging-bundle.mjs not present' };
   const outdir = path.join(BENCH_BUILD, 'dist');
-  const r = spawnSync(process.execPath, [script, '--outdir', outdir, '--version', 'bench'], { cwd: ROOT, encoding: 'utf8' });
+  const r = spawnSync(process.execPath, [script, '--outdir', outdir, '--version', 'bench'], { cwd: ROOT, encoding: 'utf8', timeout: 300_000 });
   if (r.status !== 0) return { error: `packaging-bundle.mjs failed: ${(r.stderr || String(r.error)).trim().split('\n')[0] ?? ''}` };
   const cli = path.join(outdir, 'manifold.mjs');
   const generator = path.join(outdir, 'manifold-generator.mjs');

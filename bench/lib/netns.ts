@@ -12,6 +12,8 @@ import path from 'node:path';
 export const NS_PREFIX = 'mf-bench-';
 
 const live = new Set<BenchNs>();
+/** Limit of the quick host commands (ip, mount, sysctl) run synchronously. */
+const HOST_MS = 30_000;
 
 /** A namespace + bpffs owned by this benchmark process. */
 export class BenchNs {
@@ -30,13 +32,13 @@ export class BenchNs {
   /** Create a namespace named mf-bench-<pid>-<tag> with lo up and a bpffs. */
   static create(tag: string): BenchNs {
     const name = `${NS_PREFIX}${process.pid}-${tag}`;
-    execFileSync('ip', ['netns', 'add', name]);
+    execFileSync('ip', ['netns', 'add', name], { timeout: HOST_MS });
     const bpffs = fs.mkdtempSync(path.join(os.tmpdir(), `${name}-bpffs-`));
     const ns = new BenchNs(name, bpffs);
     live.add(ns);
     try {
       ns.ip('link', 'set', 'lo', 'up');
-      execFileSync('mount', ['-t', 'bpf', 'bpf', bpffs]);
+      execFileSync('mount', ['-t', 'bpf', 'bpf', bpffs], { timeout: HOST_MS });
     } catch (err) {
       ns.destroy();
       throw err;
@@ -46,12 +48,12 @@ export class BenchNs {
 
   /** Run `ip -n NAME ...`. */
   ip(...args: string[]): string {
-    return execFileSync('ip', ['-n', this.name, ...args], { encoding: 'utf8' });
+    return execFileSync('ip', ['-n', this.name, ...args], { encoding: 'utf8', timeout: HOST_MS });
   }
 
   /** Set a sysctl inside the namespace (per-namespace net.* keys only). */
   sysctl(key: string, value: string): void {
-    execFileSync('nsenter', [`--net=${this.netnsPath}`, '--', 'sysctl', '-q', '-w', `${key}=${value}`]);
+    execFileSync('nsenter', [`--net=${this.netnsPath}`, '--', 'sysctl', '-q', '-w', `${key}=${value}`], { timeout: HOST_MS });
   }
 
   /** Spawn a process inside the namespace (nsenter --net; no /sys remount). */
@@ -79,13 +81,13 @@ export class BenchNs {
       }
     }
     this.pids.clear();
-    spawnSync('umount', [this.bpffs], { stdio: 'ignore' });
+    spawnSync('umount', [this.bpffs], { stdio: 'ignore', timeout: HOST_MS });
     try {
       fs.rmdirSync(this.bpffs);
     } catch {
       /* gone or not empty */
     }
-    spawnSync('ip', ['netns', 'del', this.name], { stdio: 'ignore' });
+    spawnSync('ip', ['netns', 'del', this.name], { stdio: 'ignore', timeout: HOST_MS });
   }
 }
 
@@ -116,7 +118,7 @@ export function removeStale(): string[] {
     names = [];
   }
   for (const name of names.filter(deadOwner)) {
-    spawnSync('ip', ['netns', 'del', name], { stdio: 'ignore' });
+    spawnSync('ip', ['netns', 'del', name], { stdio: 'ignore', timeout: HOST_MS });
     removed.push(name);
   }
   const tmpDev = fs.statSync(os.tmpdir()).dev;

@@ -9,6 +9,11 @@ import fs from 'node:fs';
 import readline from 'node:readline';
 import type { BenchNs } from './netns.js';
 
+/** Limit for a worker's ready line. */
+const START_MS = 60_000;
+/** Limit for an answer, on top of the durationMs the command asks for. */
+const REPLY_MS = 60_000;
+
 /** A running worker. */
 export class Worker {
   readonly pid: number;
@@ -47,25 +52,42 @@ export class Worker {
     fs.closeSync(log);
     const rl = readline.createInterface({ input: child.stdout! });
     const pid = await new Promise<number>((resolve, reject) => {
+      // Listeners are attached right after spawn (no event can be missed); the wait is bounded.
+      const timer = setTimeout(() => {
+        child.kill('SIGKILL');
+        reject(new Error(`${script} printed no ready line within ${START_MS / 1000} s (see ${logFile})`));
+      }, START_MS);
+      rl.once('close', () => clearTimeout(timer));
       rl.once('line', (line) => {
+        clearTimeout(timer);
         try {
           resolve((JSON.parse(line) as { ready: number }).ready);
         } catch (err) {
           reject(err as Error);
         }
       });
+      child.once('error', (err) => reject(new Error(`${script}: ${err.message}`)));
       child.once('exit', (code) => reject(new Error(`${script} exited with ${code} before it was ready (see ${logFile})`)));
     });
     ns.track(pid);
     return new Worker(child, pid, rl);
   }
 
-  /** Send one command and wait for its answer. */
+  /** Send one command and wait for its answer: at most 60 s plus the command's durationMs. */
   call<T>(op: string, args: Record<string, unknown> = {}): Promise<T> {
     if (this.exited) return Promise.reject(new Error(this.exited));
     const id = this.nextId++;
+    const limit = REPLY_MS + Number(args.durationMs ?? 0);
     return new Promise<T>((resolve, reject) => {
-      this.pending.set(id, { resolve: resolve as (v: unknown) => void, reject });
+      const timer = setTimeout(() => {
+        this.pending.delete(id);
+        reject(new Error(`worker ${this.pid} did not answer ${op} within ${limit / 1000} s`));
+      }, limit);
+      const settle = <V>(f: (v: V) => void) => (v: V): void => {
+        clearTimeout(timer);
+        f(v);
+      };
+      this.pending.set(id, { resolve: settle(resolve as (v: unknown) => void), reject: settle(reject) });
       this.child.stdin!.write(`${JSON.stringify({ id, op, ...args })}\n`);
     });
   }

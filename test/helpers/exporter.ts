@@ -5,6 +5,7 @@
  */
 import { execFile, type ChildProcess } from 'node:child_process';
 import { BIN, type TestEnv } from './env.js';
+import { withTimeout } from './wait.js';
 
 /** An HTTP answer. */
 export interface HttpAnswer {
@@ -97,13 +98,17 @@ export class Exporter {
     return httpIn(this.env.netnsPath, `http://${host}:${this.port}${path}`, method);
   }
 
-  /** Send a signal and wait for the exit (SIGKILL after `timeoutMs`). */
+  /** Send a signal and wait for the exit (SIGKILL after `timeoutMs`, give up 10 s later). */
   async stop(signal: NodeJS.Signals = 'SIGTERM', timeoutMs = 10_000): Promise<{ code: number | null; signal: NodeJS.Signals | null; ms: number }> {
     const t0 = Date.now();
     this.child.kill(signal);
     const timer = setTimeout(() => this.child.kill('SIGKILL'), timeoutMs);
-    const r = await this.exited;
-    clearTimeout(timer);
-    return { ...r, ms: Date.now() - t0 };
+    try {
+      // `exited` listens since the start: an exit that already happened is not missed.
+      const r = await withTimeout(this.exited, timeoutMs + 10_000, `the exit of manifold metrics after ${signal} (stderr: ${this.errBox.text})`);
+      return { ...r, ms: Date.now() - t0 };
+    } finally {
+      clearTimeout(timer);
+    }
   }
 }

@@ -10,6 +10,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { BIN } from '../helpers/env.js';
 import { setup, status, teardown, type Ctx } from '../helpers/suite.js';
+import { QUICK_MS, waitExit } from '../helpers/wait.js';
 
 let ctx: Ctx;
 let dir: string;
@@ -22,13 +23,17 @@ test.after(() => {
   fs.rmSync(dir, { recursive: true, force: true });
 });
 
-function run(args: string[]): Promise<{ code: number; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [BIN, ...args, '--netns', ctx.env.netnsPath, '--bpffs', ctx.env.bpffs, '--lock-timeout', '60'], { stdio: ['ignore', 'ignore', 'pipe'] });
-    let stderr = '';
-    child.stderr.on('data', (d) => (stderr += d));
-    child.on('exit', (code) => resolve({ code: code ?? -1, stderr }));
+/** Run the CLI asynchronously (it waits up to 60 s for the lock; killed after 120 s). */
+async function run(args: string[]): Promise<{ code: number; stderr: string }> {
+  const child = spawn(process.execPath, [BIN, ...args, '--netns', ctx.env.netnsPath, '--bpffs', ctx.env.bpffs, '--lock-timeout', '60'], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const exited = waitExit(child, 120_000, `manifold ${args.join(' ')}`);
+  let stderr = '';
+  child.stderr.on('data', (d) => (stderr += d));
+  const r = await exited.catch((e: Error) => {
+    child.kill('SIGKILL');
+    throw e;
   });
+  return { code: r.code ?? -1, stderr };
 }
 
 test('8 concurrent writers: every change lands, reference counts match', async () => {
@@ -68,7 +73,7 @@ test('a held lock makes writers wait, then time out with ERR_LOCK_TIMEOUT', () =
   const stateDir = (status(ctx) as unknown as { stateDir: string }).stateDir;
   const holder = spawn('flock', ['-x', stateDir, 'sleep', '30'], { stdio: 'ignore', detached: true });
   try {
-    spawnSync('sleep', ['0.3']);
+    spawnSync('sleep', ['0.3'], { timeout: QUICK_MS });
     const r = ctx.env.cli(['bind', 'late', 'tcp', '192.0.2.99', '80', '--lock-timeout', '1', '--json']);
     assert.is(r.code, 5);
     assert.is((r.json as { error: { code: string } }).error.code, 'ERR_LOCK_TIMEOUT');

@@ -10,6 +10,7 @@ import { dest, serve, setup, status, teardown, type Ctx } from '../helpers/suite
 import { Exporter, httpIn } from '../helpers/exporter.js';
 import { BIN } from '../helpers/env.js';
 import { parsePromText, sampleValue, type PromFamily } from '../helpers/promtext.js';
+import { sleep, waitExit } from '../helpers/wait.js';
 
 let ctx: Ctx;
 let exp: Exporter;
@@ -200,11 +201,15 @@ test('socket activation: serves on the passed fd; address arguments are then ref
     assert.is((await act.stop()).code, 0, act.stderr);
   }
   const both = ctx.env.spawn('systemd-socket-activate', ['-l', `127.0.0.1:${port}`, process.execPath, BIN, 'metrics', '127.0.0.1', '1', '--netns', ctx.env.netnsPath, '--bpffs', ctx.env.bpffs], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const exited = waitExit(both, 60_000, 'systemd-socket-activate running manifold metrics with an address and a socket');
   let err = '';
   both.stderr?.setEncoding('utf8').on('data', (x: string) => (err += x));
-  for (let i = 0; i < 100 && !err.includes('Listening on'); i++) await new Promise((res) => setTimeout(res, 50));
+  for (let i = 0; i < 100 && !err.includes('Listening on'); i++) await sleep(50);
   void httpIn(ctx.env.netnsPath, `http://127.0.0.1:${port}/`).catch(() => undefined);
-  const code = await new Promise<number | null>((res) => both.once('exit', (c) => res(c)));
+  const { code } = await exited.catch((e: Error) => {
+    both.kill('SIGKILL');
+    throw new Error(`${e.message}: ${err}`);
+  });
   assert.is(code, 2, err);
   assert.match(err, 'sockets were passed by systemd');
   const none = ctx.env.cli(['metrics']);

@@ -11,27 +11,27 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { randomBytes } from 'node:crypto';
-import { type CliResult } from '../helpers/env.js';
+import { ownedName, type CliResult } from '../helpers/env.js';
+import { QUICK_MS } from '../helpers/wait.js';
 import { serve, setup, teardown, type Ctx } from '../helpers/suite.js';
 import { Exporter } from '../helpers/exporter.js';
 import { parsePromText, sampleValue } from '../helpers/promtext.js';
 
-const tag = randomBytes(3).toString('hex');
-const GROUP = `mf-ro-${tag}`;
-const MEMBER = `mf-ro-${tag}-m`;
-const OTHER = `mf-ro-${tag}-o`;
+// Named so test/run.mjs removes them if this file is killed before its own cleanup.
+const GROUP = ownedName('ro');
+const MEMBER = ownedName('rom');
+const OTHER = ownedName('roo');
 let ctx: Ctx;
 
 function sh(cmd: string, args: string[]): void {
-  const r = spawnSync(cmd, args, { encoding: 'utf8' });
-  if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')}: ${r.stderr}`);
+  const r = spawnSync(cmd, args, { encoding: 'utf8', timeout: QUICK_MS });
+  if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')}: ${r.error?.message ?? r.stderr}`);
 }
 
 function removeAccounts(): void {
-  spawnSync('userdel', [MEMBER], { stdio: 'ignore' });
-  spawnSync('userdel', [OTHER], { stdio: 'ignore' });
-  spawnSync('groupdel', [GROUP], { stdio: 'ignore' });
+  spawnSync('userdel', [MEMBER], { stdio: 'ignore', timeout: QUICK_MS });
+  spawnSync('userdel', [OTHER], { stdio: 'ignore', timeout: QUICK_MS });
+  spawnSync('groupdel', [GROUP], { stdio: 'ignore', timeout: QUICK_MS });
 }
 
 /** setpriv prefix running a command as `user` (its groups from /etc/group), optionally with ambient caps. */
@@ -72,7 +72,7 @@ test('the state directory and pins belong to the group: 0750 and 0640', () => {
   const dir = fs.readdirSync(ctx.env.bpffs).find((n) => n.endsWith('_manifold'));
   assert.ok(dir);
   const st = fs.statSync(`${ctx.env.bpffs}/${dir}`);
-  const gid = Number(spawnSync('getent', ['group', GROUP], { encoding: 'utf8' }).stdout.split(':')[2]);
+  const gid = Number(spawnSync('getent', ['group', GROUP], { encoding: 'utf8', timeout: QUICK_MS }).stdout.split(':')[2]);
   assert.is(st.gid, gid);
   assert.is(st.mode & 0o777, 0o750);
   for (const pin of fs.readdirSync(`${ctx.env.bpffs}/${dir}`)) {
@@ -138,7 +138,7 @@ test('a non-member gets ERR_PERMISSION (exit 4) from status and bindings, and HT
 
 test('the group cannot write: every write command fails with ERR_PERMISSION and changes nothing', () => {
   const before = ctx.env.ok(['status', '--json']).json as { bindings: unknown[]; destinations: { socket: string | null }[] };
-  const file = path.join(os.tmpdir(), `mf-ro-${tag}.json`);
+  const file = path.join(os.tmpdir(), `${GROUP}.json`);
   fs.writeFileSync(file, JSON.stringify({ bindings: [] }), { mode: 0o644 });
   const writes: string[][] = [
     ['apply', file],

@@ -7,6 +7,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { BIN } from '../helpers/env.js';
 import { setup, teardown, type Ctx } from '../helpers/suite.js';
+import { QUICK_MS } from '../helpers/wait.js';
 
 let ctx: Ctx;
 test.before(async () => {
@@ -18,14 +19,14 @@ test('a process of another user, without CAP_SYS_PTRACE: permission denied', asy
   const nc = ctx.env.spawn('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', 'nc', '-k', '-l', '127.0.0.1', '9876'], { stdio: 'ignore' });
   try {
     for (let i = 0; i < 50; i++) {
-      const ss = spawnSync('nsenter', [`--net=${ctx.env.netnsPath}`, 'ss', '-Hltn', 'sport = :9876'], { encoding: 'utf8' });
+      const ss = spawnSync('nsenter', [`--net=${ctx.env.netnsPath}`, 'ss', '-Hltn', 'sport = :9876'], { encoding: 'utf8', timeout: QUICK_MS });
       if (ss.stdout.trim()) break;
-      spawnSync('sleep', ['0.1']);
+      spawnSync('sleep', ['0.1'], { timeout: QUICK_MS });
     }
     const r = spawnSync(
       'setpriv',
       ['--inh-caps=-sys_ptrace', '--bounding-set=-sys_ptrace', '--', process.execPath, BIN, 'register-pid', String(nc.pid), 'web', 'tcp', '127.0.0.1', '9876', '--json', '--netns', ctx.env.netnsPath, '--bpffs', ctx.env.bpffs],
-      { encoding: 'utf8' },
+      { encoding: 'utf8', timeout: 60_000 },
     );
     assert.is(r.status, 4, r.stderr);
     assert.is((JSON.parse(r.stdout) as { error: { code: string } }).error.code, 'ERR_PERMISSION');

@@ -10,6 +10,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { launchRegister } from '../helpers/launch.js';
 import { ROOT } from '../helpers/env.js';
+import { nextLine } from '../helpers/wait.js';
 import { dest, serve, setup, status, teardown, type Ctx } from '../helpers/suite.js';
 
 let ctx: Ctx;
@@ -166,7 +167,7 @@ test('UDP round trip: a connected client gets the reply from the steered address
   ctx.env.ok(['bind', 'echo', 'udp', '127.0.0.0/8', '5353']);
   const child = ctx.env.spawn(process.execPath, [path.join(ROOT, 'build', 'examples', 'echo-server.js'), '127.0.0.1', '9953'], { stdio: ['ignore', 'pipe', 'inherit'] });
   try {
-    const line = await new Promise<string>((resolve) => readline.createInterface({ input: child.stdout! }).once('line', resolve));
+    const line = await nextLine(readline.createInterface({ input: child.stdout! }), 30_000, 'the ready line of examples/echo-server.js', child);
     assert.match(line, /^ready /);
     ctx.env.ok(['register-pid', String(child.pid), 'echo', 'udp', '127.0.0.1', '9953']);
     const r = await ctx.agent.connect('udp', '127.0.0.23', 5353, { connected: true });

@@ -8,7 +8,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { TestEnv } from '../helpers/env.js';
+import { ownedName, TestEnv } from '../helpers/env.js';
+import { QUICK_MS } from '../helpers/wait.js';
 
 let a: TestEnv;
 let b: TestEnv;
@@ -37,15 +38,15 @@ function plant(from: TestEnv, dirName: string): void {
 test('state of a dead namespace under a recycled inode is stale; load replaces it', () => {
   // Load into a third namespace that then dies (its link is detached), and
   // give its state directory the name B's inode would use.
-  const dead = `mf-staleC-${process.pid.toString(36)}`;
-  execFileSync('ip', ['netns', 'add', dead]);
+  const dead = ownedName('staleC', (n) => fs.existsSync(`/run/netns/${n}`));
+  execFileSync('ip', ['netns', 'add', dead], { timeout: QUICK_MS });
   const deadIno = ino(`/run/netns/${dead}`);
   b.ok(['load', '--netns', `/run/netns/${dead}`, '--bpffs', b.bpffs], { global: false });
-  execFileSync('ip', ['netns', 'del', dead]);
+  execFileSync('ip', ['netns', 'del', dead], { timeout: QUICK_MS });
   plant(b, `${deadIno}_manifold`);
   let r = b.cli(['status', '--json']);
   for (let i = 0; i < 100 && !/detached/.test(r.stderr); i++) {
-    execFileSync('sleep', ['0.1']);
+    execFileSync('sleep', ['0.1'], { timeout: QUICK_MS });
     r = b.cli(['status', '--json']);
   }
   assert.is((r.json as { error: { code: string } }).error.code, 'ERR_STALE_STATE');

@@ -9,12 +9,13 @@
  * asserts on that.
  */
 import { execFile, execFileSync } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
 import dgram from 'node:dgram';
-import { fstatSync, readdirSync } from 'node:fs';
+import { existsSync, fstatSync, readdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { ownedName } from '../helpers/env.js';
+import { QUICK_MS } from '../helpers/wait.js';
 import { openOrigDstUdp, type DatagramInfo, type SendResult, type UdpEndpoint } from '../../src/udp.js';
 
 /* ------------------------------------------------------------------ child side */
@@ -234,11 +235,11 @@ if (scenarioName !== undefined) {
     },
   );
 } else {
-  const ns = `mf-udplib-${randomBytes(4).toString('hex')}`;
+  const ns = ownedName('udplib', (n) => existsSync(`/run/netns/${n}`));
   let nsCreated = false;
   const self = fileURLToPath(import.meta.url);
   const ip = (...args: string[]): void => {
-    execFileSync('ip', args, { stdio: ['ignore', 'ignore', 'pipe'] });
+    execFileSync('ip', args, { stdio: ['ignore', 'ignore', 'pipe'], timeout: QUICK_MS });
   };
   const deleteNs = (): void => {
     if (!nsCreated) return;

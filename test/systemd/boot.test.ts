@@ -7,11 +7,13 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
+import { ownedName } from '../helpers/env.js';
 import { bootSystemd, type Container } from './harness.js';
 
 let c: Container | undefined;
 let shutDown = false;
-const sentinel = `/tmp/mf-sd-boot-test-${randomBytes(4).toString('hex')}`;
+// In the host's own /tmp, on purpose; named so test/run.mjs removes it if this file is killed.
+const sentinel = `/tmp/${ownedName('sd-boot-test')}`;
 
 function box(): Container {
   if (!c) throw new Error('container did not boot');

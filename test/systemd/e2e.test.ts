@@ -185,12 +185,15 @@ const [host, port, ms, tag] = process.argv.slice(2);
 const end = Date.now() + Number(ms);
 let ok = 0, fail = 0; const errors = {};
 while (Date.now() < end) {
-  await new Promise((done) => {
+  await new Promise((resolve) => {
+    let settled = false;
+    const done = () => { if (!settled) { settled = true; s.destroy(); resolve(); } };
     const s = net.connect({ host, port: Number(port) });
     let data = '';
+    s.setTimeout(2000, () => { if (!settled) { fail++; errors.TIMEOUT = (errors.TIMEOUT ?? 0) + 1; } done(); });
     s.setEncoding('utf8').on('data', (d) => { data += d; });
-    s.on('end', () => { if (data.startsWith(tag + ' ')) ok++; else { fail++; errors[data] = (errors[data] ?? 0) + 1; } done(); });
-    s.on('error', (e) => { fail++; errors[e.code] = (errors[e.code] ?? 0) + 1; done(); });
+    s.on('end', () => { if (settled) return; if (data.startsWith(tag + ' ')) ok++; else { fail++; errors[data] = (errors[data] ?? 0) + 1; } done(); });
+    s.on('error', (e) => { if (settled) return; fail++; errors[e.code] = (errors[e.code] ?? 0) + 1; done(); });
   });
   await new Promise((r) => setTimeout(r, 2));
 }

@@ -10,6 +10,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { ownedName } from '../helpers/env.js';
 
 /** A host path bind-mounted into the container before boot. */
 export interface Bind {
@@ -20,7 +21,7 @@ export interface Bind {
 
 /** Options of {@link bootSystemd}. */
 export interface BootOptions {
-  /** Short label put into the netns/cgroup name (`mf-sd-<name>-<random>`). */
+  /** Short label put into the netns/cgroup name (`mf-sd-<name>-<pid36><random>`). */
   name?: string;
   /** Extra bind mounts (the manifold checkout is always bound read-only at its own path). */
   binds?: Bind[];
@@ -213,10 +214,12 @@ interface Internal {
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+/** Limit of the quick host commands (ip, …) run synchronously. */
+const HOST_MS = 30_000;
 
 /** Runs a host command synchronously; throws with its stderr on failure. */
 function host(cmd: string, args: string[]): string {
-  const r = spawnSync(cmd, args, { encoding: 'utf8' });
+  const r = spawnSync(cmd, args, { encoding: 'utf8', timeout: HOST_MS });
   if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')}: ${r.error?.message ?? r.stderr.trim()}`);
   return r.stdout;
 }
@@ -342,9 +345,15 @@ function run(cmd: string, args: string[], opts: ExecOptions & { baseEnv: NodeJS.
     child.stderr.setEncoding('utf8').on('data', (d: string) => { stderr += d; });
     const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 30_000);
     child.on('error', (e) => { clearTimeout(timer); reject(e); });
-    child.on('close', (code, signal) => {
+    child.once('exit', () => {
       clearTimeout(timer);
-      resolve({ code: code ?? 128 + (signal ? os.constants.signals[signal] : 0), stdout, stderr });
+      // Output still in the pipes comes through before 'close'; a process that inherited them
+      // (nsenter -a forks: its command outlives a SIGKILLed nsenter) must not keep us waiting.
+      const late = setTimeout(() => { child.stdout.destroy(); child.stderr.destroy(); }, 2000);
+      child.once('close', (code, signal) => {
+        clearTimeout(late);
+        resolve({ code: code ?? 128 + (signal ? os.constants.signals[signal] : 0), stdout, stderr });
+      });
     });
     child.stdin.on('error', () => { /* the command may exit without reading */ });
     child.stdin.end(opts.input ?? '');
@@ -401,7 +410,7 @@ function onExit(): void {
     while (Date.now() < end && (pidsInNs(c.pidNs).length || cgroupProcs(c.cgroupPath).length)) {
       Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 10);
     }
-    spawnSync('ip', ['netns', 'del', c.id]);
+    spawnSync('ip', ['netns', 'del', c.id], { timeout: HOST_MS });
     try { removeCgroupTree(c.cgroupPath); } catch { /* reported by nobody: process is exiting */ }
     fs.closeSync(c.pidNsFd);
     fs.rmSync(c.sentinel, { force: true });
@@ -442,7 +451,7 @@ function reapStale(cg2: string): void {
   for (const name of ls('/run/netns')) {
     try {
       if (fs.existsSync(path.join(cg2, name)) || inUse.has(`net:[${fs.statSync(`/run/netns/${name}`).ino}]`)) continue;
-      spawnSync('ip', ['netns', 'del', name]);
+      spawnSync('ip', ['netns', 'del', name], { timeout: HOST_MS });
     } catch { /* raced with its owner */ }
   }
 }
@@ -456,7 +465,8 @@ function reapStale(cg2: string): void {
 export async function bootSystemd(opts: BootOptions = {}): Promise<Container> {
   if (process.getuid?.() !== 0) throw new Error('bootSystemd needs root');
   const label = (opts.name ?? '').replace(/[^a-z0-9]/gi, '').slice(0, 12);
-  const id = `${PREFIX}${label ? `${label}-` : ''}${randomBytes(4).toString('hex')}`;
+  // mf-sd-[LABEL-]<pid36><2 random chars>: test/run.mjs removes what a killed test file left (ownedName).
+  const id = ownedName(`sd${label ? `-${label}` : ''}`, (n) => fs.existsSync(`/run/netns/${n}`) || fs.existsSync(path.join(cgroup2Mount(), n)));
   const workTree = findWorkTree();
   const workParent = path.dirname(workTree);
   const hide = [...HIDDEN, ...(workParent === '/' ? [] : [workParent])];
@@ -490,7 +500,7 @@ export async function bootSystemd(opts: BootOptions = {}): Promise<Container> {
     }
     try { fs.writeFileSync(path.join(cgroupPath, 'cgroup.kill'), '1'); } catch { /* none */ }
     await waitFor('the cgroup to empty', 3000, () => (cgroupProcs(cgroupPath).length ? undefined : true)).catch(() => undefined);
-    spawnSync('ip', ['netns', 'del', id]);
+    spawnSync('ip', ['netns', 'del', id], { timeout: HOST_MS });
     removeCgroupTree(cgroupPath);
     fs.rmSync(sentinel, { force: true });
   };
@@ -614,7 +624,7 @@ function makeContainer(c: Internal, x: Extra): Container {
       problems.push(`processes left in ${c.cgroupPath}: ${cgroupProcs(c.cgroupPath).join(' ')}`);
     }
     await waitFor('the cgroup to empty', 3000, () => (cgroupProcs(c.cgroupPath).length ? undefined : true)).catch(() => undefined);
-    const del = spawnSync('ip', ['netns', 'del', c.id], { encoding: 'utf8' });
+    const del = spawnSync('ip', ['netns', 'del', c.id], { encoding: 'utf8', timeout: HOST_MS });
     if (del.status !== 0) problems.push(`ip netns del ${c.id}: ${del.stderr.trim()}`);
     try { removeCgroupTree(c.cgroupPath); } catch (e) { problems.push(`cannot remove ${c.cgroupPath}: ${(e as Error).message}`); }
     if (fs.existsSync(c.cgroupPath)) problems.push(`cgroup ${c.cgroupPath} still exists`);

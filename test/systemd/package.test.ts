@@ -124,7 +124,7 @@ test('the .deb: name, version, control fields and contents', () => {
 
 test('lintian: no errors', () => {
   // make test installs lintian (Makefile APT_PACKAGES).
-  assert.is(spawnSync('sh', ['-c', 'command -v lintian']).status, 0, 'lintian is installed');
+  assert.is(spawnSync('sh', ['-c', 'command -v lintian'], { timeout: 30_000 }).status, 0, 'lintian is installed');
   const r = spawnSync('lintian', ['--fail-on', 'error', deb], { encoding: 'utf8', timeout: 120_000 });
   const tags = r.stdout.split('\n').filter((l) => /^[EWIPX]: /.test(l));
   console.log(`  lintian: ${tags.length ? tags.join('; ') : 'no tags'}`);

@@ -4,6 +4,7 @@
  * its BTF layouts match what user space encodes.
  */
 import { execFileSync } from 'node:child_process';
+import { QUICK_MS } from '../helpers/wait.js';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -22,7 +23,7 @@ test('make bpf reproduces the committed object byte for byte', () => {
     fs.mkdirSync(path.join(dir, 'bpf'));
     fs.copyFileSync(path.join(ROOT, 'bpf', 'manifold.bpf.c'), path.join(dir, 'bpf', 'manifold.bpf.c'));
     fs.copyFileSync(path.join(ROOT, 'Makefile'), path.join(dir, 'Makefile'));
-    execFileSync('make', ['-s', '-C', dir, 'bpf'], { stdio: 'pipe' });
+    execFileSync('make', ['-s', '-C', dir, 'bpf'], { stdio: 'pipe', timeout: 120_000 });
     const rebuilt = fs.readFileSync(path.join(dir, 'bpf', 'manifold.bpf.o'));
     assert.ok(rebuilt.equals(fs.readFileSync(object)), 'rebuilt object differs from bpf/manifold.bpf.o: run make bpf and commit it');
   } finally {
@@ -31,7 +32,7 @@ test('make bpf reproduces the committed object byte for byte', () => {
 });
 
 test('BTF struct sizes match the user-space encodings', () => {
-  const dump = execFileSync('bpftool', ['btf', 'dump', 'file', object], { encoding: 'utf8' });
+  const dump = execFileSync('bpftool', ['btf', 'dump', 'file', object], { encoding: 'utf8', timeout: QUICK_MS });
   const size = (name: string): number => {
     const m = new RegExp(`STRUCT '${name}' size=(\\d+)`).exec(dump);
     assert.ok(m, `struct ${name} in BTF`);
@@ -66,8 +67,8 @@ int main(void) {
 }
 `,
     );
-    execFileSync('cc', ['-o', path.join(dir, 'abi'), c]);
-    const lines = execFileSync(path.join(dir, 'abi'), { encoding: 'utf8' }).trim().split('\n');
+    execFileSync('cc', ['-o', path.join(dir, 'abi'), c], { timeout: 60_000 });
+    const lines = execFileSync(path.join(dir, 'abi'), { encoding: 'utf8', timeout: QUICK_MS }).trim().split('\n');
     assert.equal(lines, ['48 24 28 24', '16 8 16 8 12', '80 32 40 48 56 60 64', '8 16 20 24']);
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });

@@ -14,6 +14,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawnSync } from 'node:child_process';
+import { QUICK_MS } from '../helpers/wait.js';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -70,7 +71,7 @@ function normalize(text: string, caseDir: string): string {
 }
 
 function has(cmd: string): boolean {
-  return spawnSync(cmd, ['--version'], { encoding: 'utf8' }).status === 0;
+  return spawnSync(cmd, ['--version'], { encoding: 'utf8', timeout: QUICK_MS }).status === 0;
 }
 
 // ---------------------------------------------------------------- escaping
@@ -82,7 +83,7 @@ test('systemdEscape matches the systemd-escape binary', () => {
     console.warn('systemd-escape not installed: skipped');
     return;
   }
-  const r = spawnSync('systemd-escape', ['--', ...TRICKY], { encoding: 'utf8' });
+  const r = spawnSync('systemd-escape', ['--', ...TRICKY], { encoding: 'utf8', timeout: QUICK_MS });
   assert.is(r.status, 0, r.stderr);
   const expected = r.stdout.replace(/\n$/, '').split(' ');
   assert.equal(TRICKY.map(systemdEscape), expected);
@@ -103,7 +104,7 @@ test('systemdUnescape round-trips systemdEscape', () => {
   if (!has('systemd-escape')) return;
   for (const s of TRICKY) {
     const esc = systemdEscape(s);
-    const r = spawnSync('systemd-escape', ['--unescape', '--', esc], { encoding: 'utf8' });
+    const r = spawnSync('systemd-escape', ['--unescape', '--', esc], { encoding: 'utf8', timeout: QUICK_MS });
     assert.is(r.status, 0, r.stderr);
     assert.is(systemdUnescape(esc), r.stdout.replace(/\n$/, ''), esc);
   }
