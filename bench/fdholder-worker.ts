@@ -25,7 +25,11 @@ async function connectionPairs(server: net.Server, port: number, pairs: number):
       c.on('error', reject);
     }));
   }
-  while (accepted.length < pairs) await new Promise((r) => setTimeout(r, 5));
+  const deadline = Date.now() + 30_000;
+  while (accepted.length < pairs) {
+    if (Date.now() > deadline) throw new Error(`only ${accepted.length} of ${pairs} connections accepted within 30 s`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
   return [...clients, ...accepted];
 }
 
