@@ -150,14 +150,16 @@ export function startFile(o) {
       clearTimeout(limitTimer);
       clearTimeout(graceTimer);
       // Processes still running once the file's own process ended (after a
-      // moment for those it has just killed) are leaks: SIGKILL, no grace.
+      // moment for those it has just killed, or the rest of the grace period
+      // when the runner stopped it) are leaks: SIGKILL.
       const alive = () => (pid ? [...new Set([...groupMembers(pid), ...pidsWithToken(o.token)])] : []);
       let leftovers = alive();
-      for (let i = 0; i < 10 && leftovers.length; i++) {
+      const patience = killed ? Math.max(500, o.graceMs) : 500;
+      for (let i = 0; i < patience / 50 && leftovers.length; i++) {
         await sleep(50);
         leftovers = alive();
       }
-      const stragglers = leftovers.map((p) => `${p} (${comm(p)})`);
+      const stragglers = killed ? [] : leftovers.map((p) => `${p} (${comm(p)})`);
       for (let i = 0; i < 100 && leftovers.length; i++) {
         signalAll(pid, o.token, 'SIGKILL');
         await sleep(50);

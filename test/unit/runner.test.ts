@@ -1,10 +1,11 @@
 /**
  * test/run.mjs itself, on the fixture tree test/fixtures/runner (a test file
  * that hangs, ignoring SIGTERM, with a child in its process group and one in a
- * session of its own; and a passing file): the hung file is reported as failed
- * within its limit, every process it started is gone afterwards, its TMPDIR is
- * removed, the passing file still counts, and the summary line is right; and
- * SIGINT to the runner stops the running file the same way. No root needed.
+ * session of its own; a passing file; a passing file that leaves a process
+ * running): the hung file is reported as failed within its limit, every process
+ * it started is gone afterwards, its TMPDIR is removed, the passing files still
+ * count, the leaked process is killed and named, and the summary line is right;
+ * and SIGINT to the runner stops the running file the same way. No root needed.
  */
 import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -18,6 +19,7 @@ import { sleep, withTimeout } from '../helpers/wait.js';
 const RUNNER = path.join(ROOT, 'test', 'run.mjs');
 const FIXTURES = path.join(ROOT, 'test', 'fixtures', 'runner');
 const HUNG = 'test/fixtures/runner/unit/a-hang.test.js';
+const LEAK = 'test/fixtures/runner/unit/c-leak.test.js';
 const LIMIT_S = 3;
 const GRACE_S = 1;
 
@@ -94,8 +96,12 @@ test('a hung file is killed at its limit and counted as failed; the others still
   assert.match(out, /Last lines of its output:\n#   fixture: hanging now\n/);
   assert.match(out, `failed:\n  ${HUNG} (timed out after ${LIMIT_S} s)\n`);
   assert.match(out, /Total:\s+2\n\s+Passed:\s+2/, 'the passing file ran after the hung one');
-  assert.is(r.stdout.trimEnd().split('\n').pop(), '2 passed, 1 failed');
+  assert.is(r.stdout.trimEnd().split('\n').pop(), '3 passed, 1 failed');
   assertAllGone(JSON.parse(fs.readFileSync(pidsFile, 'utf8')) as Pids);
+  // A file that passes but leaves a process running: it counts, the process is killed and named.
+  const leak = Number(fs.readFileSync(`${pidsFile}.leak`, 'utf8'));
+  assert.match(out, `# ${LEAK}: killed processes it left running: ${leak} (node)`);
+  assert.not.ok(alive(leak), `the leaked process ${leak} is gone`);
 });
 
 test('SIGINT stops the running file, kills its processes, and the runner reports and exits', async () => {
