@@ -9,6 +9,8 @@ BPF_CFLAGS := -O2 -g -target bpf -Wall -Werror -I/usr/include/x86_64-linux-gnu \
 APT_PACKAGES := clang llvm libbpf-dev libbpf1 bpftool iproute2 libsystemd0 systemd util-linux netcat-openbsd gcc libc6-dev time
 # make deb (and the package test): man pages from Markdown, dpkg-deb/dpkg-shlibdeps, lintian.
 APT_PACKAGES += go-md2man dpkg-dev lintian
+# Real-systemd tests on stock Debian roots (test/systemd/debian-root.ts): bookworm and trixie.
+APT_PACKAGES += debootstrap
 
 .PHONY: all deps build bpf test demo bench clean
 
@@ -39,6 +41,11 @@ bench: deps build
 
 clean:
 	rm -rf build
+
+# Removes the Debian roots the systemd tests build on demand (rebuilt on next use). Not while tests run.
+.PHONY: clean-test-roots
+clean-test-roots:
+	rm -rf --one-file-system /var/cache/manifold-test/roots
 
 # Packaging (packaging/README.md). `bundle`: esbuild bundles of the CLI and the generator
 # in build/dist; `deb`: packaging/out/manifold_<version>_<arch>.deb; `install`: the same

@@ -1,6 +1,7 @@
 /**
- * Test harness: boots a real systemd (Debian 12, v252) as PID 1 of throw-away
- * namespaces, on an overlay of the host root whose writes land on a tmpfs.
+ * Test harness: boots a real systemd as PID 1 of throw-away namespaces, on an overlay whose
+ * writes land on a tmpfs: of the host root (Debian 12, v252), or of a cached stock Debian
+ * root from debian-root.ts (`root: (await debianRoot('trixie')).path`: systemd 257).
  *
  * Root only. How it works and which safety checks it makes: docs/testing-systemd.md.
  */
@@ -34,6 +35,17 @@ export interface BootOptions {
   mask?: string[];
   /** Limit for reaching a usable manager (default 20 s). */
   timeoutMs?: number;
+  /**
+   * Lower layer of the overlay root instead of the host's `/`: an absolute directory holding a
+   * whole system, e.g. `(await debianRoot('trixie')).path`. It is bind-mounted read-only first,
+   * so nothing the container does reaches it.
+   */
+  root?: string;
+  /**
+   * With `root`: bind the host's node binary read-only at /usr/local/bin/node (such roots have
+   * no Node >= 20; the binary needs only libc and libstdc++, which every Debian root has).
+   */
+  hostNode?: boolean;
 }
 
 /** Options of {@link Container.exec}. */
@@ -71,8 +83,10 @@ export interface Container {
   readonly netnsName: string;
   /** Host path of the delegated cgroup2 directory. */
   readonly cgroupPath: string;
-  /** Node binary usable inside the container. */
+  /** Node binary usable inside the container (throws for a `root` booted without `hostNode`). */
   readonly nodePath: string;
+  /** Lower layer of the overlay root: `/` or BootOptions.root. */
+  readonly lowerDir: string;
   /** The manifold checkout, bound read-only at this same path inside. */
   readonly workTree: string;
   /** Runs argv in all namespaces and the root of the container (`nsenter -t PID -a`). */
@@ -102,6 +116,10 @@ const STAGE = '/mnt';
 const NEWROOT = `${STAGE}/root`;
 /** systemd's poweroff request: SIGRTMIN+4, glibc's SIGRTMIN being 34. */
 const SIGRTMIN_4 = 38;
+/** Where the lower layer is bind-mounted read-only when it is not the host's `/`. */
+const LOWER = `${STAGE}/lower`;
+/** Where `hostNode` puts the host's node binary. */
+const CONTAINER_NODE = '/usr/local/bin/node';
 const PATH_ENV = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 const HIDDEN = ['/tmp', '/var/tmp', '/root', '/home'];
 
@@ -141,15 +159,23 @@ const INIT = String.raw`set -eu
 T=${STAGE} R=${NEWROOT}
 fail() { echo "mf-sd-init: refusing to boot: $*" >&2; exit 1; }
 field() { awk -v mp="$1" -v k="$2" '$5 == mp { i = 7; while ($i != "-") i++; v = $(i + k) } END { print v }' /proc/self/mountinfo; }
+mopts() { awk -v mp="$1" '$5 == mp { v = $6 } END { print v }' /proc/self/mountinfo; }
 [ "$$" = 1 ] || fail "not PID 1 of a new pid namespace"
 TTY=$(tty) || fail "stdin is not a terminal"
 [ -d $T ] || fail "$T does not exist"
 mount -t tmpfs -o mode=0755,size=25% mf-sd-stage $T
 [ "$(field $T 1)" = tmpfs ] || fail "no tmpfs on $T"
 mkdir $T/upper $T/work $T/root
-mount -t overlay -o lowerdir=/,upperdir=$T/upper,workdir=$T/work mf-sd-root $R
+L=/
+if [ "$MF_SD_LOWER" != / ]; then
+  L=${LOWER}
+  [ -d "$MF_SD_LOWER/usr/lib/systemd" ] || fail "$MF_SD_LOWER does not hold a system"
+  mkdir $L; mount --bind "$MF_SD_LOWER" $L; mount -o remount,bind,ro $L
+  case ",$(mopts $L)," in *,ro,*) ;; *) fail "$L is not read-only";; esac
+fi
+mount -t overlay -o lowerdir=$L,upperdir=$T/upper,workdir=$T/work mf-sd-root $R
 [ "$(field $R 1)" = overlay ] || fail "no overlay on $R"
-case ",$(field $R 3)," in *,lowerdir=/,*upperdir=$T/upper,*) ;; *) fail "unexpected overlay options";; esac
+case ",$(field $R 3)," in *,lowerdir=$L,*upperdir=$T/upper,*) ;; *) fail "unexpected overlay options";; esac
 mount -t proc -o nosuid,nodev,noexec proc $R/proc
 mount --bind $R/proc/sys $R/proc/sys
 mount -o remount,bind,ro $R/proc/sys
@@ -277,19 +303,20 @@ function pidsInNs(pidNs: string): number[] {
 }
 
 /** Fields of the topmost mount at `mountPoint` in /proc/PID/mountinfo. */
-function mountAt(pid: number, mountPoint: string): { fstype: string; superOpts: string } | undefined {
-  let found: { fstype: string; superOpts: string } | undefined;
+function mountAt(pid: number, mountPoint: string): { fstype: string; superOpts: string; mountOpts: string } | undefined {
+  let found: { fstype: string; superOpts: string; mountOpts: string } | undefined;
   for (const line of fs.readFileSync(`/proc/${pid}/mountinfo`, 'utf8').split('\n')) {
     const [pre, post] = line.split(' - ');
-    if (pre?.split(' ')[4] !== mountPoint || !post) continue;
+    const fields = pre?.split(' ') ?? [];
+    if (fields[4] !== mountPoint || !post) continue;
     const [fstype = '', , superOpts = ''] = post.split(' ');
-    found = { fstype, superOpts };
+    found = { fstype, superOpts, mountOpts: fields[5] ?? '' };
   }
   return found;
 }
 
 /** Refuses to go on unless `pid` is PID 1 of its own namespaces with the overlay root prepared. */
-function assertContained(pid: number, netnsName: string): void {
+function assertContained(pid: number, netnsName: string, lowerDir: string): void {
   const problems: string[] = [];
   const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
   if (!/^NSpid:.*\t1$/m.test(status)) problems.push('not PID 1 of a new pid namespace');
@@ -298,10 +325,12 @@ function assertContained(pid: number, netnsName: string): void {
   }
   if (nsLink(pid, 'net') !== `net:[${fs.statSync(`/run/netns/${netnsName}`).ino}]`) problems.push('not in its netns');
   if (mountAt(pid, STAGE)?.fstype !== 'tmpfs') problems.push(`no tmpfs on ${STAGE}`);
+  const lower = lowerDir === '/' ? '/' : LOWER;
+  if (lower !== '/' && !`,${mountAt(pid, LOWER)?.mountOpts ?? ''},`.includes(',ro,')) problems.push(`${LOWER} is not a read-only mount`);
   const ov = mountAt(pid, NEWROOT);
   const opts = `,${ov?.superOpts ?? ''},`;
-  if (ov?.fstype !== 'overlay' || !opts.includes(',lowerdir=/,') || !opts.includes(`,upperdir=${STAGE}/upper,`)) {
-    problems.push(`no overlay (lowerdir=/, upper on tmpfs) on ${NEWROOT}`);
+  if (ov?.fstype !== 'overlay' || !opts.includes(`,lowerdir=${lower},`) || !opts.includes(`,upperdir=${STAGE}/upper,`)) {
+    problems.push(`no overlay (lowerdir=${lower}, upper on tmpfs) on ${NEWROOT}`);
   }
   if (problems.length) throw new Error(`refusing to boot systemd: ${problems.join('; ')}`);
 }
@@ -360,9 +389,9 @@ function run(cmd: string, args: string[], opts: ExecOptions & { baseEnv: NodeJS.
   });
 }
 
-/** Units enabled on the host by the administrator (/etc/systemd/system/*.wants, *.requires). */
-function hostEnabledUnits(): string[] {
-  const dir = '/etc/systemd/system';
+/** Units enabled by the administrator of a root (its /etc/systemd/system/*.wants, *.requires). */
+function enabledUnits(root: string): string[] {
+  const dir = path.join(root, 'etc/systemd/system');
   let entries: string[] = [];
   try { entries = fs.readdirSync(dir); } catch { return []; }
   return entries
@@ -470,10 +499,16 @@ export async function bootSystemd(opts: BootOptions = {}): Promise<Container> {
   const workTree = findWorkTree();
   const workParent = path.dirname(workTree);
   const hide = [...HIDDEN, ...(workParent === '/' ? [] : [workParent])];
-  const nodePath = process.execPath;
+  const lowerDir = opts.root ?? '/';
+  if (!path.isAbsolute(lowerDir) || /[\s'"$`\\]/.test(lowerDir)) throw new Error(`bad root ${JSON.stringify(lowerDir)}`);
+  if (lowerDir !== '/' && !fs.existsSync(path.join(lowerDir, 'usr/lib/systemd/systemd'))) throw new Error(`${lowerDir} holds no systemd`);
   const binds: Bind[] = [{ host: workTree, container: workTree, readOnly: true }, ...(opts.binds ?? [])];
-  if (hide.some((h) => nodePath.startsWith(`${h}/`))) {
-    const prefix = path.dirname(path.dirname(nodePath));
+  let nodePath: string | undefined = process.execPath;
+  if (lowerDir !== '/') {
+    nodePath = opts.hostNode ? CONTAINER_NODE : undefined;
+    if (opts.hostNode) binds.push({ host: process.execPath, container: CONTAINER_NODE, readOnly: true });
+  } else if (hide.some((h) => process.execPath.startsWith(`${h}/`))) {
+    const prefix = path.dirname(path.dirname(process.execPath));
     binds.push({ host: prefix, container: prefix, readOnly: true });
   }
   for (const b of binds) {
@@ -518,6 +553,7 @@ export async function bootSystemd(opts: BootOptions = {}): Promise<Container> {
       MF_SD_CGROUP: cgroupPath,
       MF_SD_NETNS: `/run/netns/${id}`,
       MF_SD_HIDE: hide.join(' '),
+      MF_SD_LOWER: lowerDir,
       MF_SD_BINDS: binds.map((b) => `${b.readOnly === false ? 'rw' : 'ro'}\t${b.host}\t${b.container}`).join('\n'),
     };
     const cmd = 'echo $$ > "$MF_SD_CGROUP/cgroup.procs" && exec nsenter --net="$MF_SD_NETNS" -- '
@@ -547,12 +583,12 @@ export async function bootSystemd(opts: BootOptions = {}): Promise<Container> {
     installHooks();
 
     await waitFor('the init mounts', timeoutMs, () => (fs.existsSync(`/proc/${pid}/root${STAGE}/.mf-sd-ready`) ? true : undefined), dead);
-    assertContained(pid, id);
+    assertContained(pid, id, lowerDir);
     // unshare stays in the host's cgroup: the container's root cgroup holds only PID 1.
     fs.writeFileSync(path.join(hostCgroup, 'cgroup.procs'), String(unsharePid));
 
     const preRoot = `/proc/${pid}/root${NEWROOT}`;
-    const mask = [...new Set([...BASE_MASK, ...hostEnabledUnits(), ...(opts.mask ?? [])])];
+    const mask = [...new Set([...BASE_MASK, ...enabledUnits(lowerDir), ...(opts.mask ?? [])])];
     const unitDir = resolveIn(preRoot, '/etc/systemd/system', true);
     for (const unit of mask) {
       if (unit.includes('/')) throw new Error(`bad unit name ${unit}`);
@@ -575,7 +611,7 @@ export async function bootSystemd(opts: BootOptions = {}): Promise<Container> {
       try { return path.basename(fs.readlinkSync(`/proc/${pid}/exe`)) === 'systemd' ? true : undefined; } catch { return undefined; }
     }, dead);
     await waitFor('the manager socket', timeoutMs, () => (fs.existsSync(`/proc/${pid}/root/run/systemd/private`) ? true : undefined), dead);
-    return makeContainer(internal, { id, workTree, nodePath, getConsole: () => consoleText, isExited: () => exited !== undefined });
+    return makeContainer(internal, { id, workTree, nodePath, lowerDir, getConsole: () => consoleText, isExited: () => exited !== undefined });
   } catch (e) {
     await cleanupEarly();
     throw e;
@@ -591,7 +627,8 @@ function writeIn(root: string, file: string, content: string | Buffer, mode: num
 interface Extra {
   id: string;
   workTree: string;
-  nodePath: string;
+  nodePath: string | undefined;
+  lowerDir: string;
   getConsole: () => string;
   isExited: () => boolean;
 }
@@ -640,7 +677,11 @@ function makeContainer(c: Internal, x: Extra): Container {
     pid: c.pid,
     netnsName: x.id,
     cgroupPath: c.cgroupPath,
-    nodePath: x.nodePath,
+    get nodePath(): string {
+      if (x.nodePath === undefined) throw new Error(`no node in ${x.lowerDir}: boot it with hostNode: true`);
+      return x.nodePath;
+    },
+    lowerDir: x.lowerDir,
     workTree: x.workTree,
     exec,
     async writeFile(file, content, mode = 0o644) { writeIn(root, file, content, mode); },
