@@ -2,11 +2,16 @@
  * What the generator writes for a configuration: drop-ins only (no units,
  * no symlinks), paths relative to the generator's normal directory.
  *
- * - Socket=S (label L):
+ * - Socket=S (label L), socketForm 'register-template' (any systemd):
  *   `S.d/50-manifold.conf` with `Wants=manifold-register@<S stem>.service`,
  *   and `manifold-register@<S stem>.service.d/50-manifold.conf` with
  *   `Environment=MANIFOLD_LABEL=L`. The template's `Sockets=%i.socket`
  *   names S again (the stem is not escaped: see registerUnitFor).
+ * - Socket=S (label L), socketForm 'pass-fds' (systemd >= 256): only
+ *   `S.d/50-manifold.conf`, ordering S after manifold.service, with
+ *   `PassFileDescriptorsToExec=yes` and `ExecStartPost=-+manifold register L`:
+ *   the socket's own ExecStartPost= gets its listening fds (LISTEN_FDS, with
+ *   LISTEN_PID its own pid), so no template instance is needed.
  * - Service=V with Listen= lines (label L):
  *   `V.d/50-manifold-L.conf` ordering V after manifold.service and adding one
  *   `ExecStartPost=` per protocol and Listen= line. Several labels may share
@@ -28,10 +33,15 @@ export interface DropIn {
   content: string;
 }
 
+/** How Socket= registrations are rendered (see the top of this file). */
+export type SocketForm = 'register-template' | 'pass-fds';
+
 /** Rendering options. */
 export interface RenderOptions {
   /** Absolute path of the manifold binary written into ExecStartPost=. */
   manifoldBin: string;
+  /** Default 'register-template'; 'pass-fds' needs systemd >= 256 (systemd-version.ts). */
+  socketForm?: SocketForm;
 }
 
 /** Quote one word for an Exec*= command line (specifiers and variables made literal). */
@@ -58,6 +68,15 @@ export function renderLabel(u: LabelConfig, opts: RenderOptions): DropIn[] {
   const out: DropIn[] = [];
   const source = `SourcePath=${u.file.replace(/%/g, '%%')}`;
   for (const s of u.sockets) {
+    if (opts.socketForm === 'pass-fds') {
+      out.push(
+        file(`${s.unit}.d/${DROPIN_NAME}`, u.file, [
+          ['Unit', [source, 'Wants=manifold.service', 'After=manifold.service']],
+          ['Socket', ['PassFileDescriptorsToExec=yes', `ExecStartPost=-+${quoteExecWord(opts.manifoldBin)} register ${quoteExecWord(u.name)}`]],
+        ]),
+      );
+      continue;
+    }
     const register = registerUnitFor(s.unit);
     out.push(file(`${s.unit}.d/${DROPIN_NAME}`, u.file, [['Unit', [source, `Wants=${register}`]]]));
     out.push(

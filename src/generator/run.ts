@@ -7,15 +7,20 @@
  * it cannot write its output. `manifold.generator=0` on the kernel command
  * line ($SYSTEMD_PROC_CMDLINE overrides /proc/cmdline) turns it off.
  *
+ * Socket= lines are rendered for the running systemd (systemd-version.ts):
+ * on >= 256 with PassFileDescriptorsToExec=, else with the register template.
+ *
  * Environment (for tests): MANIFOLD_CONFIG_DIRS, MANIFOLD_BIN,
- * MANIFOLD_GENERATOR_LOG=stderr.
+ * MANIFOLD_GENERATOR_LOG=stderr, MANIFOLD_SYSTEMD_VERSION (instead of
+ * reading the running systemd's version from /proc/1/maps).
  */
 import { fs, path } from '../config/node.js';
 import { configDirs, loadConfig } from '../config/load.js';
 import type { ConfigProblem } from '../config/types.js';
 import { generatorSwitch } from './cmdline.js';
 import { GeneratorLog, Level } from './log.js';
-import { DEFAULT_MANIFOLD_BIN, renderDropIns } from './render.js';
+import { DEFAULT_MANIFOLD_BIN, renderDropIns, type SocketForm } from './render.js';
+import { passesFdsToExec, runningSystemdVersion } from './systemd-version.js';
 import { dryRunText, writeAtomic } from './write.js';
 
 /** Most files whose problems are logged one by one. */
@@ -82,7 +87,14 @@ export function run(argv: readonly string[], env: NodeJS.ProcessEnv = process.en
     }
     const config = loadConfig(configDirs(env));
     logProblems(log, config.problems);
-    const files = renderDropIns(config.units, { manifoldBin });
+    let socketForm: SocketForm = 'register-template';
+    if (config.units.some((u) => u.sockets.length > 0)) {
+      const systemd = runningSystemdVersion(env);
+      if (systemd.warning !== undefined) log.log(Level.warning, systemd.warning);
+      if (systemd.version === null) log.log(Level.notice, `cannot tell the systemd version (${systemd.source}): Socket= lines use manifold-register@.service`);
+      if (passesFdsToExec(systemd)) socketForm = 'pass-fds';
+    }
+    const files = renderDropIns(config.units, { manifoldBin, socketForm });
     const dir = positional[0];
     if (dryRun) {
       stdout(dryRunText(dir, files));

@@ -21,7 +21,7 @@ export function takeListenFds(env: NodeJS.ProcessEnv = process.env, pid: number 
   const listenPid = env.LISTEN_PID;
   const listenFds = env.LISTEN_FDS;
   const names = env.LISTEN_FDNAMES;
-  const hint = 'manifold register must be started by systemd with socket activation (a .socket unit, or Sockets= in the service), with ExecStart= running manifold directly';
+  const hint = 'manifold register must be started by systemd with socket activation (a .socket unit, Sockets= in the service, or a socket\'s ExecStartPost= with PassFileDescriptorsToExec=yes), the command running manifold directly';
   if (listenPid === undefined || listenPid === '') {
     throw new ManifoldError('ERR_NO_FDS', `LISTEN_PID is not set: no sockets were passed to this process; ${hint}`);
   }

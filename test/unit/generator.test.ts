@@ -6,7 +6,9 @@
  * as config dirs; optional env.json with extra environment) and compare its
  * output tree byte for byte with <case>/expected/ and its log with
  * <case>/expected.log (absent = empty). The case directory's path is written
- * as @ROOT@ and the pid as [PID] in the expected files.
+ * as @ROOT@ and the pid as [PID] in the expected files. Cases render for
+ * systemd 252 (MANIFOLD_SYSTEMD_VERSION) unless env.json says otherwise: the
+ * *-pass-fds cases render Socket= for systemd >= 256.
  *
  * Regenerate the expected files after an intended change with:
  *   MANIFOLD_UPDATE_GOLDEN=1 node node_modules/uvu/bin.js build/test/unit generator
@@ -22,6 +24,7 @@ import { fileURLToPath } from 'node:url';
 import { registerUnitFor, systemdEscape, systemdUnescape, unitNameProblem } from '../../src/config/unit-name.js';
 import { generatorSwitch, splitCmdline } from '../../src/generator/cmdline.js';
 import { quoteExecWord, renderDropIns } from '../../src/generator/render.js';
+import { PASS_FDS_TO_EXEC_SINCE, passesFdsToExec, runningSystemdVersion, versionFromMaps } from '../../src/generator/systemd-version.js';
 import { parseConfigText } from '../../src/config/load.js';
 import type { LabelConfig } from '../../src/config/types.js';
 
@@ -44,7 +47,8 @@ interface RunResult {
 function runGenerator(args: string[], env: Record<string, string>): RunResult {
   const r = spawnSync(process.execPath, [SCRIPT, ...args], {
     encoding: 'utf8',
-    env: { PATH: process.env['PATH'] ?? '/usr/bin:/bin', MANIFOLD_GENERATOR_LOG: 'stderr', SYSTEMD_PROC_CMDLINE: '', SYSTEMD_IN_INITRD: '0', ...env },
+    // systemd 252 unless a case says otherwise (env.json): the output must not depend on the host's systemd.
+    env: { PATH: process.env['PATH'] ?? '/usr/bin:/bin', MANIFOLD_GENERATOR_LOG: 'stderr', SYSTEMD_PROC_CMDLINE: '', SYSTEMD_IN_INITRD: '0', MANIFOLD_SYSTEMD_VERSION: '252', ...env },
     timeout: 30_000,
   });
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
@@ -171,6 +175,73 @@ test('render: SourcePath escapes %, IPv6 is canonical, labels without sources gi
   assert.match(files[0]?.content ?? '', /SourcePath=\/etc\/manifold\/50%%\.conf\n/);
   assert.match(files[0]?.content ?? '', / udp 2001:db8::1 53\n/);
   assert.equal(renderDropIns([unit('[Label]\nBind=tcp 10.0.0.0/8 0\n')], { manifoldBin: '/b' }), []);
+});
+
+test('render: Socket= as the register template (default) or PassFileDescriptorsToExec= (systemd >= 256)', () => {
+  const u = unit('[Label]\nName=web\nSocket=web.socket\n');
+  const old = renderDropIns([u], { manifoldBin: '/usr/bin/manifold' });
+  assert.equal(old.map((f) => f.path), ['manifold-register@web.service.d/50-manifold.conf', 'web.socket.d/50-manifold.conf']);
+  assert.equal(renderDropIns([u], { manifoldBin: '/usr/bin/manifold', socketForm: 'register-template' }), old);
+  const pass = renderDropIns([u], { manifoldBin: '/usr/bin/manifold', socketForm: 'pass-fds' });
+  assert.equal(pass.map((f) => f.path), ['web.socket.d/50-manifold.conf']);
+  assert.match(pass[0]?.content ?? '', /\n\[Socket\]\nPassFileDescriptorsToExec=yes\nExecStartPost=-\+\/usr\/bin\/manifold register web\n$/);
+  assert.match(pass[0]?.content ?? '', /\nWants=manifold\.service\nAfter=manifold\.service\n/);
+  assert.not.match(pass[0]?.content ?? '', /manifold-register@/);
+});
+
+// ---------------------------------------------------------------- systemd version
+
+const DEBIAN_MAPS = `55d0c0a4a000-55d0c0a4e000 r--p 00000000 fe:01 1310841                    /usr/lib/systemd/systemd
+7f7b5e0c8000-7f7b5e133000 r--p 00000000 00:29 1550419                    /usr/lib/x86_64-linux-gnu/systemd/libsystemd-shared-257.so
+7f7b5e200000-7f7b5e233000 r--p 00000000 00:29 1550420                    /usr/lib/x86_64-linux-gnu/libc.so.6
+`;
+
+test('versionFromMaps: the libsystemd-shared-<version>.so PID 1 maps', () => {
+  assert.is(versionFromMaps(DEBIAN_MAPS), 257);
+  assert.is(versionFromMaps('7f-7f r-xp 0 0:1 2 /usr/lib/systemd/libsystemd-shared-252.so (deleted)\n'), 252);
+  assert.is(versionFromMaps('7f-7f r-xp 0 0:1 2 /usr/lib64/systemd/libsystemd-shared-256.11-1.fc41.so\n'), 256);
+  assert.is(versionFromMaps('7f-7f r-xp 0 0:1 2 /usr/lib/libc.so.6\n7f-7f r-xp 0 0:1 2 /sbin/init\n'), null);
+  assert.is(versionFromMaps('7f-7f r-xp 0 0:1 2 /usr/lib/libsystemd-shared-.so\n'), null);
+  assert.is(versionFromMaps(''), null);
+});
+
+test('runningSystemdVersion: $MANIFOLD_SYSTEMD_VERSION, else /proc/1/maps; unknown when unreadable', () => {
+  const never = (): string => { throw new Error('must not read maps'); };
+  assert.equal(runningSystemdVersion({ MANIFOLD_SYSTEMD_VERSION: '256' }, never), { version: 256, source: 'MANIFOLD_SYSTEMD_VERSION' });
+  assert.equal(runningSystemdVersion({}, () => DEBIAN_MAPS), { version: 257, source: '/proc/1/maps' });
+  const bad = runningSystemdVersion({ MANIFOLD_SYSTEMD_VERSION: '25x' }, () => DEBIAN_MAPS);
+  assert.is(bad.version, 257);
+  assert.match(bad.warning ?? '', /^ignoring MANIFOLD_SYSTEMD_VERSION="25x": not a version number$/);
+  const eacces = runningSystemdVersion({}, () => { throw Object.assign(new Error('EACCES: permission denied'), { code: 'EACCES' }); });
+  assert.equal(eacces, { version: null, source: 'cannot read /proc/1/maps (EACCES)' });
+  assert.is(runningSystemdVersion({}, () => 'nothing\n').version, null);
+  assert.is(PASS_FDS_TO_EXEC_SINCE, 256);
+  assert.is(passesFdsToExec({ version: 255, source: '' }), false);
+  assert.is(passesFdsToExec({ version: 256, source: '' }), true);
+  assert.is(passesFdsToExec({ version: null, source: '' }), false);
+});
+
+test('the script picks the rendering from the systemd version: 255 template, 256 pass-fds; a bad override is logged', () => {
+  const out = tmpdir();
+  try {
+    for (const [v, wantPass] of [['255', false], ['256', true], ['999', true], ['252', false]] as const) {
+      const dir = path.join(out, v);
+      fs.mkdirSync(dir);
+      const r = runGenerator([dir], { MANIFOLD_CONFIG_DIRS: fixtureDirs('socket-activated'), MANIFOLD_SYSTEMD_VERSION: v });
+      assert.is(r.status, 0, r.stderr);
+      assert.is(r.stderr, '', v);
+      const web = fs.readFileSync(path.join(dir, 'web.socket.d/50-manifold.conf'), 'utf8');
+      assert.is(web.includes('PassFileDescriptorsToExec=yes\nExecStartPost=-+/usr/bin/manifold register web\n'), wantPass, v);
+      assert.is(web.includes('Wants=manifold-register@web.service\n'), !wantPass, v);
+      assert.is(fs.existsSync(path.join(dir, 'manifold-register@web.service.d')), !wantPass, v);
+    }
+    const r = runGenerator(['--dry-run'], { MANIFOLD_CONFIG_DIRS: fixtureDirs('socket-activated'), MANIFOLD_SYSTEMD_VERSION: 'new' });
+    assert.is(r.status, 0);
+    assert.match(r.stderr, /^<28>manifold-generator\[\d+\]: ignoring MANIFOLD_SYSTEMD_VERSION="new": not a version number$/m);
+    assert.ok(r.stdout.includes('web.socket.d/50-manifold.conf'));
+  } finally {
+    fs.rmSync(out, { recursive: true, force: true });
+  }
 });
 
 // ---------------------------------------------------------------- golden tests
