@@ -104,6 +104,45 @@ await cachedEntry(${JSON.stringify(cache)}, 'k-3', async (tmp) => {
   assert.not.ok(fs.existsSync(path.join(cache, 'k-3', 'root', 'half')));
 });
 
+/** Host pids whose command line mentions `text`. */
+function pidsMentioning(text: string): number[] {
+  return fs.readdirSync('/proc').filter((n) => /^\d+$/.test(n)).flatMap((n) => {
+    try { return fs.readFileSync(`/proc/${n}/cmdline`, 'utf8').includes(text) ? [Number(n)] : []; } catch { return []; }
+  });
+}
+
+test('a real debootstrap dies with the test process that started it; nothing usable is left', async () => {
+  const cache = tmpCache();
+  const mod = path.join(HERE, 'debian-root.js');
+  const script = `import { debianRoot } from ${JSON.stringify(mod)};
+await debianRoot('bookworm', { cacheDir: ${JSON.stringify(cache)} });`;
+  const child = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: 'ignore' });
+  try {
+    const end = Date.now() + 60_000;
+    // Wait until debootstrap is fetching into <key>.tmp-…/root.
+    while (!fs.readdirSync(cache).some((n) => n.includes('.tmp-') && fs.existsSync(path.join(cache, n, 'root', 'debootstrap')))) {
+      assert.ok(Date.now() < end, 'debootstrap never started');
+      await sleep(50);
+    }
+    assert.ok(pidsMentioning(cache).length > 1, 'debootstrap runs');
+  } finally {
+    process.kill(child.pid as number, 'SIGKILL');
+    await new Promise((r) => child.once('exit', r));
+  }
+  const end = Date.now() + 10_000;
+  while (pidsMentioning(cache).length && Date.now() < end) await sleep(50);
+  assert.equal(pidsMentioning(cache), [], 'no process of the build survives');
+  const left = fs.readdirSync(cache);
+  assert.not.ok(left.some((n) => !n.includes('.tmp-') && !n.endsWith('.lock')), `no usable entry: ${left.join(' ')}`);
+  for (const n of left) {
+    const p = path.join(cache, n);
+    const mounts = fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter((l) => l.split(' ')[4]?.startsWith(p));
+    assert.equal(mounts, [], 'no mount left inside the build');
+  }
+  const rm = spawn('rm', ['-rf', '--one-file-system', '--', cache]);
+  await new Promise((r) => rm.once('exit', r));
+});
+
 test('debianRoot refuses bad package names before building anything', async () => {
   const cache = tmpCache();
   for (const bad of ['-x', 'a b', 'x;rm', '', 'A']) {

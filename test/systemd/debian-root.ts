@@ -7,7 +7,7 @@
  *   <suite>-<hash>/root        the root file system (the overlay's lower layer: never written)
  *   <suite>-<hash>/info.json   written last, before the rename: an entry without it is unusable
  *   <suite>-<hash>.lock        flock(2) lock serialising builds of that entry
- *   <suite>-<hash>.tmp-…       a build in progress (or killed: removed by the next build)
+ *   <suite>-<hash>.tmp-…       a build in progress (or killed, with its debootstrap: removed by the next build)
  * <hash> covers the suite, the variant, the sorted package list and RECIPE.
  * How long a build takes: docs/testing-systemd.md.
  */
@@ -28,6 +28,8 @@ const DEFAULT_CACHE = '/var/cache/manifold-test/roots';
 const DEFAULT_MIRROR = 'http://deb.debian.org/debian';
 /** How long to wait for another process building the same entry. */
 const LOCK_WAIT_S = 900;
+/** A debootstrap taking longer than this is killed (a build takes 35–95 s here). */
+const BUILD_TIMEOUT_MS = 600_000;
 const INFO = 'info.json';
 
 /** A cached root, ready to be the overlay's lower layer. */
@@ -148,16 +150,25 @@ export async function cachedEntry(cacheDir: string, key: string, build: (tmpEntr
   }
 }
 
-/** Runs a command, resolving with its exit code and combined output (last 64 KiB). */
-function runLogged(cmd: string, args: string[]): Promise<{ code: number; log: string }> {
+/**
+ * Runs argv as PID 1 of a new pid and mount namespace (`unshare --pid --fork --kill-child`,
+ * under `setpriv --pdeathsig KILL`): if this process dies, or after `timeoutMs`, the whole
+ * namespace is killed, so no orphan keeps writing into a build directory, and debootstrap's
+ * /proc and /sys mounts in the target vanish with it. Resolves with the exit code and the
+ * combined output (last 64 KiB).
+ */
+function runContained(argv: string[], timeoutMs: number): Promise<{ code: number; log: string }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive', LC_ALL: 'C.UTF-8' } });
+    const child = spawn('setpriv', ['--pdeathsig', 'KILL', '--', 'unshare', '--mount', '--propagation', 'private',
+      '--pid', '--fork', '--kill-child', '--', ...argv],
+    { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive', LC_ALL: 'C.UTF-8' } });
     let log = '';
     const add = (d: string): void => { log = (log + d).slice(-65536); };
+    const timer = setTimeout(() => { add(`\nkilled after ${timeoutMs / 1000} s\n`); child.kill('SIGKILL'); }, timeoutMs);
     child.stdout.setEncoding('utf8').on('data', add);
     child.stderr.setEncoding('utf8').on('data', add);
-    child.on('error', reject);
-    child.on('close', (code, sig) => resolve({ code: code ?? (sig ? 128 : 1), log }));
+    child.on('error', (e) => { clearTimeout(timer); reject(e); });
+    child.on('close', (code, sig) => { clearTimeout(timer); resolve({ code: code ?? (sig ? 128 : 1), log }); });
   });
 }
 
@@ -182,9 +193,8 @@ export async function debianRoot(suite: DebianSuite, opts: DebianRootOptions = {
   const { entry, built } = await cachedEntry(cacheDir, rootKey(suite, packages), async (tmp) => {
     const t0 = Date.now();
     const root = path.join(tmp, 'root');
-    // A private mount namespace: the /proc and /sys debootstrap mounts in the target die with it.
-    const r = await runLogged('unshare', ['--mount', '--propagation', 'private', '--',
-      'debootstrap', '--variant=minbase', `--include=${packages.join(',')}`, '--components=main', suite, root, mirror]);
+    const r = await runContained(['debootstrap', '--variant=minbase', `--include=${packages.join(',')}`,
+      '--components=main', suite, root, mirror], BUILD_TIMEOUT_MS);
     if (r.code !== 0) {
       throw new Error(`debootstrap ${suite} failed (exit ${r.code}):\n${r.log.split('\n').slice(-15).join('\n')}`);
     }
