@@ -4,32 +4,32 @@
  *
  * One program, attached to a network namespace, that steers new TCP
  * connections and UDP datagrams to registered sockets according to a set of
- * bindings (protocol, prefix, port -> destination id).
- *
- * The layout of every map below is part of the manifold map ABI
- * (MANIFOLD_ABI). User space (src/core/codec.ts) encodes the same layouts;
- * test/unit/codec.test.ts checks the sizes against this file's BTF.
+ * bindings (protocol, prefix, port -> destination id). Layouts and index
+ * formulas live in manifold.h (the map ABI).
  *
  * Precedence: the longest address prefix wins; on equal prefix length an
  * exact port beats port 0 ("all ports").
  *
- * Atomic bulk replacement: the bindings live in one of two LPM tries held by
- * an ARRAY_OF_MAPS ("generations"). active_gen[0] names the live one; user
- * space builds the other, then flips active_gen with a single 4-byte write.
- * port_bits and gen_meta are per generation too, so every lookup sees one
+ * Generations: everything a lookup reads after active_gen (the host hash,
+ * the two tries, the port words, gen_meta and dest_info) exists once per
+ * generation. User space prepares the inactive generation, then flips
+ * active_gen with a single 4-byte write, so every lookup sees one
  * consistent generation.
+ *
+ * Lookup order:
+ *  1. host bindings (/32, /128 with an exact port: the most specific kind)
+ *     in a hash, only when the port word says one may name this port;
+ *  2. shorter exact-port bindings in the exact-port trie, only when the
+ *     port word says one may name this port;
+ *  3. port-0 bindings in the all-ports trie, only when one could be longer
+ *     than the match so far (equal length: the exact port wins).
  */
 #include <linux/bpf.h>
 #include <linux/in.h>
 #include <linux/socket.h>
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_endian.h>
-
-#define MANIFOLD_ABI 1
-#define MAX_BINDINGS (1 << 21)
-#define MAX_DESTINATIONS 32768
-#define MAX_LABEL_LEN 255
-#define PORT_WORDS 1024 /* 65536 ports / 64 bits per word */
+#include "manifold.h"
 
 #ifndef AF_INET
 #define AF_INET 2
@@ -43,78 +43,38 @@
 #define E_PROTOTYPE 91
 #define E_SOCKTNOSUPPORT 94
 
-/* LPM key: 32 bits of (family, protocol, port) always fully matched, then
- * the address. prefixlen = 32 + address prefix length. */
-struct binding_key {
-	__u32 prefixlen;
-	__u8 family;   /* AF_INET or AF_INET6 */
-	__u8 protocol; /* IPPROTO_TCP or IPPROTO_UDP */
-	__be16 port;   /* 0 = all ports */
-	__u32 addr[4]; /* network byte order; IPv4 uses addr[0] only */
-};
-
-struct binding_value {
-	__u32 dest_id;
-	__u32 prefixlen; /* address prefix length, 0..128 */
-};
-
-/* Destination: (label, family, protocol). */
-struct dest_key {
-	char label[MAX_LABEL_LEN + 1]; /* NUL padded */
-	__u8 family;
-	__u8 protocol;
-	__u16 pad;
-};
-
-struct dest_value {
-	__u32 id;
-	__u32 refs[2]; /* bindings referencing this destination, per generation */
-	__u32 flags;
-};
-
-struct dest_metrics {
-	__u64 lookups;
-	__u64 misses;
-	__u64 err_bad_socket;
-	__u64 err_wrong_family;
-	__u64 err_wrong_protocol;
-	__u64 err_other;
-};
-
-/* Per generation: for each (family, protocol) slot, the longest address
- * prefix of any port-0 binding plus one (0 = there is none). */
-struct gen_meta {
-	__u8 wild_plus1[4];
-	__u32 pad;
-};
-
-struct manifold_meta {
-	__u64 magic;      /* MANIFOLD_MAGIC */
-	__u32 abi;        /* MANIFOLD_ABI */
-	__u32 netns_ino;  /* inode of the network namespace loaded into */
-	__u64 netns_dev;  /* device of that nsfs inode */
-	__u64 loaded_at;  /* unix time in ms */
-	__u32 owner_uid;
-	__u32 owner_gid;
-	char version[32]; /* manifold version that created the state */
-};
-
 struct bindings_trie {
 	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__uint(max_entries, MAX_BINDINGS);
+	__uint(max_entries, MANIFOLD_MAX_BINDINGS);
 	/* Sizes, not types: clang emits only forward declarations for types
 	 * reached through an inner map definition. */
 	__uint(key_size, sizeof(struct binding_key));
 	__uint(value_size, sizeof(struct binding_value));
 };
 
+/* Exact-port bindings by length. Preallocated (fast to fill); user space
+ * sizes each one to its set. */
+struct exact_hash {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1);
+	__uint(key_size, sizeof(struct binding_key));
+	__uint(value_size, sizeof(struct binding_value));
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
+	__uint(max_entries, 4);
+	__type(key, __u32);
+	__array(values, struct bindings_trie);
+} tries SEC(".maps");
+
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
 	__uint(max_entries, 2);
 	__type(key, __u32);
-	__array(values, struct bindings_trie);
-} bindings SEC(".maps");
+	__array(values, struct exact_hash);
+} exact SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
@@ -132,29 +92,43 @@ struct {
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 2 * 4 * PORT_WORDS);
+	__uint(max_entries, 2);
 	__type(key, __u32);
-	__type(value, __u64);
-} port_bits SEC(".maps");
+	__type(value, struct gen_state);
+} gen_state SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 2 * MANIFOLD_SLOTS * MANIFOLD_PORT_WORDS);
+	__type(key, __u32);
+	__type(value, port_word_t);
+} port_words SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 2 * MANIFOLD_DEFAULT_MAX_IDS);
+	__type(key, __u32);
+	__type(value, struct dest_info);
+} dest_info SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__uint(max_entries, MAX_DESTINATIONS);
+	__uint(max_entries, MANIFOLD_DEFAULT_MAX_IDS);
 	__type(key, struct dest_key);
 	__type(value, struct dest_value);
 } destinations SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_SOCKMAP);
-	__uint(max_entries, MAX_DESTINATIONS);
+	__uint(max_entries, 2 * MANIFOLD_DEFAULT_MAX_IDS);
 	__type(key, __u32);
 	__type(value, __u64);
 } sockets SEC(".maps");
 
 struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, MAX_DESTINATIONS);
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, MANIFOLD_DEFAULT_MAX_IDS);
 	__type(key, __u32);
 	__type(value, struct dest_metrics);
 } dest_metrics SEC(".maps");
@@ -166,18 +140,40 @@ struct {
 	__type(value, struct manifold_meta);
 } manifold_meta SEC(".maps");
 
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct manifold_config);
+} config SEC(".maps");
+
+/* Address bits [32 * word, 32 * word + 32) of a prefix of length len, as a
+ * network-order mask. */
+static __always_inline __u32 mask_word(__u32 len, __u32 word)
+{
+	__u32 lo = 32 * word;
+
+	if (len >= lo + 32)
+		return 0xffffffff;
+	if (len <= lo)
+		return 0;
+	return bpf_htonl(0xffffffff << (32 - (len - lo)));
+}
+
 SEC("sk_lookup")
 int manifold_dispatch(struct bpf_sk_lookup *ctx)
 {
 	struct binding_key key = {};
-	struct binding_value *best = 0, *wild;
+	struct binding_value *best = 0, *hit;
 	struct dest_metrics *m;
-	struct bpf_sock *sk;
-	__u32 zero = 0, gen, fp, port, widx, id, full;
-	__u32 *genp;
+	struct dest_info *di;
 	struct gen_meta *gm;
-	__u64 *word;
-	void *trie;
+	struct bpf_sock *sk;
+	__u32 zero = 0, gen, fp, port, widx, id, full, idx, len, i, bits, *genp;
+	__u32 a0 = 0, a1 = 0, a2 = 0, a3 = 0;
+	port_word_t *pw;
+	__u8 l1, wild;
+	void *map;
 	long err;
 
 	if (ctx->protocol == IPPROTO_TCP)
@@ -190,16 +186,22 @@ int manifold_dispatch(struct bpf_sk_lookup *ctx)
 	/* Two independent ifs, not if/else: see docs/ARCHITECTURE.md (verifier). */
 	if (ctx->family == AF_INET) {
 		key.family = AF_INET;
-		key.addr[0] = ctx->local_ip4;
-		full = 32 + 32;
+		a0 = ctx->local_ip4;
+		/* barrier_var (bpf_helpers.h) keeps the compiler from merging the
+		 * two branches' ctx loads into one load through a computed
+		 * pointer, which the verifier rejects ("dereference of modified
+		 * ctx ptr"). */
+		barrier_var(a0);
+		full = 32;
 	}
 	if (ctx->family == AF_INET6) {
 		key.family = AF_INET6;
-		key.addr[0] = ctx->local_ip6[0];
-		key.addr[1] = ctx->local_ip6[1];
-		key.addr[2] = ctx->local_ip6[2];
-		key.addr[3] = ctx->local_ip6[3];
-		full = 32 + 128;
+		a0 = ctx->local_ip6[0];
+		a1 = ctx->local_ip6[1];
+		a2 = ctx->local_ip6[2];
+		a3 = ctx->local_ip6[3];
+		barrier_var(a0);
+		full = 128;
 		fp |= 2;
 	}
 	if (key.family == 0)
@@ -210,43 +212,82 @@ int manifold_dispatch(struct bpf_sk_lookup *ctx)
 	if (!genp)
 		return SK_PASS;
 	gen = *genp & 1;
-	trie = bpf_map_lookup_elem(&bindings, &gen);
-	if (!trie)
-		return SK_PASS;
 	gm = bpf_map_lookup_elem(&gen_meta, &gen);
 	if (!gm)
 		return SK_PASS;
 
 	port = ctx->local_port & 0xffff;
-	key.prefixlen = full;
+	key.port = bpf_htons(port);
+	widx = MANIFOLD_PORT_WORD(gen, fp, port);
+	pw = bpf_map_lookup_elem(&port_words, &widx);
 
-	/* Exact port: only when some binding of this generation, family and
-	 * protocol names this port. */
-	widx = ((gen * 4 + fp) << 10) | (port >> 6);
-	word = bpf_map_lookup_elem(&port_bits, &widx);
-	if (word && ((*word >> (port & 63)) & 1)) {
-		key.port = bpf_htons(port);
-		best = bpf_map_lookup_elem(trie, &key);
+	/* Exact-port bindings, only when one may name this port: by length in
+	 * the hash, longest first, then the trie for slots that need it. */
+	bits = pw ? (*pw >> MANIFOLD_PORT_SHIFT(port)) & 3 : 0;
+	if (bits) {
+		map = bpf_map_lookup_elem(&exact, &gen);
+		if (map) {
+			for (i = (bits & MANIFOLD_PORT_FIRST) ? 0 : 1; i < MANIFOLD_EXACT_LENS; i++) {
+				l1 = gm->exact_lens[fp & 3][i];
+				if (!l1)
+					break;
+				len = l1 - 1;
+				key.prefixlen = 32 + len;
+				key.addr[0] = a0 & mask_word(len, 0);
+				key.addr[1] = a1 & mask_word(len, 1);
+				key.addr[2] = a2 & mask_word(len, 2);
+				key.addr[3] = a3 & mask_word(len, 3);
+				best = bpf_map_lookup_elem(map, &key);
+				if (best || !(bits & MANIFOLD_PORT_OTHER))
+					break;
+			}
+		}
+		if (!best && (bits & MANIFOLD_PORT_OTHER) && ((gm->trie_slots >> (fp & 3)) & 1)) {
+			idx = MANIFOLD_TRIE_SLOT(gen, 0);
+			map = bpf_map_lookup_elem(&tries, &idx);
+			if (map) {
+				key.prefixlen = 32 + full;
+				key.addr[0] = a0;
+				key.addr[1] = a1;
+				key.addr[2] = a2;
+				key.addr[3] = a3;
+				best = bpf_map_lookup_elem(map, &key);
+			}
+		}
 	}
 
 	/* All ports: only when a port-0 binding could be more specific than
 	 * the exact-port match (equal length: the exact port wins). */
-	if (gm->wild_plus1[fp & 3] && (!best || best->prefixlen + 1 < gm->wild_plus1[fp & 3])) {
-		key.port = 0;
-		wild = bpf_map_lookup_elem(trie, &key);
-		if (wild && (!best || wild->prefixlen > best->prefixlen))
-			best = wild;
+	wild = gm->wild_plus1[fp & 3];
+	if (wild && (!best || best->prefixlen + 1 < wild)) {
+		idx = MANIFOLD_TRIE_SLOT(gen, 1);
+		map = bpf_map_lookup_elem(&tries, &idx);
+		if (map) {
+			key.prefixlen = 32 + full;
+			key.port = 0;
+			key.addr[0] = a0;
+			key.addr[1] = a1;
+			key.addr[2] = a2;
+			key.addr[3] = a3;
+			hit = bpf_map_lookup_elem(map, &key);
+			if (hit && (!best || hit->prefixlen > best->prefixlen))
+				best = hit;
+		}
 	}
 
 	if (!best)
 		return SK_PASS;
-
 	id = best->dest_id;
+
 	m = bpf_map_lookup_elem(&dest_metrics, &id);
-	sk = bpf_map_lookup_elem(&sockets, &id);
+	idx = MANIFOLD_DEST_INFO(id, gen);
+	di = bpf_map_lookup_elem(&dest_info, &idx);
+	sk = 0;
+	if (di && di->kind == MANIFOLD_DEST_SOCKET)
+		sk = bpf_map_lookup_elem(&sockets, &di->slot);
 	if (!sk) {
 		if (m)
-			m->misses++;
+			__sync_fetch_and_add(&m->misses, 1);
 		return SK_DROP;
 	}
 
@@ -255,18 +296,18 @@ int manifold_dispatch(struct bpf_sk_lookup *ctx)
 	if (err) {
 		if (m) {
 			if (err == -E_SOCKTNOSUPPORT)
-				m->err_bad_socket++;
+				__sync_fetch_and_add(&m->err_bad_socket, 1);
 			else if (err == -E_AFNOSUPPORT)
-				m->err_wrong_family++;
+				__sync_fetch_and_add(&m->err_wrong_family, 1);
 			else if (err == -E_PROTOTYPE)
-				m->err_wrong_protocol++;
+				__sync_fetch_and_add(&m->err_wrong_protocol, 1);
 			else
-				m->err_other++;
+				__sync_fetch_and_add(&m->err_other, 1);
 		}
 		return SK_DROP;
 	}
 	if (m)
-		m->lookups++;
+		__sync_fetch_and_add(&m->lookups, 1);
 	return SK_PASS;
 }
 

@@ -1,10 +1,12 @@
 /**
- * Errors with stable codes and exit statuses.
+ * Errors with stable codes and exit statuses, and the one translator of
+ * system errors (errno) into them, used by the CLI and the exporter.
  *
  * Every failure manifold reports carries a `code` (stable, documented in the
  * README) and maps to a process exit status. Messages name what failed and
  * why in plain words; the kernel's errno name may follow in parentheses.
  */
+import { BpfObjectError, SysError } from './sys/errno.js';
 
 /** Exit statuses of the CLI. */
 export const Exit = {
@@ -28,11 +30,11 @@ export const ErrorCodes = {
   ERR_INVALID_ENV: Exit.USAGE,
   ERR_INVALID_PID: Exit.USAGE,
   ERR_NOT_LOADED: Exit.NOT_LOADED,
-  ERR_ALREADY_LOADED: Exit.FAILED,
   ERR_STALE_STATE: Exit.FAILED,
   ERR_INCOMPATIBLE: Exit.FAILED,
   ERR_PERMISSION: Exit.PERMISSION,
   ERR_LOCK_TIMEOUT: Exit.LOCK_TIMEOUT,
+  ERR_BUSY: Exit.LOCK_TIMEOUT,
   ERR_NO_SPACE: Exit.FAILED,
   ERR_NOT_FOUND: Exit.FAILED,
   ERR_NO_SUCH_PROCESS: Exit.FAILED,
@@ -40,6 +42,7 @@ export const ErrorCodes = {
   ERR_BAD_SOCKET: Exit.FAILED,
   ERR_WRONG_NETNS: Exit.FAILED,
   ERR_NO_FDS: Exit.FAILED,
+  ERR_NO_SOCKET: Exit.FAILED,
   ERR_BPF_OBJECT: Exit.FAILED,
   ERR_SYSTEM: Exit.FAILED,
   ERR_INVALID_CONFIG: Exit.FAILED,
@@ -53,8 +56,8 @@ export class ManifoldError extends Error {
   readonly code: ErrorCode;
   readonly details: Record<string, unknown> | undefined;
 
-  constructor(code: ErrorCode, message: string, details?: Record<string, unknown>) {
-    super(message);
+  constructor(code: ErrorCode, message: string, details?: Record<string, unknown>, options?: { cause?: unknown }) {
+    super(message, options);
     this.name = 'ManifoldError';
     this.code = code;
     this.details = details;
@@ -66,7 +69,47 @@ export class ManifoldError extends Error {
   }
 }
 
-/** Shorthand for a usage error (exit 2). */
-export function usageError(code: ErrorCode, message: string): ManifoldError {
-  return new ManifoldError(code, message);
+/** Lines of a verifier log shown in an error message. */
+const VERIFIER_TAIL_LINES = 12;
+
+/**
+ * Any thrown value as a ManifoldError: system errors by errno (permission,
+ * no space, …), BPF load failures as ERR_BPF_OBJECT with the tail of the
+ * verifier log; the original error is kept as `cause`.
+ */
+export function toManifoldError(err: unknown): ManifoldError {
+  if (err instanceof ManifoldError) return err;
+  if (err instanceof BpfObjectError) {
+    const tail = err.log.split('\n').filter((l) => l.trim() !== '').slice(-VERIFIER_TAIL_LINES);
+    const perm = err.errno === 1;
+    const message = perm
+      ? `${err.message}: run as root (loading BPF programs needs CAP_BPF, CAP_NET_ADMIN and CAP_PERFMON or root)`
+      : `${err.message}${tail.length ? `; libbpf and the verifier said:\n  ${tail.join('\n  ')}` : ''}`;
+    return new ManifoldError(perm ? 'ERR_PERMISSION' : 'ERR_BPF_OBJECT', message, { errno: err.errnoName, call: err.call }, { cause: err });
+  }
+  if (err instanceof SysError) {
+    if (err.errno === 1 || err.errno === 13) {
+      return new ManifoldError('ERR_PERMISSION', `${err.message}: run as root (needs CAP_BPF and CAP_NET_ADMIN)`, { errno: err.errnoName, call: err.call }, { cause: err });
+    }
+    if (err.errno === 28 || err.errno === 7) {
+      return new ManifoldError('ERR_NO_SPACE', `${err.message}: a map of the state is full`, { errno: err.errnoName, call: err.call }, { cause: err });
+    }
+    return new ManifoldError('ERR_SYSTEM', err.message, { errno: err.errnoName, call: err.call }, { cause: err });
+  }
+  const e = err as NodeJS.ErrnoException;
+  if (e && typeof e.code === 'string' && (e.code === 'EACCES' || e.code === 'EPERM')) {
+    return new ManifoldError('ERR_PERMISSION', `permission denied: ${e.message}`, undefined, { cause: err });
+  }
+  if (e && typeof e.code === 'string' && e.code === 'ENOSPC') {
+    return new ManifoldError('ERR_NO_SPACE', `no space left: ${e.message}`, undefined, { cause: err });
+  }
+  return new ManifoldError('ERR_SYSTEM', e?.message ?? String(err), undefined, { cause: err });
+}
+
+/** errno to report for a code (journal ERRNO=, sd_notify ERRNO=). */
+export function errnoForCode(code: ErrorCode): number {
+  const table: Partial<Record<ErrorCode, number>> = {
+    ERR_PERMISSION: 1, ERR_NOT_LOADED: 2, ERR_NOT_FOUND: 2, ERR_NO_SUCH_PROCESS: 3, ERR_LOCK_TIMEOUT: 110, ERR_BUSY: 16, ERR_NO_SPACE: 28,
+  };
+  return table[code] ?? (ErrorCodes[code] === Exit.USAGE ? 22 : 5);
 }

@@ -4,7 +4,7 @@
  */
 import type { Argv } from 'yargs';
 import { configBindings, configError, formatProblem, loadConfig, verifyConfig, type ConfigProblem } from '../config/index.js';
-import type { BindingSpec } from '../ops/apply-file.js';
+import type { EntryInput } from '../ops/binding-set.js';
 import { emitEvent, Priority } from '../log/events.js';
 import { info, out, outJson } from './output.js';
 import type { GlobalArgs } from './context.js';
@@ -14,7 +14,7 @@ import type { GlobalArgs } from './context.js';
  * files with problems are left out (each problem is logged as an error
  * event); otherwise any problem refuses the whole configuration.
  */
-export function configSpecs(skipInvalid: boolean): BindingSpec[] {
+export function configSpecs(skipInvalid: boolean): (EntryInput & { source: string })[] {
   const { units, problems } = loadConfig();
   if (problems.length > 0) {
     if (!skipInvalid) throw configError(problems);

@@ -8,9 +8,12 @@ import { Exit } from '../errors.js';
 import { installLogSinks } from '../log/sinks.js';
 import { flushOut, reportError } from './output.js';
 import type { GlobalArgs } from './context.js';
-import { lifecycleCommands } from './commands/lifecycle.js';
-import { bindingCommands } from './commands/bindings.js';
-import { registrationCommands } from './commands/registration.js';
+import { loadCommand, unloadCommand, upgradeCommand, versionCommand } from './commands/lifecycle.js';
+import { bindCommand, unbindCommand } from './commands/bind.js';
+import { bindingsCommand } from './commands/list.js';
+import { applyCommand } from './commands/apply.js';
+import { statusCommand } from './commands/status.js';
+import { registerCommand, registerPidCommand, unregisterCommand } from './commands/registration.js';
 import { verifyCommand } from './config-bindings.js';
 import { metricsCommands } from './commands/metrics.js';
 import { manifoldVersion } from '../version.js';
@@ -30,9 +33,19 @@ function build(argv: string[]): Argv<GlobalArgs> {
     .version(manifoldVersion())
     .help()
     .wrap(Math.min(100, process.stdout.columns || 100)) as unknown as Argv<GlobalArgs>;
-  y = lifecycleCommands(y);
-  y = bindingCommands(y);
-  y = registrationCommands(y);
+  y = y
+    .command(loadCommand)
+    .command(unloadCommand)
+    .command(upgradeCommand)
+    .command(versionCommand)
+    .command(bindCommand)
+    .command(unbindCommand)
+    .command(bindingsCommand)
+    .command(applyCommand)
+    .command(statusCommand)
+    .command(registerCommand)
+    .command(registerPidCommand)
+    .command(unregisterCommand);
   y = verifyCommand(y);
   y = metricsCommands(y);
   return y;

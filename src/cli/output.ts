@@ -2,14 +2,10 @@
  * Output conventions: data on stdout, information on stderr, one JSON
  * document with --json.
  */
-import { ManifoldError } from '../errors.js';
+import { errnoForCode, toManifoldError } from '../errors.js';
 import { SysError } from '../sys/errno.js';
 import { logError } from '../log/error.js';
 import { notifyError } from '../log/notify.js';
-
-const codeErrno: Partial<Record<string, number>> = {
-  ERR_PERMISSION: 1, ERR_NOT_LOADED: 2, ERR_NOT_FOUND: 2, ERR_NO_SUCH_PROCESS: 3, ERR_LOCK_TIMEOUT: 110, ERR_NO_SPACE: 28,
-};
 
 const pending: string[] = [];
 
@@ -17,6 +13,12 @@ const pending: string[] = [];
 export function out(line: string): void {
   pending.push(line);
   if (pending.length >= 8192) flushOut();
+}
+
+/** Print text without a line end (buffered with the lines). */
+export function outRaw(text: string): void {
+  if (pending.length > 0) flushOut();
+  process.stdout.write(text);
 }
 
 /** Write buffered stdout lines (the CLI calls this before it exits). */
@@ -37,25 +39,11 @@ export function outJson(doc: unknown): void {
   process.stdout.write(`${JSON.stringify(doc, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v), 2)}\n`);
 }
 
-/** Normalise any thrown value into a ManifoldError. */
-export function toManifoldError(err: unknown): ManifoldError {
-  if (err instanceof ManifoldError) return err;
-  if (err instanceof SysError) {
-    if (err.errno === 1 || err.errno === 13) return new ManifoldError('ERR_PERMISSION', `${err.message}: run as root (needs CAP_BPF and CAP_NET_ADMIN)`);
-    return new ManifoldError('ERR_SYSTEM', err.message, { errno: err.errnoName, call: err.call });
-  }
-  const e = err as NodeJS.ErrnoException;
-  if (e && typeof e.code === 'string' && (e.code === 'EACCES' || e.code === 'EPERM')) {
-    return new ManifoldError('ERR_PERMISSION', `permission denied: ${e.message}`);
-  }
-  return new ManifoldError('ERR_SYSTEM', e?.message ?? String(err));
-}
-
 /** Report an error (stderr line, JSON on stdout with --json); returns the exit code. */
 export function reportError(err: unknown, json: boolean): number {
   const m = toManifoldError(err);
   info(`manifold: error: ${m.message}`);
-  const errno = err instanceof SysError ? err.errno : (codeErrno[m.code] ?? (m.exitCode === 2 ? 22 : 5));
+  const errno = err instanceof SysError ? err.errno : errnoForCode(m.code);
   logError(m.code, m.message, errno);
   notifyError(errno, `error: ${m.message}`);
   const log = (err as { log?: string }).log;

@@ -1,7 +1,12 @@
 /**
- * Protocols, families, prefixes and ports: parsing and canonical forms.
+ * Protocols, families, addresses, prefixes and ports: the one parser and
+ * formatter of manifold (CLI arguments, apply files, config files, /proc).
+ *
+ * Dependency-free on purpose: the systemd generator loads it at every boot.
+ * Every parser has two forms: `…Text(text)` returns the value or a reason
+ * string (for config files, which collect problems), the plain form throws
+ * a ManifoldError with a stable code.
  */
-import ipaddr from 'ipaddr.js';
 import { ManifoldError } from '../errors.js';
 
 /** Transport protocol of a binding or destination. */
@@ -38,75 +43,111 @@ export function domainName(n: number): Domain | null {
 export function parseProtocol(value: unknown, what = 'protocol'): Protocol {
   const s = typeof value === 'string' ? value.toLowerCase() : '';
   if (s === 'tcp' || s === 'udp') return s;
-  throw new ManifoldError('ERR_INVALID_PROTOCOL', `invalid ${what} ${JSON.stringify(value)}: expected tcp or udp`);
+  throw new ManifoldError('ERR_INVALID_PROTOCOL', `invalid ${what} ${quote(value)}: expected tcp or udp`);
 }
 
 /** Parse "ipv4"/"ipv6" (also "4"/"6", "inet"/"inet6"). */
 export function parseDomain(value: unknown): Domain {
-  const s = typeof value === 'string' ? value.toLowerCase() : String(value);
+  const s = typeof value === 'string' ? value.toLowerCase() : '';
   if (s === 'ipv4' || s === '4' || s === 'inet') return 'ipv4';
   if (s === 'ipv6' || s === '6' || s === 'inet6') return 'ipv6';
-  throw new ManifoldError('ERR_USAGE', `invalid address family ${JSON.stringify(value)}: expected ipv4 or ipv6`);
+  throw new ManifoldError('ERR_USAGE', `invalid address family ${quote(value)}: expected ipv4 or ipv6`);
 }
 
-/** A network prefix: family, masked address bytes, length. */
+/** A network prefix: family, address bytes, length. */
 export interface Prefix {
   domain: Domain;
-  /** 4 or 16 bytes, host bits zero. */
+  /** 4 or 16 bytes; host bits are zero unless a `…Text` parser says otherwise. */
   addr: Uint8Array;
   len: number;
 }
 
-const strictV4 = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/;
+/** Longest text accepted as an address or prefix. */
+export const MAX_PREFIX_TEXT = 64;
+
+const V4 = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/;
+const HEX_GROUP = /^[0-9A-Fa-f]{1,4}$/;
+
+function parseV4(text: string): number[] | null {
+  return V4.test(text) ? text.split('.').map(Number) : null;
+}
+
+function groupsOf(part: string, allowV4Tail: boolean): number[] | null {
+  if (part === '') return [];
+  const words = part.split(':');
+  const out: number[] = [];
+  for (let i = 0; i < words.length; i++) {
+    const w = words[i] as string;
+    if (allowV4Tail && i === words.length - 1 && w.includes('.')) {
+      const b = parseV4(w);
+      if (!b) return null;
+      out.push(((b[0] as number) << 8) | (b[1] as number), ((b[2] as number) << 8) | (b[3] as number));
+    } else if (HEX_GROUP.test(w)) {
+      out.push(parseInt(w, 16));
+    } else {
+      return null;
+    }
+  }
+  return out;
+}
+
+function parseV6(text: string): number[] | null {
+  const halves = text.split('::');
+  if (halves.length > 2) return null;
+  let groups: number[];
+  if (halves.length === 2) {
+    const head = groupsOf(halves[0] as string, false);
+    const tail = groupsOf(halves[1] as string, true);
+    if (!head || !tail || head.length + tail.length > 7) return null;
+    groups = [...head, ...new Array<number>(8 - head.length - tail.length).fill(0), ...tail];
+  } else {
+    const all = groupsOf(text, true);
+    if (!all || all.length !== 8) return null;
+    groups = all;
+  }
+  return groups.flatMap((g) => [g >> 8, g & 0xff]);
+}
+
+function isMapped(bytes: ArrayLike<number>): boolean {
+  for (let i = 0; i < 10; i++) if (bytes[i] !== 0) return false;
+  return bytes[10] === 0xff && bytes[11] === 0xff;
+}
 
 /**
- * Parse an address or prefix ("10.0.0.0/8", "2001:db8::/32", "127.0.0.1").
- * A plain address is a /32 or /128. Host bits are masked. IPv4-mapped and
- * IPv4-compatible IPv6 forms are refused: write the IPv4 prefix instead.
+ * Parse an address or prefix ("10.0.0.0/8", "2001:db8::/32", "127.0.0.1";
+ * a plain address is a /32 or /128) KEEPING host bits (see hostBitsSet,
+ * maskPrefix). IPv4-mapped IPv6 and IPv6 text with an embedded IPv4
+ * address are refused: write the IPv4 form. Returns the prefix or why not.
  */
-export function parsePrefix(value: unknown, what = 'prefix'): Prefix {
-  if (typeof value !== 'string' || value.length === 0 || value.length > 64) {
-    throw new ManifoldError('ERR_INVALID_PREFIX', `invalid ${what} ${JSON.stringify(value)}: expected an IP address or prefix such as 192.0.2.0/24`);
-  }
-  const slash = value.indexOf('/');
-  const addrText = slash < 0 ? value : value.slice(0, slash);
-  const lenText = slash < 0 ? null : value.slice(slash + 1);
-  const bad = (why: string): ManifoldError => new ManifoldError('ERR_INVALID_PREFIX', `invalid ${what} ${JSON.stringify(value)}: ${why}`);
-
+export function parsePrefixText(text: string): Prefix | string {
+  if (text.length === 0 || text.length > MAX_PREFIX_TEXT) return 'expected an IP address or prefix such as 192.0.2.0/24';
+  const slash = text.indexOf('/');
+  const addrText = slash < 0 ? text : text.slice(0, slash);
+  const lenText = slash < 0 ? null : text.slice(slash + 1);
+  let bytes: number[] | null;
   let domain: Domain;
-  let bytes: number[];
   if (addrText.includes(':')) {
-    if (!ipaddr.IPv6.isValid(addrText) || addrText.includes('%')) throw bad('not a valid IPv6 address');
-    const a = ipaddr.IPv6.parse(addrText);
-    if (a.isIPv4MappedAddress()) throw bad('IPv4-mapped IPv6 addresses are not accepted; use the IPv4 form');
-    if (addrText.includes('.')) throw bad('IPv6 addresses with an embedded IPv4 address are not accepted; write it in hexadecimal, or use the IPv4 form');
-    bytes = a.toByteArray();
+    bytes = addrText.includes('%') ? null : parseV6(addrText);
+    if (!bytes) return 'not a valid IPv6 address';
+    if (isMapped(bytes)) return 'IPv4-mapped IPv6 addresses are not accepted; use the IPv4 form';
+    if (addrText.includes('.')) return 'IPv6 addresses with an embedded IPv4 address are not accepted; write it in hexadecimal, or use the IPv4 form';
     domain = 'ipv6';
   } else {
-    if (!strictV4.test(addrText)) throw bad('not a valid IPv4 address (four decimal octets)');
-    // strictV4 already checked four decimal octets in 0-255.
-    bytes = addrText.split('.').map(Number);
+    bytes = parseV4(addrText);
+    if (!bytes) return 'not a valid IPv4 address (four decimal octets)';
     domain = 'ipv4';
   }
   const max = domain === 'ipv4' ? 32 : 128;
   let len = max;
   if (lenText !== null) {
-    if (!/^(0|[1-9]\d{0,2})$/.test(lenText)) throw bad('prefix length must be a decimal number');
+    if (!/^(0|[1-9]\d{0,2})$/.test(lenText)) return 'prefix length must be a decimal number';
     len = Number(lenText);
-    if (len > max) throw bad(`prefix length must be between 0 and ${max}`);
+    if (len > max) return `prefix length must be between 0 and ${max}`;
   }
-  if (domain === 'ipv6' && len >= 96) {
-    // ::ffff:0:0/96 (mapped) and ::/96 (compatible) with a non-zero tail are IPv4 in disguise.
-    const head = bytes.slice(0, 10).every((b) => b === 0);
-    const ffff = bytes[10] === 0xff && bytes[11] === 0xff;
-    if (head && ffff) throw bad('IPv4-mapped IPv6 prefixes are not accepted; use the IPv4 form');
-  }
-  const addr = Uint8Array.from(bytes);
-  maskInPlace(addr, len);
-  return { domain, addr, len };
+  return { domain, addr: Uint8Array.from(bytes), len };
 }
 
-/** Zero the bits after `len`. */
+/** Zero the bits after `len`, in place. */
 export function maskInPlace(addr: Uint8Array, len: number): void {
   for (let i = 0; i < addr.length; i++) {
     const keep = Math.max(0, Math.min(8, len - i * 8));
@@ -114,12 +155,36 @@ export function maskInPlace(addr: Uint8Array, len: number): void {
   }
 }
 
-/** Canonical text of a prefix ("10.0.0.0/8"). */
-export function formatPrefix(p: Prefix): string {
-  return `${formatAddr(p.addr)}/${p.len}`;
+/** A copy of the prefix with the host bits cleared. */
+export function maskPrefix(p: Prefix): Prefix {
+  const addr = Uint8Array.from(p.addr);
+  maskInPlace(addr, p.len);
+  return { domain: p.domain, addr, len: p.len };
 }
 
-/** Canonical text of an address (RFC 5952 for IPv6). */
+/** True when bits after the prefix length are set. */
+export function hostBitsSet(p: Prefix): boolean {
+  const m = maskPrefix(p);
+  return m.addr.some((b, i) => b !== p.addr[i]);
+}
+
+/** Parse an address or prefix; host bits are masked. Throws ERR_INVALID_PREFIX. */
+export function parsePrefix(value: unknown, what = 'prefix'): Prefix {
+  const r = typeof value === 'string' ? parsePrefixText(value) : 'expected an IP address or prefix such as 192.0.2.0/24';
+  if (typeof r === 'string') throw new ManifoldError('ERR_INVALID_PREFIX', `invalid ${what} ${quote(value)}: ${r}`);
+  maskInPlace(r.addr, r.len);
+  return r;
+}
+
+/** Parse an exact IP address (no prefix length). Throws ERR_INVALID_PREFIX. */
+export function parseAddress(value: unknown, what = 'address'): Prefix {
+  if (typeof value === 'string' && value.includes('/')) {
+    throw new ManifoldError('ERR_INVALID_PREFIX', `invalid ${what} ${quote(value)}: expected a single IP address, not a prefix`);
+  }
+  return parsePrefix(value, what);
+}
+
+/** Canonical text of an address: dotted quad, or RFC 5952 for IPv6. */
 export function formatAddr(addr: Uint8Array): string {
   if (addr.length === 4) return `${addr[0]}.${addr[1]}.${addr[2]}.${addr[3]}`;
   const groups: number[] = [];
@@ -145,15 +210,17 @@ export function formatAddr(addr: Uint8Array): string {
   return `${hex(groups.slice(0, bestStart))}::${hex(groups.slice(bestStart + bestLen))}`;
 }
 
-/** Parse an exact IP address (no prefix length). */
-export function parseAddress(value: unknown, what = 'address'): Prefix {
-  if (typeof value === 'string' && value.includes('/')) {
-    throw new ManifoldError('ERR_INVALID_PREFIX', `invalid ${what} ${JSON.stringify(value)}: expected a single IP address, not a prefix`);
-  }
-  return parsePrefix(value, what);
+/** Canonical text of a prefix ("10.0.0.0/8"). */
+export function formatPrefix(p: Prefix): string {
+  return `${formatAddr(p.addr)}/${p.len}`;
 }
 
-/** Largest port range accepted in one binding command. */
+/** "[2001:db8::1]:80" or "192.0.2.1:80". */
+export function formatEndpoint(domain: Domain, address: string, port: number): string {
+  return domain === 'ipv6' ? `[${address}]:${port}` : `${address}:${port}`;
+}
+
+/** Largest port range accepted in one binding. */
 export const MAX_PORT_RANGE = 4096;
 
 /** A port or an inclusive range; 0 means all ports. */
@@ -162,27 +229,53 @@ export interface PortRange {
   last: number;
 }
 
-/** Parse a port number (0-65535) or a range "A-B". */
-export function parsePortRange(value: unknown, what = 'port'): PortRange {
-  const text = typeof value === 'number' ? String(value) : value;
-  const bad = (why: string): ManifoldError => new ManifoldError('ERR_INVALID_PORT', `invalid ${what} ${JSON.stringify(value)}: ${why}`);
-  if (typeof text !== 'string') throw bad('expected a number from 0 to 65535 or a range such as 8000-8080');
+/** Parse a port (0-65535) or a range "A-B"; returns the range or why not. */
+export function parsePortRangeText(text: string): PortRange | string {
   const m = /^(\d{1,5})(?:-(\d{1,5}))?$/.exec(text);
-  if (!m) throw bad('expected a number from 0 to 65535 or a range such as 8000-8080');
+  if (!m) return 'expected a number from 0 to 65535 or a range such as 8000-8080';
   const first = Number(m[1]);
   const last = m[2] === undefined ? first : Number(m[2]);
-  if (first > 65535 || last > 65535) throw bad('ports range from 0 to 65535');
+  if (first > 65535 || last > 65535) return 'ports range from 0 to 65535';
   if (m[2] !== undefined) {
-    if (first === 0) throw bad('a range cannot include port 0 (0 already means all ports)');
-    if (last < first) throw bad('the range is backwards');
-    if (last - first + 1 > MAX_PORT_RANGE) throw bad(`a range may span at most ${MAX_PORT_RANGE} ports`);
+    if (first === 0) return 'a range cannot include port 0 (0 already means all ports)';
+    if (last < first) return 'the range is backwards';
+    if (last - first + 1 > MAX_PORT_RANGE) return `a range may span at most ${MAX_PORT_RANGE} ports`;
   }
   return { first, last };
+}
+
+/**
+ * Parse a port number (0-65535) or a range "A-B". Numbers must be
+ * non-negative integers (-0 is refused: it is not a port). Throws ERR_INVALID_PORT.
+ */
+export function parsePortRange(value: unknown, what = 'port'): PortRange {
+  let text: string | null = null;
+  if (typeof value === 'number') text = Number.isInteger(value) && !Object.is(value, -0) && value >= 0 ? String(value) : null;
+  else if (typeof value === 'string') text = value;
+  const r = text === null ? 'expected a number from 0 to 65535 or a range such as 8000-8080' : parsePortRangeText(text);
+  if (typeof r === 'string') throw new ManifoldError('ERR_INVALID_PORT', `invalid ${what} ${quote(value)}: ${r}`);
+  return r;
 }
 
 /** Parse a single port (0-65535). */
 export function parsePort(value: unknown, what = 'port'): number {
   const r = parsePortRange(value, what);
-  if (r.first !== r.last) throw new ManifoldError('ERR_INVALID_PORT', `invalid ${what} ${JSON.stringify(value)}: expected a single port`);
+  if (r.first !== r.last) throw new ManifoldError('ERR_INVALID_PORT', `invalid ${what} ${quote(value)}: expected a single port`);
   return r.first;
+}
+
+/** "80" or "8000-8080". */
+export function formatPorts(first: number, last: number): string {
+  return first === last ? String(first) : `${first}-${last}`;
+}
+
+/** A value quoted for an error message: JSON string escapes (no raw control characters). */
+export function quote(value: unknown): string {
+  if (typeof value === 'number' && Object.is(value, -0)) return '-0';
+  try {
+    const s = JSON.stringify(value);
+    return s === undefined ? String(value) : s.length > 80 ? `${s.slice(0, 77)}…` : s;
+  } catch {
+    return String(value);
+  }
 }

@@ -3,21 +3,23 @@
  * shared lock, read, closed. Nothing is held between scrapes.
  */
 import { withState, type OpenOptions } from '../state/state.js';
-import { gatherDestinations, type DestinationCounters } from '../ops/status.js';
+import { gatherDestinations, type Capacity, type DestinationCounters } from '../ops/status.js';
 
 /** What one scrape reads. */
 export interface MetricsSnapshot {
   /** Version of the loaded dispatcher (from its marker). */
   dispatcherVersion: string;
   destinations: DestinationCounters[];
+  /** Used vs maximum bindings, destinations and sockets. */
+  capacity: Capacity;
 }
 
 /** Read a snapshot (throws ManifoldError when the state cannot be read). */
 export function readSnapshot(target: Omit<OpenOptions, 'write'>): MetricsSnapshot {
-  return withState({ ...target, write: false }, (state) => ({
-    dispatcherVersion: state.meta.version,
-    destinations: gatherDestinations(state),
-  }));
+  return withState({ ...target, write: false }, (state) => {
+    const g = gatherDestinations(state.maps);
+    return { dispatcherVersion: state.meta.version, destinations: g.destinations, capacity: g.capacity };
+  });
 }
 
 /**

@@ -1,127 +1,228 @@
 /**
- * Atomic replacement of the whole binding set.
- *
- * The new set is built into the inactive generation (a fresh LPM trie, its
- * port bits and wildcard lengths, destination reference counts), then made
- * live by one 4-byte write of active_gen. Until that write the old set is
- * untouched; after it the new set is complete. A process killed anywhere in
- * between leaves the old set live and some garbage that the next write
- * command collects.
+ * apply: replace the whole binding set, atomically (one transaction through
+ * the executor). The diff against the live set works on packed keys, with
+ * no string or object per binding.
  */
-import { mapUpdate, mapUpdateBatch } from '../sys/bpf.js';
-import { closeFd } from '../sys/libc.js';
-import {
-  BINDING_KEY_SIZE, BINDING_VALUE_SIZE, encodeBindingKey, encodeBindingValue, fpSlot, GEN_META_SIZE, PORT_WORDS, u32,
-} from '../core/codec.js';
-import { bindingId, compareBindings, type Binding } from '../core/binding.js';
-import type { State } from '../state/state.js';
-import { createTrie } from '../state/lifecycle.js';
-import { DestinationTable, destKeyText } from './destinations.js';
-import { listBindings } from './bindings.js';
+import fs from 'node:fs';
+import { BindingList, KeyIndex } from '../core/binding-list.js';
+import { slotOf } from '../core/layout.js';
+import { ManifoldError } from '../errors.js';
+import type { DispatcherMaps } from '../state/maps.js';
+import { BindingSetBuilder, type BuiltSet, type SetProblem } from './binding-set.js';
+import { JsonSyntaxError, scanApplyJson } from './apply-json.js';
+import { execute, type ExecResult } from './executor.js';
+import { addRef, emptyPlan, type Plan } from './plan.js';
+import { View } from './view.js';
+import { refuseWholeFamily } from './safety.js';
+import { formatPrefix } from '../core/net.js';
 
-/** What an apply changes. */
-export interface ApplyPlan {
-  added: Binding[];
-  removed: Binding[];
-  relabelled: { binding: Binding; from: string }[];
+/** Largest apply input read (file or standard input). */
+export const MAX_APPLY_BYTES = 256 * 1024 * 1024;
+
+/** What an apply changes, as indices (no object per binding). */
+export interface ApplyDiff {
+  /** The new set (tags = destination ids). */
+  target: BindingList;
+  /** The live set before (tags = destination ids). */
+  live: BindingList;
+  /** Indices into target of new bindings. */
+  added: number[];
+  /** Indices into target of relabelled bindings, with the index into live of the old one. */
+  relabelled: [number, number][];
+  /** Indices into live of removed bindings. */
+  removed: number[];
   unchanged: number;
-  total: number;
+  /** Label of a destination id (old and new). */
+  labelOf(id: number): string;
 }
 
-/** Compare the current and desired sets. */
-export function diffBindings(current: readonly Binding[], desired: readonly Binding[]): ApplyPlan {
-  const cur = new Map<string, Binding>();
-  for (const b of current) cur.set(bindingId(b), b);
-  const plan: ApplyPlan = { added: [], removed: [], relabelled: [], unchanged: 0, total: desired.length };
-  const seen = new Set<string>();
-  for (const b of desired) {
-    const k = bindingId(b);
-    seen.add(k);
-    const old = cur.get(k);
-    if (!old) plan.added.push(b);
-    else if (old.label !== b.label) plan.relabelled.push({ binding: b, from: old.label });
-    else plan.unchanged++;
+/** The result of apply. */
+export interface ApplyResult extends ApplyDiff {
+  exec: ExecResult | null;
+  /** One warning per destination that gets bindings but has no socket. */
+  unserved: string[];
+}
+
+/** Read an apply input: a regular file, or "-" for standard input; bounded. */
+export function readApplyInput(arg: string): Buffer {
+  if (arg === '-') return readBounded(0, 'standard input');
+  let fd: number;
+  try {
+    fd = fs.openSync(arg, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK | fs.constants.O_NOCTTY);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') throw new ManifoldError('ERR_FILE_NOT_FOUND', `cannot read ${arg}: no such file`);
+    if (code === 'EACCES' || code === 'EPERM') throw new ManifoldError('ERR_PERMISSION', `cannot read ${arg}: permission denied`);
+    throw new ManifoldError('ERR_INVALID_FILE', `cannot read ${arg}: ${(err as Error).message}`);
   }
-  for (const [k, b] of cur) if (!seen.has(k)) plan.removed.push(b);
-  plan.added.sort(compareBindings);
-  plan.removed.sort(compareBindings);
-  plan.relabelled.sort((a, b) => compareBindings(a.binding, b.binding));
-  return plan;
+  try {
+    const st = fs.fstatSync(fd);
+    if (st.isDirectory()) throw new ManifoldError('ERR_INVALID_FILE', `cannot read ${arg}: it is a directory`);
+    if (!st.isFile()) throw new ManifoldError('ERR_INVALID_FILE', `cannot read ${arg}: not a regular file (use "-" to read standard input)`);
+    if (st.size > MAX_APPLY_BYTES) throw new ManifoldError('ERR_INVALID_FILE', `${arg} is ${st.size} bytes, more than the ${MAX_APPLY_BYTES} an apply file may have`);
+    return readBounded(fd, arg);
+  } finally {
+    fs.closeSync(fd);
+  }
 }
 
-/** Test hook: MANIFOLD_TEST_APPLY_PAUSE_MS pauses before the flip. */
-function testPause(): void {
-  const ms = Number(process.env.MANIFOLD_TEST_APPLY_PAUSE_MS ?? '0');
-  if (ms > 0) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+function readBounded(fd: number, what: string): Buffer {
+  const parts: Buffer[] = [];
+  let total = 0;
+  for (;;) {
+    const buf = Buffer.allocUnsafe(Math.min(1 << 20, MAX_APPLY_BYTES + 1 - total));
+    let n: number;
+    try {
+      n = fs.readSync(fd, buf, 0, buf.length, null);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'EAGAIN') {
+        Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 5);
+        continue;
+      }
+      if (code === 'EOF') break;
+      throw new ManifoldError('ERR_INVALID_FILE', `cannot read ${what}: ${(err as Error).message}`);
+    }
+    if (n === 0) break;
+    total += n;
+    if (total > MAX_APPLY_BYTES) throw new ManifoldError('ERR_INVALID_FILE', `${what} is larger than the ${MAX_APPLY_BYTES} bytes an apply input may have`);
+    parts.push(buf.subarray(0, n));
+  }
+  return Buffer.concat(parts, total);
+}
+
+/** Format a builder's problems as one ERR_INVALID_FILE error listing each (or return when there are none). */
+export function throwProblems(problems: readonly SetProblem[], dropped: number, what: string): void {
+  if (problems.length === 0 && dropped === 0) return;
+  const n = problems.length + dropped;
+  const lines = problems.map((p) => `  ${p.where}: ${p.message}`);
+  if (dropped > 0) lines.push(`  … and ${dropped} more`);
+  throw new ManifoldError('ERR_INVALID_FILE', `${what}: ${n} problem${n === 1 ? '' : 's'} (nothing was changed):\n${lines.join('\n')}`, {
+    problems: problems.map((p) => ({ ...p })),
+    more: dropped,
+  });
+}
+
+/** Parse an apply document (already read) into a set; throws ERR_INVALID_FILE listing every problem. */
+export function parseApplyDocument(buf: Buffer, name: string, limit: number): BuiltSet {
+  const builder = new BindingSetBuilder(limit);
+  try {
+    scanApplyJson(buf, name, builder);
+  } catch (err) {
+    if (err instanceof JsonSyntaxError) throw new ManifoldError('ERR_INVALID_FILE', `${name}:${err.line}:${err.column}: malformed JSON: ${err.message}`);
+    throw err;
+  }
+  throwProblems(builder.problems, builder.dropped, name);
+  const set = builder.build();
+  throwProblems(builder.problems, builder.dropped, name);
+  return set;
+}
+
+/** Plan the replacement of the live set by `set`. */
+export function planApply(view: View, set: BuiltSet): { plan: Plan; diff: ApplyDiff } {
+  const plan = emptyPlan();
+  const ids = new Map<number, number>();
+  const created = new Map<number, string>();
+  const target = new BindingList(set.list.count);
+  for (let i = 0; i < set.list.count; i++) {
+    const labelIdx = set.list.tag(i);
+    const slot = set.list.slot(i);
+    const k = labelIdx * 4 + slot;
+    let id = ids.get(k);
+    if (id === undefined) {
+      const key = { label: set.labels[labelIdx] as string, domain: set.list.domain(i), protocol: set.list.protocol(i) };
+      const d = view.dest(key);
+      if (d) id = d.id;
+      else {
+        id = view.allocateId(key);
+        plan.create.push({ ...key, id, refs: [0, 0], flags: 0 });
+        created.set(id, key.label);
+      }
+      ids.set(k, id);
+    }
+    target.pushFrom(set.list, i, id);
+  }
+  const live = view.maps.readBindings(view.live);
+  const liveIx = KeyIndex.of(live);
+  const matched = new Uint8Array(live.count);
+  const diff: ApplyDiff = {
+    target, live, added: [], relabelled: [], removed: [], unchanged: 0,
+    labelOf: (id) => created.get(id) ?? view.labelOf(id),
+  };
+  plan.puts = new BindingList(0);
+  for (let i = 0; i < target.count; i++) {
+    const j = liveIx.find(target.keys, i * 24);
+    const id = target.tag(i);
+    if (j < 0) {
+      diff.added.push(i);
+      plan.puts.pushFrom(target, i, id);
+      plan.putIsNew.push(1);
+      addRef(plan, id, 1);
+      continue;
+    }
+    matched[j] = 1;
+    if (live.tag(j) === id) {
+      diff.unchanged++;
+      continue;
+    }
+    diff.relabelled.push([i, j]);
+    plan.puts.pushFrom(target, i, id);
+    plan.putIsNew.push(0);
+    addRef(plan, id, 1);
+    addRef(plan, live.tag(j), -1);
+  }
+  plan.deletes = new BindingList(0);
+  for (let j = 0; j < live.count; j++) {
+    if (matched[j]) continue;
+    diff.removed.push(j);
+    plan.deletes.pushFrom(live, j, live.tag(j));
+    addRef(plan, live.tag(j), -1);
+  }
+  // Destinations that no binding of the new set uses need not be created.
+  const used = new Set<number>();
+  for (let i = 0; i < target.count; i++) used.add(target.tag(i));
+  plan.create = plan.create.filter((d) => used.has(d.id));
+  plan.target = target;
+  return { plan, diff };
 }
 
 /**
- * Replace the live binding set with `desired` (already validated and
- * free of conflicts). With `dryRun`, only compute the plan.
+ * Destinations of the new set without a socket: one warning each; a
+ * whole-family binding (prefix /0) of one is refused unless `force`.
  */
-export function applyBindings(state: State, desired: readonly Binding[], dryRun: boolean): ApplyPlan {
-  const live = state.activeGen();
-  const staging = live ^ 1;
-  const table = new DestinationTable(state);
-  const plan = diffBindings(listBindings(state, table, false), desired);
-  // Nothing to change: leave the state (and the live generation) alone.
-  if (dryRun || (plan.added.length === 0 && plan.removed.length === 0 && plan.relabelled.length === 0)) return plan;
-
-  // Reference counts of the staging generation, from scratch.
-  const counts = new Map<string, { key: { label: string; domain: Binding['prefix']['domain']; protocol: Binding['protocol'] }; n: number }>();
-  for (const b of desired) {
-    const key = { label: b.label, domain: b.prefix.domain, protocol: b.protocol };
-    const k = destKeyText(key);
-    const c = counts.get(k);
-    if (c) c.n++;
-    else counts.set(k, { key, n: 1 });
-  }
-  for (const d of table.all()) {
-    if (!counts.has(destKeyText(d)) && d.value.refs[staging] !== 0) table.setRefs(d, staging, 0);
-  }
-  table.collect(live);
-  const ids = new Map<string, number>();
-  for (const [k, c] of counts) {
-    const d = table.ensure(c.key, live, staging);
-    if (d.value.refs[staging] !== c.n) table.setRefs(d, staging, c.n);
-    ids.set(k, d.value.id);
-  }
-
-  // The new trie, filled before it is reachable.
-  const trie = createTrie();
-  try {
-    const keys = Buffer.alloc(desired.length * BINDING_KEY_SIZE);
-    const values = Buffer.alloc(desired.length * BINDING_VALUE_SIZE);
-    const bits = Buffer.alloc(4 * PORT_WORDS * 8);
-    const wild = Buffer.alloc(GEN_META_SIZE);
-    desired.forEach((b, i) => {
-      encodeBindingKey(b.protocol, b.prefix, b.port, keys, i * BINDING_KEY_SIZE);
-      const id = ids.get(destKeyText({ label: b.label, domain: b.prefix.domain, protocol: b.protocol })) ?? 0;
-      encodeBindingValue(id, b.prefix.len, values, i * BINDING_VALUE_SIZE);
-      const slot = fpSlot(b.prefix.domain, b.protocol);
-      if (b.port === 0) wild[slot] = Math.max(wild[slot] ?? 0, b.prefix.len + 1);
-      else {
-        const byte = slot * PORT_WORDS * 8 + (b.port >> 3);
-        bits[byte] = (bits[byte] ?? 0) | (1 << (b.port & 7));
-      }
-    });
-    mapUpdateBatch(trie, keys, values, desired.length, BINDING_KEY_SIZE, BINDING_VALUE_SIZE);
-
-    const wordKeys = Buffer.alloc(4 * PORT_WORDS * 4);
-    for (let slot = 0; slot < 4; slot++) {
-      for (let w = 0; w < PORT_WORDS; w++) wordKeys.writeUInt32LE(((staging * 4 + slot) << 10) | w, (slot * PORT_WORDS + w) * 4);
+function checkUnserved(view: View, diff: ApplyDiff, force: boolean): string[] {
+  const served = new Map<number, boolean>();
+  const counts = new Map<number, { n: number; example: number; wide: number }>();
+  for (let i = 0; i < diff.target.count; i++) {
+    const id = diff.target.tag(i);
+    let ok = served.get(id);
+    if (ok === undefined) {
+      ok = view.socketOf(id) !== null;
+      served.set(id, ok);
     }
-    mapUpdateBatch(state.fd('portBits'), wordKeys, bits, 4 * PORT_WORDS, 4, 8);
-    mapUpdate(state.fd('genMeta'), u32(staging), wild);
-    state.installTrie(staging, trie);
-  } catch (err) {
-    closeFd(trie);
-    throw err;
+    if (ok) continue;
+    const c = counts.get(id) ?? { n: 0, example: i, wide: -1 };
+    c.n++;
+    if (diff.target.len(i) === 0 && c.wide < 0) c.wide = i;
+    counts.set(id, c);
   }
-  testPause();
+  const out: string[] = [];
+  for (const [id, c] of counts) {
+    const t = diff.target;
+    const destination = `${t.domain(c.example)}:${t.protocol(c.example)}:${diff.labelOf(id)}`;
+    if (c.wide >= 0) refuseWholeFamily({ destination, protocol: t.protocol(c.wide), prefix: t.prefix(c.wide), first: t.port(c.wide), last: t.port(c.wide) }, force);
+    out.push(`${destination} has no socket: its ${c.n} binding(s) (e.g. ${t.protocol(c.example)} ${formatPrefix(t.prefix(c.example))} ${t.port(c.example)}) refuse traffic until a socket is registered`);
+  }
+  return out;
+}
 
-  // Commit: one 4-byte write.
-  mapUpdate(state.fd('activeGen'), u32(0), u32(staging));
-  table.collect(staging);
-  return plan;
+/** Replace the live set (or, with dryRun, only compute the diff). */
+export function apply(maps: DispatcherMaps, set: BuiltSet, dryRun: boolean, opts: { force?: boolean } = {}): ApplyResult {
+  const view = new View(maps);
+  const { plan, diff } = planApply(view, set);
+  const unserved = checkUnserved(view, diff, opts.force ?? false);
+  const changed = diff.added.length + diff.relabelled.length + diff.removed.length > 0;
+  // A no-op apply writes nothing (not even a repair of an earlier interruption).
+  if (dryRun || !changed) return { ...diff, exec: null, unserved };
+  return { ...diff, exec: execute(maps, plan), unserved };
 }

@@ -1,7 +1,13 @@
 /**
- * Finding a process's sockets through /proc: which socket inodes are bound
- * to an address (/proc/PID/net/{tcp,tcp6,udp,udp6}) and at which fds the
- * process holds them (/proc/PID/fd/N -> socket:[INODE]).
+ * The one /proc scanner: a process's network namespace, the sockets of a
+ * namespace (/proc/PID/net/{tcp,tcp6,udp,udp6}), which fd of a process
+ * holds a socket inode (/proc/PID/fd/N -> socket:[INODE]), and every
+ * process holding sockets (for status owners).
+ *
+ * register-pid looks for one socket: it searches the one table of the
+ * wanted protocol and family for the wanted local address text and reads fd
+ * links in ascending order only until the socket is found, so its cost does
+ * not grow with the target's fd count or the namespace's connections.
  */
 import fs from 'node:fs';
 import { ManifoldError } from '../errors.js';
@@ -18,9 +24,23 @@ export interface ProcSocket {
   usable: boolean;
 }
 
-function hexAddr(hex: string, domain: Domain): string {
+const TCP_LISTEN = 0x0a;
+
+function tableName(protocol: Protocol, domain: Domain): string {
+  return `${protocol}${domain === 'ipv6' ? '6' : ''}`;
+}
+
+/** The table's hex text of an address: 32-bit words in host (little-endian) order. */
+export function hexAddress(addr: Uint8Array): string {
+  let out = '';
+  for (let w = 0; w < addr.length; w += 4) {
+    for (let i = 3; i >= 0; i--) out += (addr[w + i] ?? 0).toString(16).padStart(2, '0');
+  }
+  return out.toUpperCase();
+}
+
+function addrFromHex(hex: string, domain: Domain): string {
   const bytes: number[] = [];
-  // Each 32-bit word is printed in host (little-endian) order.
   for (let w = 0; w < hex.length / 8; w++) {
     const word = hex.slice(w * 8, w * 8 + 8);
     for (let i = 3; i >= 0; i--) bytes.push(parseInt(word.slice(i * 2, i * 2 + 2), 16));
@@ -28,38 +48,88 @@ function hexAddr(hex: string, domain: Domain): string {
   return formatAddr(Uint8Array.from(domain === 'ipv4' ? bytes.slice(0, 4) : bytes));
 }
 
+function parseLine(line: string, protocol: Protocol, domain: Domain): ProcSocket | null {
+  const f = line.trim().split(/\s+/);
+  if (f.length < 10) return null;
+  const [laddr, lport] = (f[1] ?? '').split(':');
+  const [raddr, rport] = (f[2] ?? '').split(':');
+  const st = parseInt(f[3] ?? '0', 16);
+  const inode = Number(f[9]);
+  if (!laddr || !lport || !inode) return null;
+  const unconnected = /^0+$/.test(raddr ?? '') && /^0+$/.test(rport ?? '');
+  const usable = protocol === 'tcp' ? st === TCP_LISTEN : unconnected;
+  return { inode, protocol, domain, address: addrFromHex(laddr, domain), port: parseInt(lport, 16), usable };
+}
+
 /** Parse one /proc/net table. */
 export function parseNetTable(text: string, protocol: Protocol, domain: Domain): ProcSocket[] {
   const out: ProcSocket[] = [];
   for (const line of text.split('\n').slice(1)) {
-    const f = line.trim().split(/\s+/);
-    if (f.length < 10) continue;
-    const [laddr, lport] = (f[1] ?? '').split(':');
-    const [raddr, rport] = (f[2] ?? '').split(':');
-    const st = parseInt(f[3] ?? '0', 16);
-    const inode = Number(f[9]);
-    if (!laddr || !lport || !inode) continue;
-    const unconnected = /^0+$/.test(raddr ?? '') && /^0+$/.test(rport ?? '');
-    const usable = protocol === 'tcp' ? st === 0x0a : unconnected;
-    out.push({ inode, protocol, domain, address: hexAddr(laddr, domain), port: parseInt(lport, 16), usable });
+    const s = parseLine(line, protocol, domain);
+    if (s) out.push(s);
   }
   return out;
+}
+
+function readTable(pid: number, protocol: Protocol, domain: Domain): string {
+  try {
+    return fs.readFileSync(`/proc/${pid}/net/${tableName(protocol, domain)}`, 'latin1');
+  } catch {
+    return '';
+  }
 }
 
 /** Every TCP/UDP socket of the namespace of process `pid`. */
 export function namespaceSockets(pid: number): ProcSocket[] {
   const out: ProcSocket[] = [];
-  const tables: [string, Protocol, Domain][] = [['tcp', 'tcp', 'ipv4'], ['tcp6', 'tcp', 'ipv6'], ['udp', 'udp', 'ipv4'], ['udp6', 'udp', 'ipv6']];
-  for (const [file, protocol, domain] of tables) {
-    let text = '';
-    try {
-      text = fs.readFileSync(`/proc/${pid}/net/${file}`, 'utf8');
-    } catch {
-      continue;
-    }
-    out.push(...parseNetTable(text, protocol, domain));
+  for (const protocol of ['tcp', 'udp'] as const) {
+    for (const domain of ['ipv4', 'ipv6'] as const) out.push(...parseNetTable(readTable(pid, protocol, domain), protocol, domain));
   }
   return out;
+}
+
+/**
+ * Inodes of the usable sockets (TCP listening / UDP unconnected) bound
+ * exactly to addr:port in the namespace of `pid`.
+ */
+export function boundSockets(pid: number, protocol: Protocol, domain: Domain, addr: Uint8Array, port: number): number[] {
+  const text = readTable(pid, protocol, domain);
+  const needle = ` ${hexAddress(addr)}:${port.toString(16).toUpperCase().padStart(4, '0')} `;
+  const out: number[] = [];
+  for (let at = text.indexOf(needle); at >= 0; at = text.indexOf(needle, at + 1)) {
+    const start = text.lastIndexOf('\n', at) + 1;
+    const end = text.indexOf('\n', at);
+    const s = parseLine(text.slice(start, end < 0 ? text.length : end), protocol, domain);
+    // The needle may also match the remote address column: check it is the local one.
+    if (s && s.usable && s.port === port && hexAddress(addr) === text.slice(start, end).trim().split(/\s+/)[1]?.split(':')[0]) out.push(s.inode);
+  }
+  return out;
+}
+
+/**
+ * The lowest fd of process `pid` holding one of `inodes`, reading links in
+ * ascending fd order and stopping at the first match; null when none does.
+ */
+export function fdHolding(pid: number, inodes: readonly number[]): { fd: number; inode: number } | null {
+  const dir = `/proc/${pid}/fd`;
+  let names: string[];
+  try {
+    names = fs.readdirSync(dir);
+  } catch (err) {
+    throw procError(err, pid);
+  }
+  const fds = names.map(Number).filter(Number.isInteger).sort((a, b) => a - b);
+  const want = new Set(inodes.map((i) => `socket:[${i}]`));
+  for (const fd of fds) {
+    let target: string;
+    try {
+      target = fs.readlinkSync(`${dir}/${fd}`);
+    } catch {
+      continue; // closed meanwhile
+    }
+    if (want.has(target)) return { fd, inode: Number(target.slice(8, -1)) };
+  }
+  return null;
 }
 
 /** Map socket inode -> fd numbers held by process `pid`. */
@@ -77,7 +147,7 @@ export function socketFds(pid: number): Map<number, number[]> {
     try {
       target = fs.readlinkSync(`${dir}/${name}`);
     } catch {
-      continue; // closed meanwhile
+      continue;
     }
     const m = /^socket:\[(\d+)\]$/.exec(target);
     if (!m) continue;
@@ -88,6 +158,58 @@ export function socketFds(pid: number): Map<number, number[]> {
   }
   for (const list of out.values()) list.sort((a, b) => a - b);
   return out;
+}
+
+/** A process holding a socket at an fd. */
+export interface Holder {
+  pid: number;
+  fd: number;
+}
+
+/** Socket inode -> holders, over every process we may inspect; and one pid per network namespace. */
+export function scanSocketHolders(): { holders: Map<number, Holder[]>; pidInNetns: Map<number, number> } {
+  const holders = new Map<number, Holder[]>();
+  const pidInNetns = new Map<number, number>();
+  let pids: string[] = [];
+  try {
+    pids = fs.readdirSync('/proc').filter((n) => /^\d+$/.test(n));
+  } catch {
+    pids = [];
+  }
+  for (const name of pids) {
+    const pid = Number(name);
+    let fds: Map<number, number[]>;
+    try {
+      fds = socketFds(pid);
+    } catch {
+      continue; // gone, or not ours to see
+    }
+    const ns = netnsOf(pid);
+    if (ns !== null && !pidInNetns.has(ns)) pidInNetns.set(ns, pid);
+    for (const [inode, list] of fds) {
+      const h = holders.get(inode) ?? [];
+      for (const fd of list) h.push({ pid, fd });
+      holders.set(inode, h);
+    }
+  }
+  return { holders, pidInNetns };
+}
+
+/** A process's command name, or "" when it cannot be read. */
+export function processComm(pid: number): string {
+  try {
+    return fs.readFileSync(`/proc/${pid}/comm`, 'utf8').replace(/\n$/, '');
+  } catch {
+    return '';
+  }
+}
+
+function netnsOf(pid: number): number | null {
+  try {
+    return Number(fs.statSync(`/proc/${pid}/ns/net`).ino);
+  } catch {
+    return null;
+  }
 }
 
 /** Inode of the network namespace of process `pid`. */
@@ -114,18 +236,25 @@ export function parsePidArg(arg: string): number {
     if (!arg.includes('/') && !fs.existsSync(arg)) {
       throw new ManifoldError('ERR_INVALID_PID', `invalid pid ${JSON.stringify(arg)}: expected a process id or a pid file`);
     }
+    let fd: number;
     try {
-      const st = fs.statSync(arg);
-      if (!st.isFile()) throw new ManifoldError('ERR_INVALID_PID', `pid file ${arg} is not a regular file`);
-      if (st.size > 64) throw new ManifoldError('ERR_INVALID_PID', `pid file ${arg} is too large to hold a process id`);
-      text = fs.readFileSync(arg, 'utf8');
+      fd = fs.openSync(arg, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK | fs.constants.O_NOCTTY);
     } catch (err) {
-      if (err instanceof ManifoldError) throw err;
       const code = (err as NodeJS.ErrnoException).code;
-      throw new ManifoldError('ERR_INVALID_PID', `cannot read pid file ${arg}: ${code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : (err as Error).message}`);
+      throw new ManifoldError('ERR_INVALID_PID', `cannot read pid file ${JSON.stringify(arg)}: ${code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : (err as Error).message}`);
+    }
+    try {
+      const st = fs.fstatSync(fd);
+      if (!st.isFile()) throw new ManifoldError('ERR_INVALID_PID', `pid file ${JSON.stringify(arg)} is not a regular file`);
+      if (st.size > 64) throw new ManifoldError('ERR_INVALID_PID', `pid file ${JSON.stringify(arg)} is too large to hold a process id`);
+      const buf = Buffer.alloc(65);
+      const n = fs.readSync(fd, buf, 0, 65, 0);
+      text = buf.toString('utf8', 0, n);
+    } finally {
+      fs.closeSync(fd);
     }
     text = text.replace(/\s+$/, '');
-    if (!/^\d+$/.test(text)) throw new ManifoldError('ERR_INVALID_PID', `pid file ${arg} does not contain a process id`);
+    if (!/^\d+$/.test(text)) throw new ManifoldError('ERR_INVALID_PID', `pid file ${JSON.stringify(arg)} does not contain a process id`);
   }
   const pid = Number(text);
   if (!Number.isSafeInteger(pid) || pid <= 0 || pid > 4194304) throw new ManifoldError('ERR_INVALID_PID', `invalid pid ${JSON.stringify(text)}: out of range`);

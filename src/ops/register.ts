@@ -1,12 +1,16 @@
 /**
- * Putting sockets into the sockmap under a destination, and taking them out.
+ * Registering sockets under destinations, and removing them: planned from
+ * the live state and carried out by the executor, so registering several
+ * sockets is all or nothing and a replaced socket keeps serving until the
+ * switch.
  */
+import { DestKind } from '../core/layout.js';
 import { ManifoldError } from '../errors.js';
-import { mapUpdate } from '../sys/bpf.js';
-import { destName, u32, type DestKey } from '../core/codec.js';
-import type { State } from '../state/state.js';
-import { deleteSocket, DestinationTable, socketCookie } from './destinations.js';
+import type { DestKey, DispatcherMaps } from '../state/maps.js';
+import { execute, type ExecResult } from './executor.js';
+import { emptyPlan, type Plan } from './plan.js';
 import { validateSocket, type SocketInfo } from './socket-info.js';
+import { destName, View } from './view.js';
 
 /** Result of registering one socket. */
 export interface Registration {
@@ -29,16 +33,16 @@ export interface SocketRequest {
 }
 
 /**
- * Validate every request, then register them. Several sockets for one
- * destination are allowed only when they are the same socket or members of
- * one SO_REUSEPORT group (registered once; the kernel balances the group).
+ * Plan the registration of sockets. Every socket is validated first.
+ * Several sockets for one destination are allowed only when they are the
+ * same socket or members of one SO_REUSEPORT group (registered once; the
+ * kernel balances the group).
  */
-export function registerSockets(state: State, requests: readonly SocketRequest[]): Registration[] {
+export function planRegister(view: View, netnsIno: number, requests: readonly SocketRequest[]): { plan: Plan; regs: Registration[] } {
   const byDest = new Map<string, SocketRequest>();
   for (const r of requests) {
-    validateSocket(r.socket, r.what, state.target.netnsIno);
-    const key: DestKey = { label: r.label, domain: r.socket.domain, protocol: r.socket.protocol };
-    const name = destName(key);
+    validateSocket(r.socket, r.what, netnsIno);
+    const name = destName({ label: r.label, domain: r.socket.domain, protocol: r.socket.protocol });
     const prev = byDest.get(name);
     if (!prev) {
       byDest.set(name, r);
@@ -50,40 +54,62 @@ export function registerSockets(state: State, requests: readonly SocketRequest[]
       throw new ManifoldError('ERR_BAD_SOCKET', `${prev.what} and ${r.what} both map to destination ${name}, which holds one socket (use SO_REUSEPORT on both to share it)`);
     }
   }
-  const gen = state.activeGen();
-  const table = new DestinationTable(state);
-  const out: Registration[] = [];
+  const plan = emptyPlan();
+  const regs: Registration[] = [];
   for (const [name, r] of byDest) {
     const key: DestKey = { label: r.label, domain: r.socket.domain, protocol: r.socket.protocol };
-    const existing = table.get(key);
-    const dest = existing ?? table.ensure(key, gen);
-    const prevCookie = existing ? socketCookie(state, dest.value.id) : null;
-    const fdValue = Buffer.alloc(8);
-    fdValue.writeBigUInt64LE(BigInt(r.socket.fd), 0);
-    try {
-      mapUpdate(state.fd('sockets'), u32(dest.value.id), fdValue);
-    } catch (err) {
-      if (!existing) table.remove(dest);
-      throw new ManifoldError('ERR_BAD_SOCKET', `the kernel refused ${r.what} for ${name}: ${(err as Error).message}`);
+    const existing = view.dest(key);
+    let id: number;
+    if (existing) id = existing.id;
+    else {
+      id = view.allocateId(key);
+      plan.create.push({ ...key, id, refs: [0, 0], flags: 0 });
     }
-    const action: Registration['action'] = prevCookie === null ? 'created' : prevCookie === r.socket.cookie ? 'unchanged' : 'replaced';
-    out.push({
+    const prev = existing ? view.socketOf(id) : null;
+    const action: Registration['action'] = prev === null ? 'created' : prev === r.socket.cookie ? 'unchanged' : 'replaced';
+    if (action !== 'unchanged') {
+      const slot = view.allocateSlot();
+      plan.sockets.push({ slot, socket: { fd: r.socket.fd, cookie: r.socket.cookie } });
+      plan.destInfo.set(id, { kind: DestKind.socket, slot });
+    }
+    regs.push({
       destination: name, label: r.label, domain: key.domain, protocol: key.protocol, cookie: r.socket.cookie.toString(),
-      action, previousCookie: prevCookie === null ? null : prevCookie.toString(), fd: r.socket.fd,
+      action, previousCookie: prev === null ? null : prev.toString(), fd: r.socket.fd,
     });
   }
-  return out;
+  return { plan, regs };
 }
 
-/** Remove a destination's socket; returns the cookie it had (or null). */
-export function unregisterSocket(state: State, key: DestKey): { cookie: string | null; removedDestination: boolean } {
-  const gen = state.activeGen();
-  const table = new DestinationTable(state);
-  const dest = table.get(key);
+/** Register sockets, all or nothing. */
+export function registerSockets(maps: DispatcherMaps, netnsIno: number, requests: readonly SocketRequest[]): Registration[] & { exec?: ExecResult } {
+  const { plan, regs } = planRegister(new View(maps), netnsIno, requests);
+  execute(maps, plan);
+  return regs;
+}
+
+/** Result of unregister. */
+export interface Unregistration {
+  destination: string;
+  cookie: string | null;
+  /** The destination had no bindings and is gone. */
+  removedDestination: boolean;
+}
+
+/** Plan the removal of a destination's socket. */
+export function planUnregister(view: View, key: DestKey): { plan: Plan; result: Unregistration } {
+  const dest = view.dest(key);
   if (!dest) throw new ManifoldError('ERR_NOT_FOUND', `no destination ${destName(key)}`);
-  const cookie = socketCookie(state, dest.value.id);
-  deleteSocket(state, dest.value.id);
-  const garbage = table.isGarbage(dest, gen);
-  if (garbage) table.remove(dest);
-  return { cookie: cookie === null ? null : cookie.toString(), removedDestination: garbage };
+  const plan = emptyPlan();
+  const info = view.liveInfo()[dest.id];
+  const cookie = view.socketOf(dest.id);
+  if (info && info.kind !== DestKind.none) plan.destInfo.set(dest.id, { kind: DestKind.none, slot: 0 });
+  const removedDestination = dest.refs[view.live] === 0;
+  return { plan, result: { destination: destName(key), cookie: cookie === null ? null : cookie.toString(), removedDestination } };
+}
+
+/** Remove a destination's socket; its bindings then refuse traffic. */
+export function unregisterSocket(maps: DispatcherMaps, key: DestKey): Unregistration {
+  const { plan, result } = planUnregister(new View(maps), key);
+  execute(maps, plan);
+  return result;
 }

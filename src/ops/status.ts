@@ -1,17 +1,16 @@
 /**
- * What `status` reports: bindings and destinations with their sockets,
- * counters, the processes holding the sockets, and warnings about
- * destinations whose traffic is refused or dropped.
+ * What `status` reports: per destination (aggregated from the maps, not
+ * from a binding listing) its socket, binding count and counters, the
+ * processes holding the sockets, warnings, and the state's capacity and
+ * kernel memory. The binding listing is optional and stays packed.
  */
-import { mapLookup } from '../sys/bpf.js';
-import { possibleCpus } from '../sys/cpus.js';
-import { decodeMetrics, METRICS_SIZE, totalErrors, u32, type DestMetrics } from '../core/codec.js';
-import { bindingToJson, type BindingJson } from '../core/binding.js';
+import type { BindingList } from '../core/binding-list.js';
+import { DestKind } from '../core/layout.js';
 import type { Domain, Protocol } from '../core/net.js';
-import type { State } from '../state/state.js';
-import { DestinationTable, socketCookie } from './destinations.js';
-import { listBindings } from './bindings.js';
+import type { Counters, DispatcherMaps, Limits } from '../state/maps.js';
+import { readLive } from './read.js';
 import { findSocketOwners, type SocketHolding, type SocketOwner } from './socket-owners.js';
+import { destName } from './view.js';
 
 export type { SocketOwner } from './socket-owners.js';
 
@@ -41,21 +40,16 @@ export interface DestinationCounters {
 
 /** One destination in `status`. */
 export interface DestinationStatus extends DestinationCounters {
-  /**
-   * A socket is registered. The kernel removes a socket from the sockmap
-   * when it is closed, so a registered socket is an open socket.
-   */
+  /** A socket is registered (the kernel removes closed sockets from the sockmap). */
   alive: boolean;
-  /**
-   * Whether the socket can take steered traffic (TCP: listening; UDP:
-   * not connected); null when it could not be inspected (no socket, or its
-   * holder was not found / not permitted).
-   */
+  /** TCP listening / UDP unconnected; null when unknown (no socket, or its holder not found). */
   usable: boolean | null;
   /** The process holding the socket (not PID 1 when another one does), or null when unknown. */
   owner: SocketOwner | null;
   /** Every process found holding the socket. */
   owners: SocketOwner[];
+  /** Socket inode (ss -e: ino:N), null when unknown. */
+  inode: number | null;
 }
 
 /** Something an operator should look at. */
@@ -68,28 +62,37 @@ export interface StatusWarning {
   message: string;
 }
 
-/** The whole status document. */
-export interface StatusReport {
-  netns: string;
-  netnsIno: number;
-  stateDir: string;
-  version: string;
-  bindings: BindingJson[];
+/** Capacity: used vs maximum. */
+export interface Capacity {
+  bindings: { used: number; max: number };
+  destinations: { used: number; max: number };
+  sockets: { used: number; max: number };
+}
+
+/** Everything status gathers. */
+export interface StatusData {
   destinations: DestinationStatus[];
   warnings: StatusWarning[];
+  capacity: Capacity;
+  /** Bindings of the live generation (tags = destination ids) when asked for. */
+  bindings: BindingList | null;
+  /** Label of a destination id. */
+  labels: Map<number, string>;
 }
 
-/** Options of {@link gatherStatus}. */
+/** Options of gatherStatus. */
 export interface StatusOptions {
-  /** Look for the processes holding the sockets (default true; needs root to find anything). */
+  /** Only this label. */
+  label?: string | undefined;
+  /** Look for the processes holding the sockets (needs root to find anything). */
   owners?: boolean;
+  /** Read the binding listing too. */
+  bindings?: boolean;
 }
 
-/** Counters of one destination id. */
-export function readMetrics(state: State, id: number): DestMetrics {
-  const cpus = possibleCpus();
-  const raw = mapLookup(state.fd('metrics'), u32(id), METRICS_SIZE * cpus);
-  return decodeMetrics(raw ?? Buffer.alloc(0), cpus);
+function toCounters(c: Counters): Pick<DestinationCounters, 'lookups' | 'misses' | 'errors' | 'errorsByReason'> {
+  const errorsByReason = { bad_socket: Number(c.errBadSocket), wrong_family: Number(c.errWrongFamily), wrong_protocol: Number(c.errWrongProtocol), other: Number(c.errOther) };
+  return { lookups: Number(c.lookups), misses: Number(c.misses), errors: errorsByReason.bad_socket + errorsByReason.wrong_family + errorsByReason.wrong_protocol + errorsByReason.other, errorsByReason };
 }
 
 function compareDest(a: DestinationCounters, b: DestinationCounters): number {
@@ -102,39 +105,42 @@ function compareDest(a: DestinationCounters, b: DestinationCounters): number {
 /**
  * Every destination (optionally of one label) with its socket cookie,
  * binding count and counters, sorted by label, domain, protocol. Cheap: no
- * binding listing (used by the metrics exporter on each scrape).
+ * binding listing (the metrics exporter calls it on each scrape).
  */
-export function gatherDestinations(state: State, label?: string, table: DestinationTable = new DestinationTable(state)): DestinationCounters[] {
-  const gen = state.activeGen();
-  return table
-    .all()
-    .filter((d) => label === undefined || d.label === label)
-    .map((d) => {
-      const m = readMetrics(state, d.value.id);
-      const cookie = socketCookie(state, d.value.id);
-      return {
-        label: d.label,
-        domain: d.domain,
-        protocol: d.protocol,
-        id: d.value.id,
-        socket: cookie === null ? null : cookie.toString(),
-        bindings: d.value.refs[gen] ?? 0,
-        lookups: Number(m.lookups),
-        misses: Number(m.misses),
-        errors: Number(totalErrors(m)),
-        errorsByReason: {
-          bad_socket: Number(m.errors.bad_socket),
-          wrong_family: Number(m.errors.wrong_family),
-          wrong_protocol: Number(m.errors.wrong_protocol),
-          other: Number(m.errors.other),
-        },
-      };
-    })
-    .sort(compareDest);
+export function gatherDestinations(maps: DispatcherMaps, label?: string): { destinations: DestinationCounters[]; capacity: Capacity; labels: Map<number, string>; bindings: BindingList | null } {
+  return gatherWith(maps, label, false);
 }
 
-function name(d: DestinationCounters): string {
-  return `${d.domain}:${d.protocol}:${d.label}`;
+function gatherWith(maps: DispatcherMaps, label: string | undefined, withBindings: boolean): { destinations: DestinationCounters[]; capacity: Capacity; labels: Map<number, string>; bindings: BindingList | null } {
+  const snap = readLive(maps, { bindings: withBindings });
+  const counters = maps.allCounters();
+  const labels = new Map(snap.destinations.map((d) => [d.id, d.label]));
+  let sockets = 0;
+  let bindings = 0;
+  const out: DestinationCounters[] = [];
+  for (const d of snap.destinations) {
+    bindings += d.refs[snap.gen];
+    const info = snap.info[d.id];
+    const cookie = info && info.kind === DestKind.socket ? maps.socketCookie(info.slot) : null;
+    if (cookie !== null) sockets++;
+    if (label !== undefined && d.label !== label) continue;
+    out.push({
+      label: d.label, domain: d.domain, protocol: d.protocol, id: d.id, socket: cookie === null ? null : cookie.toString(), bindings: d.refs[snap.gen],
+      ...toCounters(counters[d.id] ?? { lookups: 0n, misses: 0n, errBadSocket: 0n, errWrongFamily: 0n, errWrongProtocol: 0n, errOther: 0n }),
+    });
+  }
+  const limits: Limits = maps.limits;
+  return {
+    destinations: out.sort(compareDest),
+    capacity: {
+      bindings: { used: bindings, max: limits.maxBindings },
+      // Half the ids: an apply may need a second id per destination while it swaps sets.
+      destinations: { used: snap.destinations.length, max: Math.floor(limits.maxIds / 2) },
+      sockets: { used: sockets, max: limits.sockSlots },
+    },
+    labels,
+    bindings: snap.bindings,
+  };
 }
 
 /** Warnings for destinations whose traffic cannot be delivered. */
@@ -143,33 +149,23 @@ export function statusWarnings(destinations: readonly DestinationStatus[]): Stat
   for (const d of destinations) {
     const base = { label: d.label, domain: d.domain, protocol: d.protocol };
     if (!d.alive && d.bindings > 0) {
-      out.push({ ...base, kind: 'no_socket', message: `${name(d)} has ${d.bindings} binding(s) but no socket: traffic to them is refused` });
+      out.push({ ...base, kind: 'no_socket', message: `${destName(d)} has ${d.bindings} binding(s) but no socket: traffic to them is refused` });
     } else if (d.alive && d.usable === false) {
       const why = d.protocol === 'tcp' ? 'a TCP socket that is not listening' : 'a connected UDP socket';
-      out.push({ ...base, kind: 'unusable_socket', message: `${name(d)}'s socket ${d.socket} is ${why}: traffic to its ${d.bindings} binding(s) is dropped (counted as errors)` });
+      out.push({ ...base, kind: 'unusable_socket', message: `${destName(d)}'s socket ${d.socket} is ${why}: traffic to its ${d.bindings} binding(s) is dropped (counted as errors)` });
     }
   }
   return out;
 }
 
-/** Gather the status, optionally for one label only. */
-export function gatherStatus(state: State, label?: string, opts: StatusOptions = {}): StatusReport {
-  const table = new DestinationTable(state);
-  const counters = gatherDestinations(state, label, table);
-  const bindings = listBindings(state, table).filter((b) => label === undefined || b.label === label);
-  const wanted = counters.filter((d) => d.socket !== null).map((d) => ({ cookie: BigInt(d.socket ?? 0), domain: d.domain, protocol: d.protocol }));
-  const holdings: Map<string, SocketHolding> = opts.owners === false ? new Map() : findSocketOwners(wanted, state.target.netnsIno);
-  const destinations: DestinationStatus[] = counters.map((d) => {
+/** Gather the status. */
+export function gatherStatus(maps: DispatcherMaps, netnsIno: number, opts: StatusOptions = {}): StatusData {
+  const g = gatherWith(maps, opts.label, opts.bindings ?? false);
+  const wanted = g.destinations.filter((d) => d.socket !== null).map((d) => ({ cookie: BigInt(d.socket ?? 0), domain: d.domain, protocol: d.protocol }));
+  const holdings: Map<string, SocketHolding> = opts.owners === false ? new Map() : findSocketOwners(wanted, netnsIno);
+  const destinations: DestinationStatus[] = g.destinations.map((d) => {
     const h = d.socket === null ? undefined : holdings.get(d.socket);
-    return { ...d, alive: d.socket !== null, usable: h ? h.usable : null, owner: h?.owners[0] ?? null, owners: h?.owners ?? [] };
+    return { ...d, alive: d.socket !== null, usable: h ? h.usable : null, owner: h?.owners[0] ?? null, owners: h?.owners ?? [], inode: h?.inode ?? null };
   });
-  return {
-    netns: state.target.netns,
-    netnsIno: state.target.netnsIno,
-    stateDir: state.target.stateDir,
-    version: state.meta.version,
-    bindings: bindings.map(bindingToJson),
-    destinations,
-    warnings: statusWarnings(destinations),
-  };
+  return { destinations, warnings: statusWarnings(destinations), capacity: g.capacity, bindings: g.bindings, labels: g.labels };
 }

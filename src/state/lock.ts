@@ -1,12 +1,21 @@
 /**
- * flock(2)-based locking of the state directory, with a timeout.
+ * The writers' lock of a namespace's state: an exclusive flock(2) on a
+ * directory `<bpffs>/<netns inode>_manifold_lock` that only its owner (the
+ * user running the writers, normally root) can open — mode 0700. Readers
+ * take no lock at all (they read consistently without one, see
+ * ops/read.ts), so no member of the read-only group, and no other user, can
+ * block a writer. A lock directory someone else created (bpffs is
+ * world-writable with the sticky bit by default) is replaced, and the
+ * replacement is reported.
  *
- * Writers take an exclusive lock, readers a shared one. Node has no flock,
- * so it comes from libc; waiting polls LOCK_NB so a stuck holder produces a
- * clear ERR_LOCK_TIMEOUT instead of hanging forever.
+ * Node has no flock(): it comes from libc; waiting polls LOCK_NB so a stuck
+ * holder produces ERR_LOCK_TIMEOUT instead of hanging forever.
  */
-import { flock, LOCK_EX, LOCK_NB, LOCK_SH, LOCK_UN } from '../sys/libc.js';
+import fs from 'node:fs';
+import path from 'node:path';
 import { ManifoldError } from '../errors.js';
+import { flock, LOCK_EX, LOCK_NB } from '../sys/libc.js';
+import { lockDirName, type ResolvedTarget } from './paths.js';
 
 const sleeper = new Int32Array(new SharedArrayBuffer(4));
 
@@ -15,31 +24,125 @@ export function sleepMs(ms: number): void {
   Atomics.wait(sleeper, 0, 0, ms);
 }
 
-/** Default lock wait, overridable with MANIFOLD_LOCK_TIMEOUT (seconds). */
-export function defaultLockTimeoutMs(): number {
-  const env = process.env.MANIFOLD_LOCK_TIMEOUT;
-  if (env !== undefined && /^\d+(\.\d+)?$/.test(env)) return Math.round(Number(env) * 1000);
-  return 10_000;
+/** Largest --lock-timeout / MANIFOLD_LOCK_TIMEOUT, in seconds. */
+export const MAX_LOCK_TIMEOUT_S = 3600;
+
+/** Default lock wait: MANIFOLD_LOCK_TIMEOUT (seconds, 0 to 3600) or 10 s. */
+export function defaultLockTimeoutMs(env: NodeJS.ProcessEnv = process.env): number {
+  const v = env.MANIFOLD_LOCK_TIMEOUT;
+  if (v === undefined || v === '') return 10_000;
+  if (!/^\d{1,4}(\.\d{1,3})?$/.test(v) || Number(v) > MAX_LOCK_TIMEOUT_S) {
+    throw new ManifoldError('ERR_INVALID_ENV', `MANIFOLD_LOCK_TIMEOUT=${JSON.stringify(v)} is not a number of seconds from 0 to ${MAX_LOCK_TIMEOUT_S}`);
+  }
+  return Math.round(Number(v) * 1000);
 }
 
-/** Take a lock on `fd` or throw ERR_LOCK_TIMEOUT after `timeoutMs`. */
-export function lockFd(fd: number, exclusive: boolean, timeoutMs: number, what: string): void {
-  const op = (exclusive ? LOCK_EX : LOCK_SH) | LOCK_NB;
+/** A held writers' lock; close() releases it. */
+export interface WriterLock {
+  /** A foreign lock directory that was replaced, or null. */
+  replaced: string | null;
+  close(): void;
+}
+
+function euid(): number {
+  return process.geteuid?.() ?? 0;
+}
+
+/** Why an open lock directory is not ours, or null when it is. */
+function foreign(st: fs.Stats): string | null {
+  if (!st.isDirectory()) return 'it is not a directory';
+  if (st.uid !== euid()) return `it is owned by uid ${st.uid}`;
+  if ((st.mode & 0o077) !== 0) return `its mode is ${(st.mode & 0o777).toString(8)}`;
+  return null;
+}
+
+/** Take the writers' lock of a namespace or throw ERR_LOCK_TIMEOUT after `timeoutMs`. */
+export function lockWriters(target: ResolvedTarget, timeoutMs: number): WriterLock {
+  const dir = path.join(target.bpffs, lockDirName(target.netnsIno));
   const deadline = Date.now() + timeoutMs;
+  let replaced: string | null = null;
   let delay = 1;
-  while (!flock(fd, op)) {
-    if (Date.now() >= deadline) {
-      throw new ManifoldError(
-        'ERR_LOCK_TIMEOUT',
-        `timed out after ${(timeoutMs / 1000).toFixed(1)} s waiting for the ${exclusive ? 'exclusive' : 'shared'} lock on ${what}: another manifold command is holding it`,
-      );
+  for (let attempt = 0; ; attempt++) {
+    try {
+      fs.mkdirSync(dir, { mode: 0o700 });
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'EACCES' || code === 'EPERM') {
+        throw new ManifoldError('ERR_PERMISSION', `cannot create the lock ${dir}: permission denied (writes need root, or CAP_BPF and CAP_NET_ADMIN with write access to ${target.bpffs})`);
+      }
+      if (code !== 'EEXIST') throw err;
     }
-    sleepMs(delay);
-    delay = Math.min(delay * 2, 20);
+    let fd: number;
+    try {
+      fd = fs.openSync(dir, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY | fs.constants.O_NOFOLLOW);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT') continue; // removed by an unload meanwhile
+      if ((code === 'ELOOP' || code === 'ENOTDIR') && attempt < 3) {
+        replaced = `${dir} (${code === 'ELOOP' ? 'a symlink' : 'not a directory'})`;
+        fs.rmSync(dir, { force: true });
+        continue;
+      }
+      if (code === 'EACCES' || code === 'EPERM') {
+        throw new ManifoldError('ERR_PERMISSION', `cannot open the lock ${dir}: permission denied (writes need root)`);
+      }
+      throw err;
+    }
+    const why = foreign(fs.fstatSync(fd));
+    if (why) {
+      fs.closeSync(fd);
+      if (attempt >= 3) throw new ManifoldError('ERR_PERMISSION', `the lock ${dir} keeps being replaced by another user (${why}); refusing to write`);
+      replaced = `${dir} (${why})`;
+      // Not ours: someone else made it (bpffs is sticky and world-writable). Move it away and retry.
+      const away = `${dir}-foreign-${process.pid}-${attempt}`;
+      try {
+        fs.renameSync(dir, away);
+        fs.rmSync(away, { recursive: true, force: true });
+      } catch (err) {
+        throw new ManifoldError('ERR_PERMISSION', `the lock ${dir} was not created by manifold (${why}) and cannot be removed: ${(err as Error).message}`);
+      }
+      continue;
+    }
+    try {
+      while (!flock(fd, LOCK_EX | LOCK_NB)) {
+        if (Date.now() >= deadline) {
+          throw new ManifoldError(
+            'ERR_LOCK_TIMEOUT',
+            `timed out after ${(timeoutMs / 1000).toFixed(1)} s waiting for the writers' lock ${dir}: another manifold command is changing this state`,
+          );
+        }
+        sleepMs(delay);
+        delay = Math.min(delay * 2, 20);
+      }
+      // An unload removes the lock directory: make sure we hold the one at the path.
+      let same = false;
+      try {
+        same = fs.statSync(dir).ino === fs.fstatSync(fd).ino;
+      } catch {
+        same = false;
+      }
+      if (!same) {
+        fs.closeSync(fd);
+        continue;
+      }
+    } catch (err) {
+      fs.closeSync(fd);
+      throw err;
+    }
+    return {
+      replaced,
+      close: () => {
+        try {
+          fs.closeSync(fd);
+        } catch {
+          /* closed already */
+        }
+      },
+    };
   }
 }
 
-/** Release a lock (closing the fd releases it too). */
-export function unlockFd(fd: number): void {
-  flock(fd, LOCK_UN);
+/** Remove the lock directory (unload, while holding the lock). */
+export function removeLockDir(target: ResolvedTarget): void {
+  fs.rmSync(path.join(target.bpffs, lockDirName(target.netnsIno)), { recursive: true, force: true });
 }

@@ -24,27 +24,23 @@ export interface ResolvedTarget extends Target {
   stateDir: string;
 }
 
-/** Names of the pinned objects inside the state directory. */
-export const Pins = {
-  link: 'link',
-  program: 'program',
-  meta: 'manifold_meta',
-  bindings: 'bindings',
-  activeGen: 'active_gen',
-  genMeta: 'gen_meta',
-  portBits: 'port_bits',
-  destinations: 'destinations',
-  sockets: 'sockets',
-  metrics: 'dest_metrics',
-} as const;
+/** Pins of the program and its attachment in the state directory. */
+export const ObjectPins = { link: 'link', program: 'program' } as const;
 
-/** Pin name of generation g's binding trie. */
-export function triePin(gen: number): string {
-  return `bindings-${gen}`;
+/** Name of the state directory of a namespace (bpffs refuses dots in names). */
+export function stateDirName(netnsIno: number): string {
+  return `${netnsIno}_manifold`;
 }
 
-/** Map names (in the BPF object) that are pinned and reused on upgrade. */
-export const MAP_NAMES = ['bindings', 'active_gen', 'gen_meta', 'port_bits', 'destinations', 'sockets', 'dest_metrics', 'manifold_meta'] as const;
+/** Name of the writers' lock directory of a namespace (root only, 0700: readers cannot lock it). */
+export function lockDirName(netnsIno: number): string {
+  return `${netnsIno}_manifold_lock`;
+}
+
+/** Prefix of leftover directories (interrupted load/unload) of a namespace. */
+export function leftoverPrefix(netnsIno: number): string {
+  return `${netnsIno}_manifold-`;
+}
 
 function fsError(err: unknown, what: string, argument: string): ManifoldError {
   const e = err as NodeJS.ErrnoException;
@@ -76,5 +72,5 @@ export function resolveTarget(target: Target): ResolvedTarget {
     throw new ManifoldError('ERR_USAGE', `--bpffs ${target.bpffs}: not a bpf filesystem (mount one with: mount -t bpf bpf ${target.bpffs})`);
   }
   const netnsIno = Number(st.ino);
-  return { ...target, netnsIno, netnsDev: st.dev, stateDir: path.join(target.bpffs, `${netnsIno}_manifold`) };
+  return { ...target, netnsIno, netnsDev: st.dev, stateDir: path.join(target.bpffs, stateDirName(netnsIno)) };
 }

@@ -196,6 +196,49 @@ function mapDumpSlow(fd: number, keySize: number, valueSize: number): { keys: Bu
   return { keys: Buffer.concat(keys), values: Buffer.concat(values), count: keys.length };
 }
 
+/**
+ * Read `count` consecutive elements of an ARRAY map starting at index
+ * `first` (one BPF_MAP_LOOKUP_BATCH). Returns the values, packed.
+ */
+export function mapLookupRange(fd: number, first: number, count: number, valueSize: number): Buffer {
+  const values = Buffer.alloc(valueSize * count);
+  if (count === 0) return values;
+  const keys = Buffer.alloc(4 * count);
+  const token = Buffer.alloc(8);
+  let got = 0;
+  let start: Buffer | null = first === 0 ? null : Buffer.from(Uint32Array.of(first - 1).buffer);
+  while (got < count) {
+    const n = [count - got];
+    const ret = bpf().map_lookup_batch(fd, start, token, keys, values.subarray(got * valueSize), n, batchOpts()) as number;
+    const read = n[0] ?? 0;
+    if (ret < 0 && ret !== -2) {
+      if (ret === -524 || ret === -22 || ret === -95) {
+        for (let i = got; i < count; i++) {
+          const v = mapLookup(fd, u32key(first + i), valueSize);
+          if (v) v.copy(values, i * valueSize);
+        }
+        return values;
+      }
+      check('bpf_map_lookup_batch', ret);
+    }
+    got += read;
+    if (ret === -2 || read === 0) break;
+    start = Buffer.from(token.subarray(0, 4));
+  }
+  return values;
+}
+
+function u32key(n: number): Buffer {
+  const b = Buffer.alloc(4);
+  b.writeUInt32LE(n >>> 0, 0);
+  return b;
+}
+
+/** Delete many elements (absent ones are skipped); falls back to single deletes. */
+export function mapDeleteBatch(fd: number, keys: Buffer, count: number, keySize: number): void {
+  for (let i = 0; i < count; i++) mapDelete(fd, keys.subarray(i * keySize, (i + 1) * keySize));
+}
+
 /** Update many elements; falls back to single updates where batch is unsupported. */
 export function mapUpdateBatch(fd: number, keys: Buffer, values: Buffer, count: number, keySize: number, valueSize: number): void {
   if (count === 0) return;
@@ -295,6 +338,11 @@ export function linkInfo(fd: number): LinkInfo {
 /** fd of a map by id (needs CAP_SYS_ADMIN). */
 export function mapFdById(id: number): number {
   return check('bpf_map_get_fd_by_id', bpf().map_fd_by_id(id));
+}
+
+/** fd of a program by id (needs CAP_SYS_ADMIN). */
+export function progFdById(id: number): number {
+  return check('bpf_prog_get_fd_by_id', bpf().prog_fd_by_id(id));
 }
 
 /** Attach a program to a target (e.g. a netns fd); returns the link fd. */

@@ -54,3 +54,13 @@ export class SysError extends Error {
     this.call = call;
   }
 }
+
+/** A failure while opening or loading a BPF object, with libbpf's log (and the verifier's). */
+export class BpfObjectError extends SysError {
+  readonly log: string;
+  constructor(message: string, errno: number, log: string[]) {
+    super('bpf_object', errno, message);
+    this.name = 'BpfObjectError';
+    this.log = log.join('').trim();
+  }
+}

@@ -6,7 +6,7 @@
  */
 import { koffi } from './ffi.js';
 import { libbpf } from './bpf.js';
-import { SysError } from './errno.js';
+import { BpfObjectError } from './errno.js';
 import { lastErrno } from './ffi.js';
 
 /* eslint-disable @typescript-eslint/no-explicit-any */
@@ -18,6 +18,7 @@ interface ObjFns {
   close: Fn;
   find_map: Fn;
   map_reuse_fd: Fn;
+  map_set_max_entries: Fn;
   map_fd: Fn;
   find_prog: Fn;
   prog_fd: Fn;
@@ -44,6 +45,7 @@ function obj(): ObjFns {
     close: lib.func('void bpf_object__close(bpf_object *obj)'),
     find_map: lib.func('bpf_map *bpf_object__find_map_by_name(bpf_object *obj, const char *name)'),
     map_reuse_fd: lib.func('int bpf_map__reuse_fd(bpf_map *map, int fd)'),
+    map_set_max_entries: lib.func('int bpf_map__set_max_entries(bpf_map *map, uint32_t max_entries)'),
     map_fd: lib.func('int bpf_map__fd(bpf_map *map)'),
     find_prog: lib.func('bpf_program *bpf_object__find_program_by_name(bpf_object *obj, const char *name)'),
     prog_fd: lib.func('int bpf_program__fd(bpf_program *prog)'),
@@ -68,11 +70,17 @@ export interface LoadedObject {
   close(): void;
 }
 
-/**
- * Open and load a BPF object file. Maps named in `reuse` are not created:
- * the given fds are used instead (for in-place upgrades).
- */
-export function loadObject(path: string, progName: string, reuse?: Map<string, number>): LoadedObject {
+/** Options of loadObject. */
+export interface LoadOptions {
+  /** Maps not to create: the given fds are used instead (in-place upgrades). */
+  reuse?: ReadonlyMap<string, number>;
+  /** max_entries of maps sized at load time. */
+  maxEntries?: ReadonlyMap<string, number>;
+}
+
+/** Open and load a BPF object file. */
+export function loadObject(path: string, progName: string, opts: LoadOptions = {}): LoadedObject {
+  const reuse = opts.reuse;
   const f = obj();
   logLines.length = 0;
   const handle = f.open_file(path, null);
@@ -85,6 +93,12 @@ export function loadObject(path: string, progName: string, reuse?: Map<string, n
     closed = true;
   };
   try {
+    for (const [name, n] of opts.maxEntries ?? []) {
+      const map = f.find_map(handle, name);
+      if (!map) throw new BpfObjectError(`BPF object has no map named ${name}`, 2, logLines);
+      const ret = f.map_set_max_entries(map, n) as number;
+      if (ret < 0) throw new BpfObjectError(`cannot size the map ${name}`, -ret, logLines);
+    }
     for (const [name, fd] of reuse ?? []) {
       const map = f.find_map(handle, name);
       if (!map) throw new BpfObjectError(`BPF object has no map named ${name}`, 2, logLines);
@@ -111,11 +125,3 @@ export function loadObject(path: string, progName: string, reuse?: Map<string, n
   }
 }
 
-/** A failure while opening or loading a BPF object, with libbpf's log. */
-export class BpfObjectError extends SysError {
-  readonly log: string;
-  constructor(message: string, errno: number, log: string[]) {
-    super('bpf_object', errno, message);
-    this.log = log.join('').trim();
-  }
-}

@@ -1,68 +1,88 @@
 /**
  * load, unload, upgrade, version.
  */
-import type { Argv } from 'yargs';
-import { load, unload, upgrade } from '../../state/lifecycle.js';
-import { MANIFOLD_ABI } from '../../core/codec.js';
+import type { CommandModule } from 'yargs';
+import { MANIFOLD_ABI } from '../../core/layout.js';
+import { load, unload, upgrade } from '../../ops/lifecycle.js';
 import { manifoldVersion } from '../../version.js';
 import { emitEvent, Priority } from '../../log/events.js';
 import { info, out, outJson } from '../output.js';
 import { targetOf, type GlobalArgs } from '../context.js';
 import { resolveGroup } from '../groups.js';
 
-/** Register the lifecycle commands. */
-export function lifecycleCommands(y: Argv<GlobalArgs>): Argv<GlobalArgs> {
-  return y
-    .command(
-      'load',
-      'Load the dispatcher into the network namespace and attach it',
-      (a) => a.option('group', { type: 'string', describe: 'group that may read the state (status, bindings, metrics); default: your group' }),
-      (argv) => {
-        const args = argv as unknown as GlobalArgs & { group?: string };
-        const gid = args.group === undefined ? undefined : resolveGroup(args.group);
-        const r = load({ ...targetOf(args), ...(gid === undefined ? {} : { gid }) });
-        if (r.alreadyLoaded) {
-          info(`manifold: already loaded in network namespace ${r.netnsIno} (${r.stateDir}); nothing changed`);
-        } else {
-          if (r.replacedStale) info(`manifold: replaced a stale state directory: ${r.replacedStale}`);
-          emitEvent('load', Priority.notice, `loaded dispatcher into network namespace ${r.netnsIno}`, { NETNS: r.netnsIno, STATE_DIR: r.stateDir });
-          info(`manifold: loaded dispatcher into network namespace ${r.netnsIno} (${r.stateDir})`);
-        }
-        if (args.json) outJson({ loaded: true, alreadyLoaded: r.alreadyLoaded, stateDir: r.stateDir, netnsIno: r.netnsIno, replacedStale: r.replacedStale });
-      },
-    )
-    .command(
-      'unload',
-      'Detach the dispatcher and remove its state (traffic returns to normal socket lookup)',
-      (a) => a,
-      (argv) => {
-        const args = argv as unknown as GlobalArgs;
-        const r = unload(targetOf(args));
-        emitEvent('unload', Priority.notice, `unloaded dispatcher (${r.stateDir})`, { STATE_DIR: r.stateDir });
-        info(`manifold: unloaded${r.stale ? ' stale state' : ''} ${r.stateDir}`);
-        if (args.json) outJson({ unloaded: true, stateDir: r.stateDir, stale: r.stale });
-      },
-    )
-    .command(
-      'upgrade',
-      'Replace the running dispatcher program in place, keeping bindings, sockets and counters',
-      (a) => a,
-      (argv) => {
-        const args = argv as unknown as GlobalArgs;
-        const r = upgrade(targetOf(args));
-        emitEvent('upgrade', Priority.notice, `upgraded dispatcher from ${r.previousVersion} to ${r.version}`, { STATE_DIR: r.stateDir, VERSION: r.version });
-        info(`manifold: upgraded dispatcher (${r.previousVersion} -> ${r.version})`);
-        if (args.json) outJson({ upgraded: true, ...r });
-      },
-    )
-    .command(
-      'version',
-      'Print the manifold version and the BPF map ABI version',
-      (a) => a,
-      (argv) => {
-        const args = argv as unknown as GlobalArgs;
-        if (args.json) outJson({ version: manifoldVersion(), abi: MANIFOLD_ABI });
-        else out(`manifold ${manifoldVersion()} (BPF ABI ${MANIFOLD_ABI})`);
-      },
-    );
+/** Arguments of load. */
+export interface LoadArgs extends GlobalArgs {
+  group?: string | undefined;
+  'max-destinations'?: number | undefined;
+  'max-bindings'?: number | undefined;
 }
+
+/** `manifold load`. */
+export const loadCommand: CommandModule<GlobalArgs, LoadArgs> = {
+  command: 'load',
+  describe: 'Load the dispatcher into the network namespace and attach it (idempotent)',
+  builder: (y) =>
+    y
+      .option('group', { type: 'string', describe: 'group that may read the state (status, bindings, metrics); default: your group' })
+      .option('max-destinations', { type: 'number', describe: 'destinations the state can hold (default 1024, at most 16384); sizes its kernel memory' })
+      .option('max-bindings', { type: 'number', describe: 'bindings the state can hold (default 2097152)' }),
+  handler: (args) => {
+    const gid = args.group === undefined ? undefined : resolveGroup(args.group);
+    const r = load({ ...targetOf(args), gid, maxDestinations: args['max-destinations'], maxBindings: args['max-bindings'] });
+    if (r.replacedLock) info(`manifold: warning: replaced a lock directory this manifold did not create: ${r.replacedLock}`);
+    if (r.alreadyLoaded) {
+      info(`manifold: already loaded in network namespace ${r.netnsIno} (${r.stateDir}); nothing changed`);
+    } else {
+      if (r.replacedStale) info(`manifold: replaced a state directory that was not a healthy manifold state: ${r.replacedStale}`);
+      emitEvent('load', Priority.notice, `loaded dispatcher into network namespace ${r.netnsIno}`, { NETNS: r.netnsIno, STATE_DIR: r.stateDir });
+      info(`manifold: loaded dispatcher into network namespace ${r.netnsIno} (${r.stateDir})`);
+    }
+    if (args.json) {
+      outJson({
+        loaded: true, alreadyLoaded: r.alreadyLoaded, stateDir: r.stateDir, netnsIno: r.netnsIno, replacedStale: r.replacedStale,
+        maxDestinations: r.limits.maxIds / 2, maxBindings: r.limits.maxBindings,
+      });
+    }
+  },
+};
+
+/** `manifold unload`. */
+export const unloadCommand: CommandModule<GlobalArgs, GlobalArgs> = {
+  command: 'unload',
+  describe: 'Detach the dispatcher and remove its state (traffic returns to normal socket lookup); nothing to do when not loaded',
+  builder: (y) => y,
+  handler: (args) => {
+    const r = unload(targetOf(args));
+    if (!r.wasLoaded) info(`manifold: not loaded (${r.stateDir}); nothing to do${r.leftovers ? ` (removed ${r.leftovers} leftover director${r.leftovers === 1 ? 'y' : 'ies'} of an interrupted command)` : ''}`);
+    else {
+      emitEvent('unload', Priority.notice, `unloaded dispatcher (${r.stateDir})`, { STATE_DIR: r.stateDir });
+      info(`manifold: unloaded${r.stale ? ' stale state' : ''} ${r.stateDir}`);
+    }
+    if (args.json) outJson({ unloaded: r.wasLoaded, wasLoaded: r.wasLoaded, stateDir: r.stateDir, stale: r.stale });
+  },
+};
+
+/** `manifold upgrade`. */
+export const upgradeCommand: CommandModule<GlobalArgs, GlobalArgs> = {
+  command: 'upgrade',
+  describe: 'Replace the running dispatcher program in place, keeping bindings, sockets and counters (migrates older map ABIs)',
+  builder: (y) => y,
+  handler: (args) => {
+    const r = upgrade(targetOf(args));
+    const abi = r.previousAbi !== r.abi ? `, map ABI ${r.previousAbi} -> ${r.abi}` : '';
+    emitEvent('upgrade', Priority.notice, `upgraded dispatcher from ${r.previousVersion} to ${r.version}${abi}`, { STATE_DIR: r.stateDir, VERSION: r.version, ABI: r.abi });
+    info(`manifold: upgraded dispatcher (${r.previousVersion} -> ${r.version}${abi})`);
+    if (args.json) outJson({ upgraded: true, ...r });
+  },
+};
+
+/** `manifold version`. */
+export const versionCommand: CommandModule<GlobalArgs, GlobalArgs> = {
+  command: 'version',
+  describe: 'Print the manifold version and the BPF map ABI version',
+  builder: (y) => y,
+  handler: (args) => {
+    if (args.json) outJson({ version: manifoldVersion(), abi: MANIFOLD_ABI });
+    else out(`manifold ${manifoldVersion()} (BPF ABI ${MANIFOLD_ABI})`);
+  },
+};

@@ -1,0 +1,55 @@
+/**
+ * bindings: list the live bindings, most specific first.
+ */
+import type { CommandModule } from 'yargs';
+import { validateLabel } from '../../core/labels.js';
+import { prefixContains } from '../../core/binding.js';
+import { formatPrefix, parsePort, parsePrefix, parseProtocol } from '../../core/net.js';
+import { readLive } from '../../ops/read.js';
+import { withState } from '../../state/state.js';
+import { streamBindingsJson } from '../format.js';
+import { out } from '../output.js';
+import { openOptions, type GlobalArgs } from '../context.js';
+
+/** Arguments of `bindings`. */
+export interface ListArgs extends GlobalArgs {
+  label?: string | undefined;
+  protocol?: string | undefined;
+  prefix?: string | undefined;
+  port?: string | undefined;
+}
+
+/** `manifold bindings`. */
+export const bindingsCommand: CommandModule<GlobalArgs, ListArgs> = {
+  command: 'bindings',
+  describe: 'List bindings, most specific first',
+  builder: (y) =>
+    y
+      .option('label', { type: 'string', describe: 'only this label' })
+      .option('protocol', { type: 'string', describe: 'only tcp or udp' })
+      .option('prefix', { type: 'string', describe: 'only bindings whose prefix contains this address or prefix' })
+      .option('port', { type: 'string', describe: 'only bindings that match this port (exact or 0)' }),
+  handler: (args) => {
+    const label = args.label === undefined ? undefined : validateLabel(args.label);
+    const protocol = args.protocol === undefined ? undefined : parseProtocol(args.protocol);
+    const prefix = args.prefix === undefined ? undefined : parsePrefix(args.prefix);
+    const port = args.port === undefined ? undefined : parsePort(args.port, '--port');
+    const snap = withState(openOptions(args, false), (s) => readLive(s.maps, { bindings: true }));
+    const list = snap.bindings!;
+    const labels = new Map(snap.destinations.map((d) => [d.id, d.label]));
+    const labelOf = (i: number): string => labels.get(list.tag(i)) ?? `#${list.tag(i)}`;
+    const keep: number[] = [];
+    for (const i of list.sortedIndices(labelOf)) {
+      if (label !== undefined && labelOf(i) !== label) continue;
+      if (protocol !== undefined && list.protocol(i) !== protocol) continue;
+      if (port !== undefined && list.port(i) !== port && list.port(i) !== 0) continue;
+      if (prefix !== undefined) {
+        const p = list.prefix(i);
+        if (p.domain !== prefix.domain || p.len > prefix.len || !prefixContains(p, prefix.addr)) continue;
+      }
+      keep.push(i);
+    }
+    if (args.json) streamBindingsJson(list, keep, labelOf);
+    else for (const i of keep) out(`${list.protocol(i)}\t${formatPrefix(list.prefix(i))}\t${list.port(i)}\t${labelOf(i)}`);
+  },
+};

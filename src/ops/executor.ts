@@ -1,0 +1,278 @@
+/**
+ * The executor: the only code that writes the dispatcher's maps, and where
+ * the all-or-nothing guarantee lives (docs/ARCHITECTURE.md, "One write
+ * path").
+ *
+ * Two generations hold the bindings and destination info; the data plane
+ * reads the one named by active_gen. A write:
+ *
+ *  1. marks the staging generation DIRTY (from here on an interruption is
+ *     visible to the next write);
+ *  2. creates new destinations and puts new sockets into free slots
+ *     (nothing refers to them yet);
+ *  3. brings the staging generation to the new state: changes applied to a
+ *     copy that is in sync with the live one (incremental), or rebuilt from
+ *     scratch (rebuild) — resyncing it first when an earlier write left it
+ *     out of date;
+ *  4. marks it clean with the next content version and flips active_gen to
+ *     it — the commit point, one 4-byte write;
+ *  5. brings the old generation to the same state (incremental), or marks
+ *     it STALE so the next write rebuilds it;
+ *  6. collects garbage (destinations nobody refers to, socket slots nobody
+ *     refers to) and marks the old generation clean.
+ *
+ * Killed before step 4 the old state stays live; after it the new one is
+ * live and complete. The next write finds the leftover (a DIRTY or STALE
+ * generation), rebuilds it from the live one and scans every socket slot.
+ */
+import { BindingList, KeyIndex } from '../core/binding-list.js';
+import { DestKind, GEN_DIRTY, GEN_STALE } from '../core/layout.js';
+import { IncrementalPlacer, layoutGeneration, Place, placeOf, type PlaceId } from '../core/placement.js';
+import { ManifoldError } from '../errors.js';
+import type { DestInfo, DispatcherMaps, Gen, GenState } from '../state/maps.js';
+import { step } from './faults.js';
+import { isEmptyPlan, type Plan } from './plan.js';
+
+/** How a write was carried out. */
+export interface ExecResult {
+  strategy: 'none' | 'incremental' | 'rebuild';
+  /** An earlier interrupted write was repaired first. */
+  repaired: boolean;
+}
+
+const NONE: DestInfo = { kind: DestKind.none, slot: 0 };
+
+function other(g: Gen): Gen {
+  return (g ^ 1) as Gen;
+}
+
+/** True when `s` is clean and holds the same content version as `live`. */
+export function inSync(s: GenState, live: GenState): boolean {
+  return s.flags === 0 && s.seq === live.seq;
+}
+
+/** Hash capacity for `n` entries: room to grow before a rebuild. */
+export function exactCapacityFor(n: number): number {
+  return Math.max(64, Math.ceil(n * 1.25) + 16);
+}
+
+/** Apply the plan's changes to generation g in place; false (nothing written) when it cannot. */
+function applyDelta(maps: DispatcherMaps, g: Gen, plan: Plan, state: GenState): GenState | null {
+  const meta = maps.genMeta(g);
+  let words: BigUint64Array | null = null;
+  const placer = new IncrementalPlacer(meta, (w) => {
+    words ??= maps.portWords(g);
+    return words[w] ?? 0n;
+  });
+  const putPlaces: PlaceId[] = [];
+  let added = 0;
+  for (let i = 0; i < plan.puts.count; i++) {
+    const place = placer.place(plan.puts, i);
+    if (place === null) return null;
+    putPlaces.push(place);
+    if (place === Place.hash && plan.putIsNew[i]) added++;
+  }
+  const delPlaces: PlaceId[] = [];
+  let removed = 0;
+  for (let i = 0; i < plan.deletes.count; i++) {
+    const place = placeOf(meta, plan.deletes.slot(i), plan.deletes.len(i), plan.deletes.port(i));
+    delPlaces.push(place);
+    if (place === Place.hash) removed++;
+  }
+  const exactCount = state.exactCount + added - removed;
+  if (state.exactCount + added > state.exactCapacity) return null;
+
+  for (const place of [Place.hash, Place.exactTrie, Place.wildTrie] as const) {
+    const dels: number[] = [];
+    delPlaces.forEach((p, i) => p === place && dels.push(i));
+    maps.deleteBindings(g, place, plan.deletes, dels);
+  }
+  for (const place of [Place.hash, Place.exactTrie, Place.wildTrie] as const) {
+    const puts: number[] = [];
+    putPlaces.forEach((p, i) => p === place && puts.push(i));
+    if (puts.length > 0) maps.putBindings(g, place, plan.puts, puts);
+  }
+  if (placer.changed.size > 0) maps.setPortWords(g, placer.changed);
+  if (placer.metaChanged) maps.setGenMeta(g, placer.meta);
+  for (const [id, info] of plan.destInfo) maps.setDestInfo(g, id, info);
+  adjustRefs(maps, g, plan.refDelta);
+  return { ...state, exactCount };
+}
+
+function adjustRefs(maps: DispatcherMaps, g: Gen, delta: ReadonlyMap<number, number>): void {
+  if (delta.size === 0) return;
+  for (const d of maps.destinations()) {
+    const n = delta.get(d.id);
+    if (n === undefined) continue;
+    const refs: [number, number] = [d.refs[0], d.refs[1]];
+    refs[g] = Math.max(0, refs[g] + n);
+    maps.putDestination({ ...d, refs }, false);
+  }
+}
+
+/** Rebuild generation g from scratch with `content` (tags = destination ids) and `info` for every id. */
+function rebuild(maps: DispatcherMaps, g: Gen, content: BindingList, info: readonly DestInfo[], state: GenState): GenState {
+  if (content.count > maps.limits.maxBindings) {
+    throw new ManifoldError('ERR_NO_SPACE', `${content.count} bindings are more than the ${maps.limits.maxBindings} this state was loaded for (manifold load --max-bindings)`);
+  }
+  const layout = layoutGeneration(content);
+  const capacity = exactCapacityFor(layout.hashCount);
+  maps.resetGeneration(g, capacity);
+  for (const place of [Place.hash, Place.exactTrie, Place.wildTrie] as const) {
+    const idx: number[] = [];
+    layout.places.forEach((p, i) => p === place && idx.push(i));
+    if (idx.length === content.count) maps.putBindings(g, place, content);
+    else if (idx.length > 0) maps.putBindings(g, place, content, idx);
+  }
+  maps.setPortWords(g, layout.words);
+  maps.setGenMeta(g, layout.meta);
+  const current = maps.destInfo(g);
+  info.forEach((want, id) => {
+    const have = current[id];
+    if (!have || have.kind !== want.kind || have.slot !== want.slot) maps.setDestInfo(g, id, want);
+  });
+  const counts = new Map<number, number>();
+  for (let i = 0; i < content.count; i++) counts.set(content.tag(i), (counts.get(content.tag(i)) ?? 0) + 1);
+  for (const d of maps.destinations()) {
+    const n = counts.get(d.id) ?? 0;
+    if (d.refs[g] === n) continue;
+    const refs: [number, number] = [d.refs[0], d.refs[1]];
+    refs[g] = n;
+    maps.putDestination({ ...d, refs }, false);
+  }
+  return { ...state, exactCapacity: capacity, exactCount: layout.hashCount };
+}
+
+/** The live content with the plan's changes applied (for a rebuild without a target). */
+function merged(live: BindingList, plan: Plan): BindingList {
+  const dels = new KeyIndex(plan.deletes);
+  for (let i = 0; i < plan.deletes.count; i++) dels.add(i);
+  const puts = new KeyIndex(plan.puts);
+  for (let i = 0; i < plan.puts.count; i++) puts.add(i);
+  const out = new BindingList(live.count + plan.puts.count);
+  for (let i = 0; i < live.count; i++) {
+    const k = live.key(i);
+    if (dels.find(k) >= 0 || puts.find(k) >= 0) continue;
+    out.pushFrom(live, i, live.tag(i));
+  }
+  for (let i = 0; i < plan.puts.count; i++) out.pushFrom(plan.puts, i, plan.puts.tag(i));
+  return out;
+}
+
+/** Destination info of every id after the plan. */
+function infoAfter(base: readonly DestInfo[], plan: Plan): DestInfo[] {
+  const out = base.map((d) => ({ ...d }));
+  for (const d of plan.create) out[d.id] = { ...NONE };
+  for (const [id, info] of plan.destInfo) out[id] = { ...info };
+  return out;
+}
+
+/**
+ * Remove garbage: destinations with no bindings in a valid generation and
+ * no live socket, and socket slots no valid generation refers to. With
+ * `scanAll`, every slot is checked (after an interrupted write), else only
+ * `candidates`.
+ */
+export function collectGarbage(maps: DispatcherMaps, valid: readonly Gen[], candidates: Iterable<number>, scanAll: boolean): void {
+  const infos = new Map<Gen, DestInfo[]>();
+  for (const g of valid) infos.set(g, maps.destInfo(g));
+  const liveSocket = (id: number): boolean => {
+    for (const info of infos.values()) {
+      const d = info[id];
+      if (d && d.kind === DestKind.socket && maps.socketCookie(d.slot) !== null) return true;
+    }
+    return false;
+  };
+  const release = new Set<number>(candidates);
+  for (const d of maps.destinations()) {
+    if (valid.some((g) => d.refs[g] !== 0) || liveSocket(d.id)) continue;
+    for (const [g, info] of infos) {
+      const cur = info[d.id];
+      if (cur && cur.kind === DestKind.socket) release.add(cur.slot);
+    }
+    for (const g of [0, 1] as const) maps.setDestInfo(g, d.id, NONE);
+    for (const info of infos.values()) info[d.id] = { ...NONE };
+    maps.deleteDestination(d);
+  }
+  const referenced = new Set<number>();
+  for (const info of infos.values()) for (const d of info) if (d.kind === DestKind.socket) referenced.add(d.slot);
+  const slots = scanAll ? Array.from({ length: maps.limits.sockSlots }, (_, i) => i) : [...release];
+  for (const slot of slots) {
+    if (!referenced.has(slot) && (!scanAll || maps.socketCookie(slot) !== null)) maps.deleteSocket(slot);
+  }
+}
+
+/** Carry out a plan. */
+export function execute(maps: DispatcherMaps, plan: Plan): ExecResult {
+  const live = maps.activeGen();
+  const staging = other(live);
+  const sLive = maps.genState(live);
+  let sStaging = maps.genState(staging);
+  const repaired = !inSync(sStaging, sLive);
+  if (isEmptyPlan(plan) && !repaired) return { strategy: 'none', repaired: false };
+  const txid = (sLive.txid > sStaging.txid ? sLive.txid : sStaging.txid) + 1n;
+  const liveInfo = maps.destInfo(live);
+
+  step('begin');
+  sStaging = { ...sStaging, flags: sStaging.flags | GEN_DIRTY, txid };
+  maps.setGenState(staging, sStaging);
+  step('staging-dirty');
+
+  for (const d of plan.create) {
+    maps.zeroCounters(d.id);
+    maps.setDestInfo(staging, d.id, NONE);
+    maps.putDestination(d, true);
+  }
+  step('destinations-created');
+  for (const s of plan.sockets) maps.putSocket(s.slot, s.socket);
+  step('sockets-put');
+
+  const changes = plan.puts.count + plan.deletes.count;
+  const bigChange = plan.target !== null && changes * 4 > plan.target.count + 64;
+  let strategy: 'incremental' | 'rebuild' = 'incremental';
+  let next: GenState | null = null;
+  if (bigChange) {
+    next = rebuild(maps, staging, plan.target as BindingList, infoAfter(liveInfo, plan), sStaging);
+    strategy = 'rebuild';
+  } else {
+    if (repaired) {
+      sStaging = rebuild(maps, staging, maps.readBindings(live), infoAfter(liveInfo, { ...plan, create: [], destInfo: new Map() }), sStaging);
+      step('staging-resynced');
+    }
+    next = applyDelta(maps, staging, plan, sStaging);
+    if (next === null) {
+      const content = plan.target ?? merged(maps.readBindings(live), plan);
+      next = rebuild(maps, staging, content, infoAfter(liveInfo, plan), sStaging);
+      strategy = 'rebuild';
+    }
+  }
+  step('staging-filled');
+  maps.setGenState(staging, { ...next, seq: sLive.seq + 1n, flags: 0, txid });
+  step('staging-ready');
+
+  maps.setActiveGen(staging);
+  step('committed');
+
+  const released = new Set<number>();
+  for (const [id] of plan.destInfo) {
+    const old = liveInfo[id];
+    if (old && old.kind === DestKind.socket) released.add(old.slot);
+  }
+  let oldState: GenState = { ...sLive, flags: GEN_STALE, txid };
+  if (strategy === 'incremental') {
+    maps.setGenState(live, { ...sLive, flags: GEN_DIRTY, txid });
+    step('old-dirty');
+    const synced = applyDelta(maps, live, plan, sLive);
+    if (synced) oldState = { ...synced, seq: sLive.seq + 1n, flags: 0, txid };
+    else maps.setGenState(live, oldState);
+  } else {
+    maps.setGenState(live, oldState);
+  }
+  step('old-synced');
+  const valid: Gen[] = oldState.flags === 0 ? [staging, live] : [staging];
+  collectGarbage(maps, valid, released, repaired);
+  step('collected');
+  if (oldState.flags === 0) maps.setGenState(live, oldState);
+  step('done');
+  return { strategy, repaired };
+}

@@ -1,0 +1,318 @@
+/**
+ * The dispatcher's pinned BPF maps behind the DispatcherMaps interface.
+ * The only code (with the loader and the ABI migration) that encodes map
+ * keys and values; index formulas come from core/layout.ts.
+ */
+import { BindingList } from '../core/binding-list.js';
+import { destInfoIndex, DestKind, PORT_WORDS, SLOTS, Sizes, trieSlot } from '../core/layout.js';
+import { Place, type GenMeta, type PlaceId } from '../core/placement.js';
+import { ManifoldError } from '../errors.js';
+import {
+  BPF_NOEXIST, BPF_F_NO_PREALLOC, mapCreate, mapDeleteBatch, mapDelete, mapDump, mapFdById, mapInfo, mapLookup, mapLookupRange, mapUpdate,
+  mapUpdateBatch, MapType,
+} from '../sys/bpf.js';
+import { SysError } from '../sys/errno.js';
+import { closeFd } from '../sys/libc.js';
+import {
+  decodeCounters, decodeDestInfo, decodeDestKey, decodeDestValue, decodeGenMeta, decodeGenState, encodeCounters, encodeDestInfo,
+  encodeDestKey, encodeDestValue, encodeGenMeta, encodeGenState, u32,
+} from './kernel-codec.js';
+import {
+  noCounters, type BindingValue, type Counters, type DestInfo, type DestKey, type DestRecord, type DispatcherMaps, type Gen, type GenState,
+  type Limits, type SocketHandle,
+} from './maps.js';
+import type { PinDir } from './pins.js';
+
+/** Pinned maps of the state directory (names in the BPF object). */
+export const MapPins = {
+  meta: 'manifold_meta',
+  config: 'config',
+  activeGen: 'active_gen',
+  genMeta: 'gen_meta',
+  genState: 'gen_state',
+  portWords: 'port_words',
+  tries: 'tries',
+  exact: 'exact',
+  destInfo: 'dest_info',
+  destinations: 'destinations',
+  sockets: 'sockets',
+  metrics: 'dest_metrics',
+} as const;
+
+/** A pinned map's key in MapPins. */
+export type MapPin = keyof typeof MapPins;
+
+/** Pin name of a generation's inner map. */
+export function innerPin(gen: Gen, place: PlaceId): string {
+  return `gen${gen}_${place === Place.hash ? 'exact' : place === Place.exactTrie ? 'trie' : 'wild'}`;
+}
+
+const KEY = Sizes.bindingKey;
+const VALUE = Sizes.bindingValue;
+
+/** Create an empty LPM trie for bindings. */
+export function createTrie(maxBindings: number): number {
+  return mapCreate(MapType.LPM_TRIE, 'manifold_trie', KEY, VALUE, maxBindings, { flags: BPF_F_NO_PREALLOC });
+}
+
+/** Create an empty exact-port hash (preallocated: fast to fill). */
+export function createExactHash(capacity: number): number {
+  return mapCreate(MapType.HASH, 'manifold_exact', KEY, VALUE, Math.max(1, capacity), { flags: 0 });
+}
+
+/** The pinned maps of one state, opened lazily. */
+export class KernelMaps implements DispatcherMaps {
+  readonly limits: Limits;
+  private readonly dir: PinDir;
+  private readonly fds = new Map<string, number>();
+  private readonly inner = new Map<string, number>();
+
+  constructor(dir: PinDir, limits: Limits) {
+    this.dir = dir;
+    this.limits = limits;
+  }
+
+  /** fd of a top-level pinned map. */
+  fd(pin: MapPin): number {
+    const name = MapPins[pin];
+    let fd = this.fds.get(name);
+    if (fd === undefined) {
+      fd = this.dir.openMap(name);
+      this.fds.set(name, fd);
+    }
+    return fd;
+  }
+
+  /** Close every fd. */
+  close(): void {
+    for (const fd of this.fds.values()) closeFd(fd);
+    for (const fd of this.inner.values()) closeFd(fd);
+    this.fds.clear();
+    this.inner.clear();
+  }
+
+  activeGen(): Gen {
+    const v = mapLookup(this.fd('activeGen'), u32(0), 4);
+    return ((v?.readUInt32LE(0) ?? 0) & 1) as Gen;
+  }
+
+  setActiveGen(gen: Gen): void {
+    mapUpdate(this.fd('activeGen'), u32(0), u32(gen));
+  }
+
+  genState(gen: Gen): GenState {
+    const v = mapLookup(this.fd('genState'), u32(gen), Sizes.genState);
+    return decodeGenState(v ?? Buffer.alloc(Sizes.genState));
+  }
+
+  setGenState(gen: Gen, state: GenState): void {
+    mapUpdate(this.fd('genState'), u32(gen), encodeGenState(state));
+  }
+
+  genMeta(gen: Gen): GenMeta {
+    return decodeGenMeta(mapLookup(this.fd('genMeta'), u32(gen), Sizes.genMeta) ?? Buffer.alloc(Sizes.genMeta));
+  }
+
+  setGenMeta(gen: Gen, meta: GenMeta): void {
+    mapUpdate(this.fd('genMeta'), u32(gen), encodeGenMeta(meta));
+  }
+
+  portWords(gen: Gen): BigUint64Array {
+    const n = SLOTS * PORT_WORDS;
+    const raw = mapLookupRange(this.fd('portWords'), gen * n, n, 8);
+    const out = new BigUint64Array(n);
+    for (let i = 0; i < n; i++) out[i] = raw.readBigUInt64LE(i * 8);
+    return out;
+  }
+
+  setPortWords(gen: Gen, words: ReadonlyMap<number, bigint> | BigUint64Array): void {
+    const base = gen * SLOTS * PORT_WORDS;
+    const entries: [number, bigint][] = words instanceof BigUint64Array ? [...words].map((v, i) => [i, v]) : [...words];
+    if (entries.length === 0) return;
+    const keys = Buffer.alloc(entries.length * 4);
+    const values = Buffer.alloc(entries.length * 8);
+    entries.forEach(([i, v], j) => {
+      keys.writeUInt32LE(base + i, j * 4);
+      values.writeBigUInt64LE(v, j * 8);
+    });
+    mapUpdateBatch(this.fd('portWords'), keys, values, entries.length, 4, 8);
+  }
+
+  /** Id of the inner map in an outer slot (0 = empty). */
+  private slotId(gen: Gen, place: PlaceId): number {
+    const outer = place === Place.hash ? this.fd('exact') : this.fd('tries');
+    const idx = place === Place.hash ? gen : trieSlot(gen, place === Place.wildTrie);
+    return mapLookup(outer, u32(idx), 4)?.readUInt32LE(0) ?? 0;
+  }
+
+  /**
+   * fd of a generation's inner map. The pin is checked against the outer
+   * map's slot: a pin left behind by an interrupted writer is repaired by a
+   * writer; a reader reports it.
+   */
+  private innerFd(gen: Gen, place: PlaceId): number {
+    const name = innerPin(gen, place);
+    const cached = this.inner.get(name);
+    if (cached !== undefined) return cached;
+    const want = this.slotId(gen, place);
+    if (want === 0) throw new ManifoldError('ERR_STALE_STATE', `generation ${gen} has no ${name} map: the state is incomplete; run "manifold load" to repair it`);
+    let fd = this.dir.tryOpenMap(name);
+    if (fd !== null && mapInfo(fd).id !== want) {
+      closeFd(fd);
+      fd = null;
+    }
+    if (fd === null) {
+      if (!this.dir.write) {
+        throw new ManifoldError('ERR_STALE_STATE', `the pin ${name} is out of date (a write was interrupted); run any write command as root to repair it`);
+      }
+      fd = mapFdById(want);
+      this.dir.pin(fd, name);
+    }
+    this.inner.set(name, fd);
+    return fd;
+  }
+
+  resetGeneration(gen: Gen, exactCapacity: number): void {
+    if (gen === this.activeGen()) throw new Error('resetGeneration on the live generation');
+    const made: [PlaceId, number][] = [];
+    try {
+      made.push([Place.hash, createExactHash(exactCapacity)]);
+      made.push([Place.exactTrie, createTrie(this.limits.maxBindings)]);
+      made.push([Place.wildTrie, createTrie(this.limits.maxBindings)]);
+      for (const [place, fd] of made) {
+        // Pin first, then install: the pin and the outer slot agree again at the end.
+        this.dir.pin(fd, innerPin(gen, place));
+        const outer = place === Place.hash ? this.fd('exact') : this.fd('tries');
+        const idx = place === Place.hash ? gen : trieSlot(gen, place === Place.wildTrie);
+        mapUpdate(outer, u32(idx), u32(fd));
+        const old = this.inner.get(innerPin(gen, place));
+        if (old !== undefined) closeFd(old);
+        this.inner.set(innerPin(gen, place), fd);
+      }
+    } catch (err) {
+      for (const [place, fd] of made) if (this.inner.get(innerPin(gen, place)) !== fd) closeFd(fd);
+      throw err;
+    }
+  }
+
+  putBindings(gen: Gen, place: PlaceId, list: BindingList, indices?: readonly number[]): void {
+    const all = indices ?? null;
+    const n = all ? all.length : list.count;
+    if (n === 0) return;
+    const fd = this.innerFd(gen, place);
+    const chunk = 65536;
+    for (let off = 0; off < n; off += chunk) {
+      const m = Math.min(chunk, n - off);
+      const keys = all ? Buffer.alloc(m * KEY) : list.keys.subarray(off * KEY, (off + m) * KEY);
+      const values = Buffer.alloc(m * VALUE);
+      for (let j = 0; j < m; j++) {
+        const i = all ? (all[off + j] as number) : off + j;
+        if (all) list.keys.copy(keys, j * KEY, i * KEY, (i + 1) * KEY);
+        values.writeUInt32LE(list.tag(i), j * VALUE);
+        values.writeUInt32LE(list.len(i), j * VALUE + 4);
+      }
+      mapUpdateBatch(fd, keys, values, m, KEY, VALUE);
+    }
+  }
+
+  deleteBindings(gen: Gen, place: PlaceId, list: BindingList, indices: readonly number[]): void {
+    if (indices.length === 0) return;
+    const keys = Buffer.alloc(indices.length * KEY);
+    indices.forEach((i, j) => list.keys.copy(keys, j * KEY, i * KEY, (i + 1) * KEY));
+    mapDeleteBatch(this.innerFd(gen, place), keys, indices.length, KEY);
+  }
+
+  lookupBinding(gen: Gen, place: PlaceId, list: BindingList, index: number): BindingValue | null {
+    const v = mapLookup(this.innerFd(gen, place), list.key(index), VALUE);
+    return v ? { destId: v.readUInt32LE(0), len: v.readUInt32LE(4) } : null;
+  }
+
+  readBindings(gen: Gen): BindingList {
+    const parts: { keys: Buffer; values: Buffer; count: number }[] = [];
+    const seen = new Set<number>();
+    for (const place of [Place.hash, Place.exactTrie, Place.wildTrie] as const) {
+      const id = this.slotId(gen, place);
+      // After an upgrade from map ABI 1 both trie slots hold the same trie.
+      if (id === 0 || seen.has(id)) continue;
+      seen.add(id);
+      parts.push(mapDump(this.innerFd(gen, place), KEY, VALUE, 8192));
+    }
+    const total = parts.reduce((n, p) => n + p.count, 0);
+    const out = new BindingList(total);
+    for (const p of parts) {
+      for (let i = 0; i < p.count; i++) out.pushKey(p.keys, i * KEY, p.values.readUInt32LE(i * VALUE));
+    }
+    return out;
+  }
+
+  destInfo(gen: Gen): DestInfo[] {
+    const n = this.limits.maxIds;
+    const raw = mapLookupRange(this.fd('destInfo'), 0, 2 * n, Sizes.destInfo);
+    const out: DestInfo[] = [];
+    for (let id = 0; id < n; id++) out.push(decodeDestInfo(raw, destInfoIndex(id, gen) * Sizes.destInfo));
+    return out;
+  }
+
+  setDestInfo(gen: Gen, id: number, info: DestInfo): void {
+    mapUpdate(this.fd('destInfo'), u32(destInfoIndex(id, gen)), encodeDestInfo(info));
+  }
+
+  destinations(): DestRecord[] {
+    const { keys, values, count } = mapDump(this.fd('destinations'), Sizes.destKey, Sizes.destValue, 1024);
+    const out: DestRecord[] = [];
+    for (let i = 0; i < count; i++) {
+      const key = decodeDestKey(keys, i * Sizes.destKey);
+      if (key) out.push({ ...key, ...decodeDestValue(values, i * Sizes.destValue) });
+    }
+    return out;
+  }
+
+  putDestination(rec: DestRecord, create: boolean): void {
+    mapUpdate(this.fd('destinations'), encodeDestKey(rec), encodeDestValue(rec), create ? BPF_NOEXIST : 0n);
+  }
+
+  deleteDestination(key: DestKey): void {
+    mapDelete(this.fd('destinations'), encodeDestKey(key));
+  }
+
+  socketCookie(slot: number): bigint | null {
+    const v = mapLookup(this.fd('sockets'), u32(slot), 8);
+    return v ? v.readBigUInt64LE(0) : null;
+  }
+
+  putSocket(slot: number, socket: SocketHandle): void {
+    const v = Buffer.alloc(8);
+    v.writeBigUInt64LE(BigInt(socket.fd), 0);
+    mapUpdate(this.fd('sockets'), u32(slot), v);
+  }
+
+  deleteSocket(slot: number): boolean {
+    try {
+      return mapDelete(this.fd('sockets'), u32(slot));
+    } catch (err) {
+      // A sockmap reports an empty slot as EINVAL (the socket closed meanwhile).
+      if (err instanceof SysError && err.errno === 22) return false;
+      throw err;
+    }
+  }
+
+  counters(id: number): Counters {
+    const v = mapLookup(this.fd('metrics'), u32(id), Sizes.metrics);
+    return v ? decodeCounters(v) : noCounters();
+  }
+
+  allCounters(): Counters[] {
+    const n = this.limits.maxIds;
+    const raw = mapLookupRange(this.fd('metrics'), 0, n, Sizes.metrics);
+    const out: Counters[] = [];
+    for (let id = 0; id < n; id++) out.push(decodeCounters(raw, id * Sizes.metrics));
+    return out;
+  }
+
+  zeroCounters(id: number): void {
+    mapUpdate(this.fd('metrics'), u32(id), encodeCounters(noCounters()));
+  }
+}
+
+/** A DestInfo with nothing behind it. */
+export const NO_DEST: DestInfo = { kind: DestKind.none, slot: 0 };

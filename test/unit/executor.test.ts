@@ -1,0 +1,81 @@
+/**
+ * The write path against the in-memory twin: bind/unbind plans, the two
+ * generations staying in sync, repair after an interruption.
+ */
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { bind, unbind } from '../../src/ops/bind.js';
+import { parsePrefix } from '../../src/core/net.js';
+import { TwinMaps } from '../../src/state/twin-maps.js';
+import { GEN_DIRTY } from '../../src/core/layout.js';
+import type { Gen } from '../../src/state/maps.js';
+
+function listing(maps: TwinMaps, gen: Gen): string[] {
+  const l = maps.readBindings(gen);
+  const labels = new Map(maps.destinations().map((d) => [d.id, d.label]));
+  const out: string[] = [];
+  for (let i = 0; i < l.count; i++) out.push(`${labels.get(l.tag(i))} ${l.protocol(i)} ${l.prefix(i).len} ${l.port(i)}`);
+  return out.sort();
+}
+
+test('bind then unbind a range: both generations agree, refs follow', () => {
+  const maps = new TwinMaps({ maxIds: 8 });
+  const r = bind(maps, { label: 'web', protocol: 'tcp', prefix: parsePrefix('192.0.2.0/24'), ports: { first: 80, last: 82 } });
+  assert.is(r.added.length, 3);
+  assert.is(r.exec.strategy, 'incremental');
+  assert.equal(listing(maps, 0), listing(maps, 1));
+  assert.equal(maps.genState(0).seq, maps.genState(1).seq);
+  const d = maps.destinations()[0]!;
+  assert.equal(d.refs, [3, 3]);
+  const h = bind(maps, { label: 'host', protocol: 'tcp', prefix: parsePrefix('192.0.2.7'), ports: { first: 80, last: 80 } });
+  assert.is(h.added.length, 1);
+  const u = unbind(maps, { label: 'web', protocol: 'tcp', prefix: parsePrefix('192.0.2.0/24'), ports: { first: 80, last: 82 } });
+  assert.is(u.removed.length, 3);
+  assert.equal(listing(maps, maps.activeGen()), ['host tcp 32 80']);
+  assert.equal(listing(maps, 0), listing(maps, 1));
+  assert.equal(maps.destinations().map((x) => x.label), ['host'], 'web collected: no bindings, no socket');
+});
+
+test('relabel moves references', () => {
+  const maps = new TwinMaps({ maxIds: 8 });
+  bind(maps, { label: 'a', protocol: 'udp', prefix: parsePrefix('2001:db8::/64'), ports: { first: 0, last: 0 } });
+  const r = bind(maps, { label: 'b', protocol: 'udp', prefix: parsePrefix('2001:db8::/64'), ports: { first: 0, last: 0 } });
+  assert.equal(r.relabelled.map((x) => x.from), ['a']);
+  assert.equal(maps.destinations().map((x) => `${x.label} ${x.refs.join(',')}`), ['b 1,1']);
+});
+
+test('unbind of a partly missing range removes nothing', () => {
+  const maps = new TwinMaps({ maxIds: 8 });
+  bind(maps, { label: 'a', protocol: 'tcp', prefix: parsePrefix('10.0.0.0/8'), ports: { first: 1, last: 5 } });
+  const before = listing(maps, maps.activeGen());
+  assert.throws(() => unbind(maps, { label: 'a', protocol: 'tcp', prefix: parsePrefix('10.0.0.0/8'), ports: { first: 4, last: 6 } }), /no binding tcp 10.0.0.0\/8 6/);
+  assert.equal(listing(maps, maps.activeGen()), before);
+});
+
+test('an interrupted write is repaired by the next one', () => {
+  const maps = new TwinMaps({ maxIds: 8 });
+  bind(maps, { label: 'a', protocol: 'tcp', prefix: parsePrefix('10.0.0.1'), ports: { first: 1, last: 1 } });
+  const live = maps.activeGen();
+  const staging = (live ^ 1) as Gen;
+  // Simulate a writer killed after it dirtied and changed the staging generation.
+  maps.setGenState(staging, { ...maps.genState(staging), flags: GEN_DIRTY });
+  maps.resetGeneration(staging, 64);
+  const r = bind(maps, { label: 'b', protocol: 'tcp', prefix: parsePrefix('10.0.0.2'), ports: { first: 2, last: 2 } });
+  assert.ok(r.exec.repaired);
+  assert.equal(listing(maps, maps.activeGen()), ['a tcp 32 1', 'b tcp 32 2']);
+  assert.equal(listing(maps, 0), listing(maps, 1));
+});
+
+test('many lengths in a slot: the trie takes the shorter ones', () => {
+  const maps = new TwinMaps({ maxIds: 8 });
+  for (const len of [32, 31, 30, 29, 28, 27, 26, 25]) {
+    bind(maps, { label: 'a', protocol: 'tcp', prefix: parsePrefix(`10.0.0.0/${len}`), ports: { first: 80, last: 80 } });
+  }
+  const g = maps.activeGen();
+  const meta = maps.genMeta(g);
+  assert.ok(meta.trieSlots & 1, 'slot 0 uses the trie');
+  assert.is(maps.readBindings(g).count, 8);
+  assert.equal(listing(maps, 0), listing(maps, 1));
+});
+
+test.run();
