@@ -7,10 +7,17 @@
  * DataplaneResult on stdout; progress on stderr.
  */
 import net from 'node:net';
-import { BPF_F_NO_PREALLOC, MapType, mapCreate, mapLookup, mapUpdate, mapUpdateBatch, progTestRun } from '../src/sys/bpf.js';
+import path from 'node:path';
+import { BPF_F_NO_PREALLOC, MapType, mapCreate, mapLookup, mapUpdate, mapUpdateBatch, objGet, progTestRun } from '../src/sys/bpf.js';
 import { closeFd } from '../src/sys/libc.js';
 import { loadObject, type LoadedObject } from '../src/sys/object.js';
-import { BINDING_KEY_SIZE, BINDING_VALUE_SIZE, MAX_BINDINGS, PORT_WORDS, u32 } from '../src/core/codec.js';
+import { MAX_BINDINGS, Sizes } from '../src/core/layout.js';
+import { u32 } from '../src/state/kernel-codec.js';
+import { withState } from '../src/state/state.js';
+import { load } from '../src/ops/lifecycle.js';
+import { apply } from '../src/ops/apply.js';
+import { registerSockets } from '../src/ops/register.js';
+import { inspectSocket } from '../src/ops/socket-info.js';
 import { buildBindingSet, type BindingSet, type Probe, type Probes } from './lib/bindset.js';
 
 /** What to measure. */
@@ -20,7 +27,9 @@ export interface DataplaneConfig {
   rounds: number;
   /** BPF_PROG_TEST_RUN repeat count per sample. */
   repeat: number;
-  objects: { manifold: string; baseline: string; empty: string };
+  objects: { baseline: string; empty: string };
+  /** bpffs of the scratch namespace (the dispatcher is loaded there, through manifold's own write path). */
+  bpffs: string;
 }
 
 /** Program names. */
@@ -73,37 +82,32 @@ function log(msg: string): void {
   process.stderr.write(`  dataplane: ${msg}\n`);
 }
 
-function install(set: BindingSet, m: LoadedObject, b: LoadedObject): number {
+const LABELS = Array.from({ length: 64 }, (_, i) => `d${i}`);
+
+/** Install a set: the dispatcher through apply (the real write path), the baseline into one trie. */
+function install(set: BindingSet, baseline: LoadedObject, bpffs: string): number {
+  const target = { netns: '/proc/self/ns/net', bpffs, lockTimeoutMs: 10_000 };
   const t0 = process.hrtime.bigint();
-  const trie = mapCreate(MapType.LPM_TRIE, 'bench_trie', BINDING_KEY_SIZE, BINDING_VALUE_SIZE, MAX_BINDINGS, { flags: BPF_F_NO_PREALLOC });
+  withState({ ...target, write: true }, (s) => apply(s.maps, { list: set.list, labels: LABELS }, false, { force: true }));
+  const fillMs = Number(process.hrtime.bigint() - t0) / 1e6;
+  const trie = mapCreate(MapType.LPM_TRIE, 'bench_trie', Sizes.bindingKey, Sizes.bindingValue, MAX_BINDINGS, { flags: BPF_F_NO_PREALLOC });
   try {
-    const chunk = 65536;
-    for (let off = 0; off < set.size; off += chunk) {
-      const n = Math.min(chunk, set.size - off);
-      mapUpdateBatch(
-        trie,
-        set.keys.subarray(off * BINDING_KEY_SIZE, (off + n) * BINDING_KEY_SIZE),
-        set.values.subarray(off * BINDING_VALUE_SIZE, (off + n) * BINDING_VALUE_SIZE),
-        n, BINDING_KEY_SIZE, BINDING_VALUE_SIZE,
-      );
+    const values = Buffer.alloc(set.size * Sizes.bindingValue);
+    for (let i = 0; i < set.size; i++) {
+      values.writeUInt32LE(set.list.tag(i), i * Sizes.bindingValue);
+      values.writeUInt32LE(set.list.len(i), i * Sizes.bindingValue + 4);
     }
-    const fillMs = Number(process.hrtime.bigint() - t0) / 1e6;
-    // Generation 0 of both programs points at the same trie.
-    mapUpdate(m.mapFd('bindings'), u32(0), u32(trie));
-    mapUpdate(b.mapFd('bindings'), u32(0), u32(trie));
-    const wordKeys = Buffer.alloc(4 * PORT_WORDS * 4);
-    for (let i = 0; i < 4 * PORT_WORDS; i++) wordKeys.writeUInt32LE(i, i * 4); // (gen 0 * 4 + slot) << 10 | word
-    mapUpdateBatch(m.mapFd('port_bits'), wordKeys, set.portBits, 4 * PORT_WORDS, 4, 8);
-    mapUpdate(m.mapFd('gen_meta'), u32(0), set.genMeta);
-    return fillMs;
+    mapUpdateBatch(trie, set.list.packedKeys(), values, set.size, Sizes.bindingKey, Sizes.bindingValue);
+    mapUpdate(baseline.mapFd('bindings'), u32(0), u32(trie));
   } finally {
-    closeFd(trie); // the outer maps hold it now
+    closeFd(trie);
   }
+  return fillMs;
 }
 
-function measureSize(size: number, cfg: DataplaneConfig, progs: Record<ProgName, LoadedObject>, cookie: bigint): SizeResult {
+function measureSize(size: number, cfg: DataplaneConfig, progs: Record<ProgName, { progFd: number }> & { baseline: LoadedObject }, cookie: bigint): SizeResult {
   const set = buildBindingSet(size);
-  const fillMs = install(set, progs.manifold, progs.baseline);
+  const fillMs = install(set, progs.baseline, cfg.bpffs);
   log(`${size} bindings installed in ${fillMs.toFixed(0)} ms (${set.exact} exact-port over ${set.ports} ports, ${set.wild} port-0)`);
   const combos: (ComboResult & { ctx: Buffer; fd: number })[] = [];
   const add = (prog: ProgName, probe: ProbeName, p: Probe): void => {
@@ -139,22 +143,26 @@ async function main(): Promise<void> {
   const server = net.createServer();
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const fd = (server as unknown as { _handle: { fd: number } })._handle.fd;
-  const progs: Record<ProgName, LoadedObject> = {
-    manifold: loadObject(cfg.objects.manifold, 'manifold_dispatch'),
-    baseline: loadObject(cfg.objects.baseline, 'baseline_dispatch'),
-    empty: loadObject(cfg.objects.empty, 'empty_dispatch'),
-  };
+  const target = { netns: '/proc/self/ns/net', bpffs: cfg.bpffs, lockTimeoutMs: 10_000 };
+  const loaded = load({ ...target, maxDestinations: 1024 });
+  const baseline = loadObject(cfg.objects.baseline, 'baseline_dispatch');
+  const empty = loadObject(cfg.objects.empty, 'empty_dispatch');
+  const manifoldProg = objGet(path.join(loaded.stateDir, 'program'));
   try {
+    const info = inspectSocket(fd, 'the probe socket');
+    withState({ ...target, write: true }, (s) => registerSockets(s.maps, s.target.netnsIno, [{ label: LABELS[0] as string, socket: info, what: 'the probe socket' }]));
     const fdValue = Buffer.alloc(8);
     fdValue.writeBigUInt64LE(BigInt(fd));
-    mapUpdate(progs.manifold.mapFd('sockets'), u32(0), fdValue);
-    mapUpdate(progs.baseline.mapFd('sockets'), u32(0), fdValue);
-    const cookie = mapLookup(progs.manifold.mapFd('sockets'), u32(0), 8)?.readBigUInt64LE(0) ?? 0n;
+    mapUpdate(baseline.mapFd('sockets'), u32(0), fdValue);
+    const cookie = mapLookup(baseline.mapFd('sockets'), u32(0), 8)?.readBigUInt64LE(0) ?? 0n;
+    const progs = { manifold: { progFd: manifoldProg }, baseline, empty };
     const sizes: SizeResult[] = [];
     for (const size of cfg.sizes) sizes.push(measureSize(size, cfg, progs, cookie));
     process.stdout.write(`${JSON.stringify({ socketCookie: cookie.toString(), sizes } satisfies DataplaneResult)}\n`);
   } finally {
-    for (const p of Object.values(progs)) p.close();
+    closeFd(manifoldProg);
+    baseline.close();
+    empty.close();
     server.close();
   }
 }

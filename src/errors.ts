@@ -6,7 +6,6 @@
  * README) and maps to a process exit status. Messages name what failed and
  * why in plain words; the kernel's errno name may follow in parentheses.
  */
-import { BpfObjectError, SysError } from './sys/errno.js';
 
 /** Exit statuses of the CLI. */
 export const Exit = {
@@ -69,6 +68,21 @@ export class ManifoldError extends Error {
   }
 }
 
+/** A failed system call as src/sys reports it (SysError), recognised without importing src/sys. */
+interface SysLike {
+  errno: number;
+  errnoName: string;
+  call: string;
+  message: string;
+  /** libbpf's and the verifier's log, on a BPF object load failure. */
+  log?: string;
+}
+
+function sysLike(err: unknown): SysLike | null {
+  const e = err as Partial<SysLike> | null;
+  return e && typeof e === 'object' && typeof e.errno === 'number' && typeof e.errnoName === 'string' && typeof e.call === 'string' ? (e as SysLike) : null;
+}
+
 /** Lines of a verifier log shown in an error message. */
 const VERIFIER_TAIL_LINES = 12;
 
@@ -79,15 +93,18 @@ const VERIFIER_TAIL_LINES = 12;
  */
 export function toManifoldError(err: unknown): ManifoldError {
   if (err instanceof ManifoldError) return err;
-  if (err instanceof BpfObjectError) {
-    const tail = err.log.split('\n').filter((l) => l.trim() !== '').slice(-VERIFIER_TAIL_LINES);
+  const sys = sysLike(err);
+  if (sys && sys.call === 'bpf_object') {
+    const err = sys;
+    const tail = (err.log ?? '').split('\n').filter((l) => l.trim() !== '').slice(-VERIFIER_TAIL_LINES);
     const perm = err.errno === 1;
     const message = perm
       ? `${err.message}: run as root (loading BPF programs needs CAP_BPF, CAP_NET_ADMIN and CAP_PERFMON or root)`
       : `${err.message}${tail.length ? `; libbpf and the verifier said:\n  ${tail.join('\n  ')}` : ''}`;
     return new ManifoldError(perm ? 'ERR_PERMISSION' : 'ERR_BPF_OBJECT', message, { errno: err.errnoName, call: err.call }, { cause: err });
   }
-  if (err instanceof SysError) {
+  if (sys) {
+    const err = sys;
     if (err.errno === 1 || err.errno === 13) {
       return new ManifoldError('ERR_PERMISSION', `${err.message}: run as root (needs CAP_BPF and CAP_NET_ADMIN)`, { errno: err.errnoName, call: err.call }, { cause: err });
     }

@@ -2,21 +2,22 @@
 /*
  * Benchmark baseline: the straightforward two-lookup dispatcher.
  *
- * Same map layout as bpf/manifold.bpf.c (generations of LPM tries in an
- * ARRAY_OF_MAPS, active_gen, sockets, dest_metrics) and the same
- * precedence (longest prefix wins, exact port beats port 0 on a tie), but
- * always two trie lookups per packet: the exact port, then port 0. No port
- * bitmaps, no "longest port-0 prefix" skip. bench/dataplane.ts compares
- * the real dispatcher against this.
+ * The same key layouts as the dispatcher (bpf/manifold.h) and the same
+ * precedence (longest prefix wins, exact port beats port 0 on a tie), in
+ * the obvious design: every binding in one LPM trie (in an ARRAY_OF_MAPS
+ * of generations), always two trie lookups per packet (the exact port, then
+ * port 0), the socket in sockets[dest id], per-CPU counters. No hash, no
+ * port words, no skips. bench/dataplane.ts compares the real dispatcher
+ * against this.
  */
 #include <linux/bpf.h>
 #include <linux/in.h>
 #include <linux/socket.h>
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_endian.h>
+#include "../../bpf/manifold.h"
 
-#define MAX_BINDINGS (1 << 21)
-#define MAX_DESTINATIONS 32768
+#define MAX_DESTINATIONS MANIFOLD_DEFAULT_MAX_IDS
 
 #ifndef AF_INET
 #define AF_INET 2
@@ -29,32 +30,10 @@
 #define E_PROTOTYPE 91
 #define E_SOCKTNOSUPPORT 94
 
-struct binding_key {
-	__u32 prefixlen;
-	__u8 family;
-	__u8 protocol;
-	__be16 port;
-	__u32 addr[4];
-};
-
-struct binding_value {
-	__u32 dest_id;
-	__u32 prefixlen;
-};
-
-struct dest_metrics {
-	__u64 lookups;
-	__u64 misses;
-	__u64 err_bad_socket;
-	__u64 err_wrong_family;
-	__u64 err_wrong_protocol;
-	__u64 err_other;
-};
-
 struct bindings_trie {
 	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__uint(max_entries, MAX_BINDINGS);
+	__uint(max_entries, MANIFOLD_MAX_BINDINGS);
 	__uint(key_size, sizeof(struct binding_key));
 	__uint(value_size, sizeof(struct binding_value));
 };

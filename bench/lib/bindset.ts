@@ -1,7 +1,7 @@
 /**
  * Synthetic binding sets for the data-plane benchmark, encoded straight
- * into the dispatcher's map layouts (src/core/codec.ts) so that a million
- * bindings take a second to build.
+ * into a BindingList (the dispatcher's key layout) so that a million
+ * bindings take a second to build; tags are destination indices 0..63.
  *
  * A set of N bindings (all TCP/IPv4, the dispatcher's worst case: one
  * family/protocol slot holds everything):
@@ -14,7 +14,7 @@
  *    only id with a socket.
  * N = 1 is a single /32:443 binding.
  */
-import { BINDING_KEY_SIZE, BINDING_VALUE_SIZE, GEN_META_SIZE, PORT_WORDS } from '../../src/core/codec.js';
+import { BindingList } from '../../src/core/binding-list.js';
 
 const AF_INET = 2;
 const IPPROTO_TCP = 6;
@@ -46,12 +46,8 @@ export interface BindingSet {
   exact: number;
   wild: number;
   ports: number;
-  keys: Buffer;
-  values: Buffer;
-  /** Port bits of one generation: 4 slots * PORT_WORDS u64 words, little-endian. */
-  portBits: Buffer;
-  /** gen_meta value of one generation. */
-  genMeta: Buffer;
+  /** Tags: destination index 0..63 (0 = the probe socket). */
+  list: BindingList;
   probes: Probes;
 }
 
@@ -81,36 +77,17 @@ function xorshift(seed: number): () => number {
 }
 
 class Encoder {
-  readonly keys: Buffer;
-  readonly values: Buffer;
-  readonly portBits = Buffer.alloc(4 * PORT_WORDS * 8);
-  readonly genMeta = Buffer.alloc(GEN_META_SIZE);
-  n = 0;
+  readonly list: BindingList;
 
   constructor(capacity: number) {
-    this.keys = Buffer.alloc(capacity * BINDING_KEY_SIZE);
-    this.values = Buffer.alloc(capacity * BINDING_VALUE_SIZE);
+    this.list = new BindingList(capacity);
   }
 
-  add(addr: number, len: number, port: number, destId: number): void {
-    const k = this.n * BINDING_KEY_SIZE;
+  /** A TCP/IPv4 binding of destination index `dest` (0..63). */
+  add(addr: number, len: number, port: number, dest: number): void {
     const masked = len === 0 ? 0 : (addr & (~0 << (32 - len))) >>> 0;
-    this.keys.writeUInt32LE(32 + len, k);
-    this.keys.writeUInt8(AF_INET, k + 4);
-    this.keys.writeUInt8(IPPROTO_TCP, k + 5);
-    this.keys.writeUInt16BE(port, k + 6);
-    this.keys.writeUInt32BE(masked, k + 8);
-    const v = this.n * BINDING_VALUE_SIZE;
-    this.values.writeUInt32LE(destId, v);
-    this.values.writeUInt32LE(len, v + 4);
-    const slot = 0; // ipv4, tcp
-    if (port === 0) {
-      this.genMeta[slot] = Math.max(this.genMeta[slot] ?? 0, len + 1);
-    } else {
-      const byte = slot * PORT_WORDS * 8 + (port >> 3);
-      this.portBits[byte] = (this.portBits[byte] ?? 0) | (1 << (port & 7));
-    }
-    this.n++;
+    const bytes = Uint8Array.of(masked >>> 24, (masked >>> 16) & 255, (masked >>> 8) & 255, masked & 255);
+    this.list.push('tcp', 'ipv4', bytes, len, port, dest);
   }
 }
 
@@ -122,7 +99,7 @@ export function buildBindingSet(size: number): BindingSet {
     const a = ip(10, 0, 0, 1);
     enc.add(a, 32, 443, 0);
     return {
-      size, exact: 1, wild: 0, ports: 1, keys: enc.keys, values: enc.values, portBits: enc.portBits, genMeta: enc.genMeta,
+      size, exact: 1, wild: 0, ports: 1, list: enc.list,
       probes: {
         hitExact: { addr: a, port: 443, expectHit: true },
         hitWild: null,
@@ -158,7 +135,7 @@ export function buildBindingSet(size: number): BindingSet {
   }
   if (!hit) throw new Error('no probe binding');
   return {
-    size, exact, wild, ports, keys: enc.keys, values: enc.values, portBits: enc.portBits, genMeta: enc.genMeta,
+    size, exact, wild, ports, list: enc.list,
     probes: {
       hitExact: hit,
       // Port 1023 is below the port pool: only the port-0 prefix matches.

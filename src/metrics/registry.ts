@@ -8,7 +8,7 @@
  * read rejects Registry.metrics() with the read's error.
  */
 import { Counter, Gauge, Registry } from 'prom-client';
-import { MANIFOLD_ABI } from '../core/codec.js';
+import { MANIFOLD_ABI } from '../core/layout.js';
 import { manifoldVersion } from '../version.js';
 import { COLLECTION_ERROR_REASONS, type CollectionErrorReason } from './failure.js';
 import type { SnapshotSource } from './snapshot.js';

@@ -235,15 +235,15 @@ function entry(s: Scanner, index: number, name: string, builder: BindingSetBuild
       } else if (key === 'port') {
         if (v.kind === 'number') {
           if (v.text === '-0' || v.text.startsWith('-0.') || v.text.startsWith('-0e') || v.text.startsWith('-0E')) {
-            builder.problem(here, `port ${v.text} is not a port (use 0 for all ports)`);
+            builder.problem(here, `port ${v.text} is not a port (use 0 for all ports)`, 'ERR_INVALID_PORT');
             ok = false;
           } else if (!v.integer) {
-            builder.problem(here, `invalid port ${v.text}: expected an integer from 0 to 65535 or a range such as "8000-8080"`);
+            builder.problem(here, `invalid port ${v.text}: expected an integer from 0 to 65535 or a range such as "8000-8080"`, 'ERR_INVALID_PORT');
             ok = false;
           } else fields.port = v.value;
         } else if (v.kind === 'string') fields.port = v.value;
         else {
-          builder.problem(here, `invalid port: expected a number or a range string, found ${v.kind === 'other' ? v.what : 'a string'}`);
+          builder.problem(here, `invalid port: expected a number or a range string, found ${v.kind === 'other' ? v.what : 'a string'}`, 'ERR_INVALID_PORT');
           ok = false;
         }
       } else if (v.kind === 'string') fields[key] = v.value;

@@ -95,9 +95,12 @@ function readBounded(fd: number, what: string): Buffer {
 export function throwProblems(problems: readonly SetProblem[], dropped: number, what: string): void {
   if (problems.length === 0 && dropped === 0) return;
   const n = problems.length + dropped;
+  // One kind of problem keeps its own code (e.g. ERR_INVALID_PREFIX); a mix is ERR_INVALID_FILE.
+  const codes = new Set(problems.map((p) => p.code));
+  const code = codes.size === 1 && dropped === 0 ? [...codes][0]! : 'ERR_INVALID_FILE';
   const lines = problems.map((p) => `  ${p.where}: ${p.message}`);
   if (dropped > 0) lines.push(`  … and ${dropped} more`);
-  throw new ManifoldError('ERR_INVALID_FILE', `${what}: ${n} problem${n === 1 ? '' : 's'} (nothing was changed):\n${lines.join('\n')}`, {
+  throw new ManifoldError(code, `${what}: ${n} problem${n === 1 ? '' : 's'} (nothing was changed):\n${lines.join('\n')}`, {
     problems: problems.map((p) => ({ ...p })),
     more: dropped,
   });

@@ -24,7 +24,12 @@ export interface SetProblem {
   /** "file:line:col: bindings[3]" or "web.conf:4". */
   where: string;
   message: string;
+  /** The stable error code of this kind of problem. */
+  code: ProblemCode;
 }
+
+/** Codes of entry problems. */
+export type ProblemCode = 'ERR_INVALID_LABEL' | 'ERR_INVALID_PREFIX' | 'ERR_INVALID_PORT' | 'ERR_INVALID_PROTOCOL' | 'ERR_INVALID_FILE' | 'ERR_NO_SPACE';
 
 /** A validated entry, before expansion. */
 interface Entry {
@@ -67,8 +72,8 @@ export class BindingSetBuilder {
   }
 
   /** Record a problem. */
-  problem(where: string, message: string): void {
-    if (this.problems.length < MAX_PROBLEMS) this.problems.push({ where, message });
+  problem(where: string, message: string, code: ProblemCode = 'ERR_INVALID_FILE'): void {
+    if (this.problems.length < MAX_PROBLEMS) this.problems.push({ where, message, code });
     else this.dropped++;
   }
 
@@ -82,7 +87,7 @@ export class BindingSetBuilder {
     let ok = true;
     let label = -1;
     if (typeof e.label !== 'string') {
-      this.problem(where, `label must be a string, got ${quote(e.label)}`);
+      this.problem(where, `label must be a string, got ${quote(e.label)}`, 'ERR_INVALID_LABEL');
       ok = false;
     } else {
       const known = this.labelIndex.get(e.label);
@@ -90,7 +95,7 @@ export class BindingSetBuilder {
       else {
         const why = labelProblem(e.label);
         if (why) {
-          this.problem(where, `invalid label: ${why}`);
+          this.problem(where, `invalid label: ${why}`, 'ERR_INVALID_LABEL');
           ok = false;
         } else {
           label = this.labels.length;
@@ -104,14 +109,14 @@ export class BindingSetBuilder {
       const p = typeof e.protocol === 'string' ? e.protocol.toLowerCase() : '';
       if (p === 'tcp' || p === 'udp') protocols = [p];
       else {
-        this.problem(where, `invalid protocol ${quote(e.protocol)}: expected tcp or udp (or leave it out for both)`);
+        this.problem(where, `invalid protocol ${quote(e.protocol)}: expected tcp or udp (or leave it out for both)`, 'ERR_INVALID_PROTOCOL');
         ok = false;
       }
     }
     let prefix: Prefix | null = null;
     const pr = typeof e.prefix === 'string' ? parsePrefixText(e.prefix) : 'expected an IP address or prefix such as 192.0.2.0/24';
     if (typeof pr === 'string') {
-      this.problem(where, `invalid prefix ${quote(e.prefix)}: ${pr}`);
+      this.problem(where, `invalid prefix ${quote(e.prefix)}: ${pr}`, 'ERR_INVALID_PREFIX');
       ok = false;
     } else {
       prefix = pr;
@@ -126,14 +131,14 @@ export class BindingSetBuilder {
     const portText = typeof e.port === 'number' ? (Number.isInteger(e.port) && e.port >= 0 && !Object.is(e.port, -0) ? String(e.port) : null) : typeof e.port === 'string' ? e.port : null;
     const pt = portText === null ? 'expected a number from 0 to 65535 or a range such as "8000-8080"' : parsePortRangeText(portText);
     if (typeof pt === 'string') {
-      this.problem(where, `invalid port ${quote(e.port)}: ${pt}`);
+      this.problem(where, `invalid port ${quote(e.port)}: ${pt}`, 'ERR_INVALID_PORT');
       ok = false;
     } else ports = pt;
     if (!ok || !prefix || !ports || label < 0) return;
     const n = (ports.last - ports.first + 1) * protocols.length;
     this.total += n;
     if (this.total > this.limit) {
-      this.problem(where, `the set expands to more than the ${this.limit} bindings allowed (ranges × protocols are counted); nothing was changed`);
+      this.problem(where, `the set expands to more than the ${this.limit} bindings allowed (ranges × protocols are counted); nothing was changed`, 'ERR_NO_SPACE');
       return;
     }
     this.entries.push({ label, protocols, prefix, ports, where });

@@ -24,7 +24,8 @@ export class View {
   private byId: Map<number, DestRecord> | undefined;
   private info: DestInfo[] | undefined;
   private meta: GenMeta | undefined;
-  private takenIds = new Set<number>();
+  private usedIds: Set<number> | undefined;
+  private idCursor = 0;
   private takenSlots: Set<number> | undefined;
 
   constructor(maps: DispatcherMaps) {
@@ -92,10 +93,11 @@ export class View {
 
   /** The lowest free destination id (not given out before by this view). */
   allocateId(forWhat: DestKey): number {
-    const used = new Set(this.destinations().map((d) => d.id));
-    for (let id = 0; id < this.maps.limits.maxIds; id++) {
-      if (!used.has(id) && !this.takenIds.has(id)) {
-        this.takenIds.add(id);
+    this.usedIds ??= new Set(this.destinations().map((d) => d.id));
+    for (let id = this.idCursor; id < this.maps.limits.maxIds; id++) {
+      if (!this.usedIds.has(id)) {
+        this.usedIds.add(id);
+        this.idCursor = id + 1;
         return id;
       }
     }

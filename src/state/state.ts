@@ -136,7 +136,12 @@ export class State {
     const target = resolveTarget(opts);
     const lock = opts.write ? lockWriters(target, opts.lockTimeoutMs) : null;
     try {
-      if (!fs.existsSync(target.stateDir)) throw notLoaded(target);
+      try {
+        fs.lstatSync(target.stateDir);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw notLoaded(target);
+        throw err;
+      }
       const health = inspectState(target.stateDir, target.netnsIno, !opts.write);
       if (!health.ok) {
         throw new ManifoldError('ERR_STALE_STATE', `the state directory ${target.stateDir} is stale: ${health.reason}. "manifold load" replaces it; "manifold unload" removes it`);

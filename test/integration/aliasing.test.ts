@@ -51,7 +51,9 @@ test('a reused id starts clean: no socket, zero counters', async () => {
   assert.is(new Set(sockets).size, sockets.length, 'no socket listed twice');
 });
 
-test('stale destinations are collected and never exhaust the id space', async () => {
+test('stale destinations are collected and never exhaust the id space (at the 16,384-destination maximum)', async () => {
+  ctx.env.ok(['unload']);
+  ctx.env.ok(['load', '--max-destinations', '16384']);
   const ghost = await serve(ctx, 'ghost', 'udp', '127.0.0.1', 9704);
   await ctx.agent.call('close', { handle: ghost.handle });
   ctx.env.ok(['bind', 'third', 'tcp', '192.0.2.12', '80']);
@@ -63,7 +65,7 @@ test('stale destinations are collected and never exhaust the id space', async ()
       for (let i = 0; i < 16380; i++) bindings.push({ label: `r${round}-${i}`, prefix: `10.${round}.${i >> 8}.${i & 255}`, port: 80, protocol: 'tcp' });
       const file = path.join(dir, `r${round}.json`);
       fs.writeFileSync(file, JSON.stringify({ bindings }));
-      ctx.env.ok(['apply', file]);
+      ctx.env.ok(['apply', file, '--force']);
       const st = status(ctx);
       assert.is(st.destinations.filter((d) => d.label.startsWith(`r${round}-`)).length, 16380, `round ${round}: 16380 destinations`);
       assert.is(st.destinations.filter((d) => /^r\d-/.test(d.label) && !d.label.startsWith(`r${round}-`)).length, 0, `round ${round}: earlier ones collected`);

@@ -5,6 +5,7 @@
  * and kept across re-registration and upgrade.
  */
 import { test } from 'uvu';
+import { MANIFOLD_ABI } from '../../src/core/layout.js';
 import * as assert from 'uvu/assert';
 import { dest, serve, setup, status, teardown, type Ctx } from '../helpers/suite.js';
 import { Exporter, httpIn } from '../helpers/exporter.js';
@@ -68,7 +69,7 @@ test('a scrape after real traffic shows exact lookups, misses and bad_socket err
   assert.is(m.get('manifold_bindings')?.type, 'gauge');
   const build = m.get('manifold_build_info')?.samples ?? [];
   assert.is(build.length, 1);
-  assert.is(build[0]?.labels.abi, '1');
+  assert.is(build[0]?.labels.abi, String(MANIFOLD_ABI));
   assert.ok(build[0]?.labels.version, 'version label');
   assert.is(build[0]?.value, 1);
   for (const name of ['manifold_lookups_total', 'manifold_misses_total', 'manifold_errors_total', 'manifold_bindings', 'manifold_destination_has_socket', 'manifold_collection_errors_total']) {

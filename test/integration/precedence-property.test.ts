@@ -62,7 +62,7 @@ test('data plane precedence equals the reference model', async () => {
       const text = (a: Uint8Array): string => (a.length === 4 ? Array.from(a).join('.') : ipv6Text(a));
       const entries = set.map((b) => ({ label: b.label, protocol: b.protocol, prefix: `${text(b.prefix.addr)}/${b.prefix.len}`, port: b.port }));
       fs.writeFileSync(file, JSON.stringify({ bindings: entries }));
-      ctx.env.ok(['apply', file]);
+      ctx.env.ok(['apply', file, '--force']);
       const prober = new Prober(stateDir);
       try {
         for (const q of queries) {

@@ -12,7 +12,8 @@ import { serve, setup, teardown, type Ctx } from '../helpers/suite.js';
 let ctx: Ctx;
 let dir: string;
 test.before(async () => {
-  ctx = await setup('scale');
+  ctx = await setup('scale', { load: false });
+  ctx.env.ok(['load', '--max-destinations', '16384']);
   ctx.env.ip('route', 'add', 'local', '10.0.0.0/8', 'dev', 'lo');
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mf-scale-'));
 });

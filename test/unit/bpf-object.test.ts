@@ -1,7 +1,9 @@
 /**
- * The committed BPF object: rebuilt byte for byte from source with the
- * Makefile's flags (from another directory, so paths do not leak in), and
- * its BTF layouts match what user space encodes.
+ * The committed BPF object and the map ABI: the object is rebuilt byte for
+ * byte from source with the Makefile's flags (from another directory, so
+ * paths do not leak in); its BTF struct sizes, and the constants and index
+ * formulas of bpf/manifold.h (compiled into a probe), match
+ * src/core/layout.ts; libbpf's option structs match src/sys/bpf.ts.
  */
 import { execFileSync } from 'node:child_process';
 import { QUICK_MS } from '../helpers/wait.js';
@@ -12,16 +14,29 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { ROOT } from '../helpers/env.js';
 import {
-  BINDING_KEY_SIZE, BINDING_VALUE_SIZE, DEST_KEY_SIZE, DEST_VALUE_SIZE, GEN_META_SIZE, META_SIZE, METRICS_SIZE, MAX_DESTINATIONS,
-} from '../../src/core/codec.js';
+  DEFAULT_MAX_IDS, destInfoIndex, EXACT_LENS, GEN_DIRTY, GEN_STALE, MANIFOLD_ABI, MAX_BINDINGS, MAX_LABEL_BYTES, PORT_FIRST, PORT_OTHER, PORT_WORDS,
+  portShift, portWordIndex, SLOTS, Sizes, slotOf, trieSlot, DestKind,
+} from '../../src/core/layout.js';
 
 const object = path.join(ROOT, 'bpf', 'manifold.bpf.o');
+
+function compileAndRun(source: string, extra: string[] = []): string[] {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mf-probe-'));
+  try {
+    const c = path.join(dir, 'probe.c');
+    fs.writeFileSync(c, source);
+    execFileSync('cc', ['-o', path.join(dir, 'probe'), ...extra, c], { timeout: 60_000 });
+    return execFileSync(path.join(dir, 'probe'), { encoding: 'utf8', timeout: QUICK_MS }).trim().split('\n');
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
 
 test('make bpf reproduces the committed object byte for byte', () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mf-bpfbuild-'));
   try {
     fs.mkdirSync(path.join(dir, 'bpf'));
-    fs.copyFileSync(path.join(ROOT, 'bpf', 'manifold.bpf.c'), path.join(dir, 'bpf', 'manifold.bpf.c'));
+    for (const f of ['manifold.bpf.c', 'manifold.h']) fs.copyFileSync(path.join(ROOT, 'bpf', f), path.join(dir, 'bpf', f));
     fs.copyFileSync(path.join(ROOT, 'Makefile'), path.join(dir, 'Makefile'));
     execFileSync('make', ['-s', '-C', dir, 'bpf'], { stdio: 'pipe', timeout: 120_000 });
     const rebuilt = fs.readFileSync(path.join(dir, 'bpf', 'manifold.bpf.o'));
@@ -31,31 +46,50 @@ test('make bpf reproduces the committed object byte for byte', () => {
   }
 });
 
-test('BTF struct sizes match the user-space encodings', () => {
+test('BTF struct sizes of the object match src/core/layout.ts', () => {
   const dump = execFileSync('bpftool', ['btf', 'dump', 'file', object], { encoding: 'utf8', timeout: QUICK_MS });
   const size = (name: string): number => {
     const m = new RegExp(`STRUCT '${name}' size=(\\d+)`).exec(dump);
     assert.ok(m, `struct ${name} in BTF`);
     return Number(m![1]);
   };
-  assert.is(size('dest_key'), DEST_KEY_SIZE);
-  assert.is(size('dest_value'), DEST_VALUE_SIZE);
-  assert.is(size('dest_metrics'), METRICS_SIZE);
-  assert.is(size('gen_meta'), GEN_META_SIZE);
-  assert.is(size('manifold_meta'), META_SIZE);
-  const src = fs.readFileSync(path.join(ROOT, 'bpf', 'manifold.bpf.c'), 'utf8');
-  assert.match(src, new RegExp(`#define MAX_DESTINATIONS ${MAX_DESTINATIONS}\\b`));
-  assert.is(BINDING_KEY_SIZE, 24);
-  assert.is(BINDING_VALUE_SIZE, 8);
+  assert.is(size('dest_key'), Sizes.destKey);
+  assert.is(size('dest_value'), Sizes.destValue);
+  assert.is(size('dest_metrics'), Sizes.metrics);
+  assert.is(size('dest_info'), Sizes.destInfo);
+  assert.is(size('gen_meta'), Sizes.genMeta);
+  assert.is(size('gen_state'), Sizes.genState);
+  assert.is(size('manifold_meta'), Sizes.meta);
+  assert.is(size('manifold_config'), Sizes.config);
+  assert.is(size('binding_key'), Sizes.bindingKey);
+  assert.is(size('binding_value'), Sizes.bindingValue);
+});
+
+test('constants and index formulas of bpf/manifold.h match src/core/layout.ts', () => {
+  const samples = [[0, 0, 0], [1, 3, 65535], [0, 2, 80], [1, 1, 4097], [1, 0, 31], [0, 3, 32]];
+  const calls = samples.map(([g, s, p]) => `printf("%u %u %u %u %u\\n", MANIFOLD_PORT_WORD(${g}, ${s}, ${p}), MANIFOLD_PORT_SHIFT(${p}), MANIFOLD_TRIE_SLOT(${g}, ${s! & 1}), MANIFOLD_DEST_INFO(${p}, ${g}), MANIFOLD_SLOT(${s! & 2}, ${s! & 1}));`).join('\n');
+  const lines = compileAndRun(
+    `#include <stdio.h>
+#include "manifold.h"
+int main(void) {
+  printf("%d %d %d %d %d %d %d\\n", MANIFOLD_ABI, MANIFOLD_MAX_LABEL_LEN, MANIFOLD_MAX_BINDINGS, MANIFOLD_DEFAULT_MAX_IDS, MANIFOLD_PORT_WORDS, MANIFOLD_SLOTS, MANIFOLD_EXACT_LENS);
+  printf("%d %d %u %u %d %d\\n", MANIFOLD_PORT_FIRST, MANIFOLD_PORT_OTHER, MANIFOLD_GEN_DIRTY, MANIFOLD_GEN_STALE, MANIFOLD_DEST_NONE, MANIFOLD_DEST_SOCKET);
+  ${calls}
+  return 0;
+}
+`,
+    [`-I${path.join(ROOT, 'bpf')}`],
+  );
+  assert.is(lines[0], [MANIFOLD_ABI, MAX_LABEL_BYTES, MAX_BINDINGS, DEFAULT_MAX_IDS, PORT_WORDS, SLOTS, EXACT_LENS].join(' '));
+  assert.is(lines[1], [PORT_FIRST, PORT_OTHER, GEN_DIRTY, GEN_STALE, DestKind.none, DestKind.socket].join(' '));
+  samples.forEach(([g, s, p], i) => {
+    const slot = slotOf(s! & 2 ? 'ipv6' : 'ipv4', s! & 1 ? 'udp' : 'tcp');
+    assert.is(lines[i + 2], [portWordIndex(g!, s!, p!), portShift(p!), trieSlot(g!, (s! & 1) === 1), destInfoIndex(p!, g!), slot].join(' '), `sample ${i}`);
+  });
 });
 
 test('libbpf option struct layouts used by src/sys/bpf.ts match the C headers', () => {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mf-abi-'));
-  try {
-    const c = path.join(dir, 'abi.c');
-    fs.writeFileSync(
-      c,
-      `#include <stdio.h>
+  const lines = compileAndRun(`#include <stdio.h>
 #include <stddef.h>
 #include <bpf/bpf.h>
 int main(void) {
@@ -65,14 +99,8 @@ int main(void) {
   printf("%zu %zu %zu %zu\\n", offsetof(struct bpf_link_info, prog_id), offsetof(struct bpf_link_info, netns.netns_ino), offsetof(struct bpf_link_info, netns.attach_type), offsetof(struct bpf_map_info, name));
   return 0;
 }
-`,
-    );
-    execFileSync('cc', ['-o', path.join(dir, 'abi'), c], { timeout: 60_000 });
-    const lines = execFileSync(path.join(dir, 'abi'), { encoding: 'utf8', timeout: QUICK_MS }).trim().split('\n');
-    assert.equal(lines, ['48 24 28 24', '16 8 16 8 12', '80 32 40 48 56 60 64', '8 16 20 24']);
-  } finally {
-    fs.rmSync(dir, { recursive: true, force: true });
-  }
+`);
+  assert.equal(lines, ['48 24 28 24', '16 8 16 8 12', '80 32 40 48 56 60 64', '8 16 20 24']);
 });
 
 test.run();

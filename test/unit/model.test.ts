@@ -6,10 +6,21 @@ import * as assert from 'uvu/assert';
 import fc from 'fast-check';
 import { compareBindings, prefixContains, resolveReference, type Binding } from '../../src/core/binding.js';
 import { parsePrefix } from '../../src/core/net.js';
-import {
-  decodeBindingKey, decodeDestKey, decodeDestValue, decodeMeta, encodeBindingKey, encodeDestKey, encodeDestValue, encodeMeta,
-  BINDING_KEY_SIZE, DEST_KEY_SIZE, MANIFOLD_MAGIC,
-} from '../../src/core/codec.js';
+import { decodeDestKey, decodeDestValue, decodeMeta, encodeDestKey, encodeDestValue, encodeMeta } from '../../src/state/kernel-codec.js';
+import { BindingList } from '../../src/core/binding-list.js';
+import { MANIFOLD_MAGIC, Sizes } from '../../src/core/layout.js';
+
+function encodeBindingKey(protocol: 'tcp' | 'udp', prefix: ReturnType<typeof parsePrefix>, port: number): Buffer {
+  const l = new BindingList(1);
+  l.pushPrefix(protocol, prefix, port, 0);
+  return Buffer.from(l.key(0));
+}
+
+function decodeBindingKey(key: Buffer): { prefix: ReturnType<typeof parsePrefix>; port: number } | null {
+  const l = new BindingList(1);
+  if (!l.pushKey(key, 0, 0)) return null;
+  return { prefix: l.prefix(0), port: l.port(0) };
+}
 
 const b = (label: string, prefix: string, port: number, protocol: 'tcp' | 'udp' = 'tcp'): Binding => ({ label, protocol, prefix: parsePrefix(prefix), port });
 
@@ -38,7 +49,7 @@ test('prefixContains', () => {
 
 test('binding keys round-trip and match the BPF layout', () => {
   const key = encodeBindingKey('udp', parsePrefix('192.0.2.0/24'), 53);
-  assert.is(key.length, BINDING_KEY_SIZE);
+  assert.is(key.length, Sizes.bindingKey);
   assert.is(key.readUInt32LE(0), 32 + 24, 'prefixlen covers family, protocol and port');
   assert.is(key[4], 2, 'AF_INET');
   assert.is(key[5], 17, 'IPPROTO_UDP');
@@ -75,7 +86,7 @@ test('IPv6 formatting follows RFC 5952 (as ipaddr.js does)', async () => {
 
 test('destination keys, values and the meta marker round-trip', () => {
   const k = encodeDestKey({ label: 'web.socket', domain: 'ipv6', protocol: 'udp' });
-  assert.is(k.length, DEST_KEY_SIZE);
+  assert.is(k.length, Sizes.destKey);
   assert.equal(decodeDestKey(k), { label: 'web.socket', domain: 'ipv6', protocol: 'udp' });
   assert.equal(decodeDestKey(encodeDestKey({ label: 'x'.repeat(255), domain: 'ipv4', protocol: 'tcp' }))?.label, 'x'.repeat(255));
   assert.equal(decodeDestValue(encodeDestValue({ id: 16383, refs: [7, 1000000], flags: 0 })), { id: 16383, refs: [7, 1000000], flags: 0 });
