@@ -5,30 +5,23 @@
 import net from 'node:net';
 import { ManifoldError } from '../errors.js';
 import { SysError } from '../sys/errno.js';
-import { getsockoptInt } from '../sys/libc.js';
+import { isListeningStream } from '../sys/socket.js';
 import { parsePort } from '../core/net.js';
 import { takeListenFds } from '../ops/listen-fds.js';
 
 /** One place to listen on. */
 export type ListenTarget = { kind: 'address'; host: string; port: number } | { kind: 'fd'; fd: number; name: string | null };
 
-const SOL_SOCKET = 1;
-const SO_TYPE = 3;
-const SO_ACCEPTCONN = 30;
-const SOCK_STREAM = 1;
-
 /** Throw unless `fd` is a listening stream socket (TCP or unix). */
 export function checkListeningFd(fd: number): void {
-  let type: number;
-  let accepting: number;
+  let listening: boolean;
   try {
-    type = getsockoptInt(fd, SOL_SOCKET, SO_TYPE);
-    accepting = getsockoptInt(fd, SOL_SOCKET, SO_ACCEPTCONN);
+    listening = isListeningStream(fd);
   } catch (err) {
     if (err instanceof SysError && err.errno === 88) throw new ManifoldError('ERR_BAD_SOCKET', `fd ${fd} (passed by systemd) is not a socket`);
     throw err;
   }
-  if (type !== SOCK_STREAM || accepting !== 1) {
+  if (!listening) {
     throw new ManifoldError('ERR_BAD_SOCKET', `fd ${fd} (passed by systemd) is not a listening stream socket: use ListenStream= in the .socket unit (and Accept=no)`);
   }
 }

@@ -225,7 +225,8 @@ export function apply(maps: DispatcherMaps, set: BuiltSet, dryRun: boolean, opts
   const { plan, diff } = planApply(view, set);
   const unserved = checkUnserved(view, diff, opts.force ?? false);
   const changed = diff.added.length + diff.relabelled.length + diff.removed.length > 0;
-  // A no-op apply writes nothing (not even a repair of an earlier interruption).
-  if (dryRun || !changed) return { ...diff, exec: null, unserved };
+  if (dryRun) return { ...diff, exec: null, unserved };
+  // A no-op apply writes nothing, unless an earlier write was interrupted: then it repairs that.
+  if (!changed) return { ...diff, exec: execute(maps, emptyPlan()), unserved };
   return { ...diff, exec: execute(maps, plan), unserved };
 }

@@ -136,9 +136,11 @@ export class BindingSetBuilder {
     } else ports = pt;
     if (!ok || !prefix || !ports || label < 0) return;
     const n = (ports.last - ports.first + 1) * protocols.length;
+    const before = this.total;
     this.total += n;
     if (this.total > this.limit) {
-      this.problem(where, `the set expands to more than the ${this.limit} bindings allowed (ranges × protocols are counted); nothing was changed`, 'ERR_NO_SPACE');
+      // Reported once, at the entry that crosses the limit.
+      if (before <= this.limit) this.problem(where, `the set expands to more than the ${this.limit} bindings allowed (ranges × protocols are counted, not expanded); nothing was changed`, 'ERR_NO_SPACE');
       return;
     }
     this.entries.push({ label, protocols, prefix, ports, where });

@@ -11,7 +11,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { MANIFOLD_ABI } from '../core/layout.js';
+import { GEN_STALE, MANIFOLD_ABI } from '../core/layout.js';
 import { ManifoldError } from '../errors.js';
 import { linkInfo, linkUpdate, mapUpdate, objGet, progFdById } from '../sys/bpf.js';
 import { closeFd } from '../sys/libc.js';
@@ -26,6 +26,7 @@ import { inspectState, notLoaded, State } from '../state/state.js';
 import type { Limits } from '../state/maps.js';
 import { execute } from './executor.js';
 import { emptyPlan } from './plan.js';
+import { step } from './faults.js';
 
 /** Options of load. */
 export interface LoadOptions extends Target {
@@ -86,11 +87,14 @@ export function load(opts: LoadOptions): LoadResult {
       destroyStateDir(away);
     }
     const tmp = path.join(target.bpffs, `${leftoverPrefix(target.netnsIno)}tmp-${process.pid}`);
+    step('load-begin');
     fs.mkdirSync(tmp, { mode: 0o700 });
     try {
       const owner = { uid: process.geteuid?.() ?? 0, gid: opts.gid ?? process.getegid?.() ?? 0 };
       buildState(tmp, target, owner, limits);
+      step('load-built');
       fs.renameSync(tmp, target.stateDir);
+      step('load-done');
     } catch (err) {
       destroyStateDir(tmp);
       throw err;
@@ -131,11 +135,15 @@ export function unload(opts: Target & { lockTimeoutMs: number }): UnloadResult {
       return { stateDir: target.stateDir, wasLoaded: false, stale: false, leftovers: removed };
     }
     const health = inspectState(target.stateDir, target.netnsIno, false, true);
+    step('unload-begin');
     // Detach first: from here traffic takes the normal socket lookup, whatever happens next.
     detachPinnedLink(target.stateDir);
+    step('unload-detached');
     const gone = path.join(target.bpffs, `${leftoverPrefix(target.netnsIno)}gone-${process.pid}`);
     fs.renameSync(target.stateDir, gone);
+    step('unload-renamed');
     destroyStateDir(gone);
+    step('unload-removed');
     removeLockDir(target);
     return { stateDir: target.stateDir, wasLoaded: true, stale: !health.ok, leftovers: removed };
   } finally {
@@ -171,18 +179,29 @@ export function upgrade(opts: Target & { lockTimeoutMs: number }): UpgradeResult
     const migrated = previous.abi === 1;
     if (migrated) {
       migrateAbi1(target, previous);
+      step('migrate-done');
       writeMarker(target, { ...previous, abi: MANIFOLD_ABI });
     } else if (previous.abi !== MANIFOLD_ABI) {
       throw new ManifoldError('ERR_INCOMPATIBLE', `the loaded dispatcher uses map ABI ${previous.abi}, which this manifold (ABI ${MANIFOLD_ABI}) cannot upgrade`);
     }
+    step('upgrade-begin');
     const state = State.openLocked(target);
     try {
       if (!migrated) replaceProgram(state);
+      step('upgrade-replaced');
       const version = manifoldVersion();
       writeMarker(target, { ...state.meta, abi: MANIFOLD_ABI, version });
+      step('upgrade-marked');
       state.dir.normalize();
       // Bring the other generation in sync (after a migration it is stale): the live one then uses the fast paths.
       execute(state.maps, emptyPlan());
+      if (migrated) {
+        // The generation that was live through the migration still has ABI 1's layout (both tries one trie):
+        // rebuild it too, so that both generations are in the current layout.
+        const other = (state.maps.activeGen() ^ 1) as 0 | 1;
+        state.maps.setGenState(other, { ...state.maps.genState(other), flags: GEN_STALE });
+        execute(state.maps, emptyPlan());
+      }
       return { stateDir: target.stateDir, previousVersion: previous.version, version, previousAbi: previous.abi, abi: MANIFOLD_ABI };
     } finally {
       state.close();
@@ -212,7 +231,9 @@ function replaceProgram(state: State): void {
     linkFd = state.dir.openObject(ObjectPins.link);
     // The program the link runs now (not the pin: an interrupted upgrade may have left it behind).
     oldProg = progFdById(linkInfo(linkFd).progId);
+    step('upgrade-loaded');
     linkUpdate(linkFd, object.progFd, oldProg);
+    step('upgrade-switched');
     state.dir.pin(object.progFd, ObjectPins.program);
   } finally {
     if (linkFd >= 0) closeFd(linkFd);
@@ -225,4 +246,64 @@ function keyOf(name: string): keyof typeof MapPins {
   const k = (Object.keys(MapPins) as (keyof typeof MapPins)[]).find((x) => MapPins[x] === name);
   if (!k) throw new Error(`unknown map ${name}`);
   return k;
+}
+
+/** The result of upgrading one of every state. */
+export interface UpgradeAllEntry {
+  stateDir: string;
+  netnsIno: number;
+  /** Path used for the namespace, or null when no process or /run/netns entry is in it. */
+  netns: string | null;
+  result: UpgradeResult | null;
+  error: Error | null;
+}
+
+/** A path to the network namespace with inode `ino`: /run/netns/NAME, or /proc/PID/ns/net. */
+function netnsPathOf(ino: number): string | null {
+  const candidates: string[] = [];
+  try {
+    for (const n of fs.readdirSync('/run/netns')) candidates.push(path.join('/run/netns', n));
+  } catch {
+    /* none */
+  }
+  try {
+    for (const n of fs.readdirSync('/proc')) if (/^\d+$/.test(n)) candidates.push(`/proc/${n}/ns/net`);
+  } catch {
+    /* none */
+  }
+  for (const c of candidates) {
+    try {
+      if (Number(fs.statSync(c).ino) === ino) return c;
+    } catch {
+      /* gone */
+    }
+  }
+  return null;
+}
+
+/**
+ * Upgrade every state on a bpffs (the package's upgrade path): each
+ * `<inode>_manifold` directory whose network namespace still exists.
+ * One failing state does not stop the others.
+ */
+export function upgradeAll(opts: { bpffs: string; lockTimeoutMs: number }): UpgradeAllEntry[] {
+  const out: UpgradeAllEntry[] = [];
+  for (const name of fs.readdirSync(opts.bpffs).sort()) {
+    const m = /^(\d+)_manifold$/.exec(name);
+    if (!m) continue;
+    const ino = Number(m[1]);
+    const netns = netnsPathOf(ino);
+    const entry: UpgradeAllEntry = { stateDir: path.join(opts.bpffs, name), netnsIno: ino, netns, result: null, error: null };
+    if (netns === null) {
+      entry.error = new ManifoldError('ERR_STALE_STATE', `no process or /run/netns entry is in network namespace ${ino}: its state is left as it is ("manifold load" in that namespace replaces it)`);
+    } else {
+      try {
+        entry.result = upgrade({ netns, bpffs: opts.bpffs, lockTimeoutMs: opts.lockTimeoutMs });
+      } catch (err) {
+        entry.error = err as Error;
+      }
+    }
+    out.push(entry);
+  }
+  return out;
 }

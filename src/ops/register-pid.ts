@@ -15,6 +15,7 @@ import type { DispatcherMaps } from '../state/maps.js';
 import { boundSockets, fdHolding, namespaceSockets, processNetnsIno } from './procfs.js';
 import { inspectSocket } from './socket-info.js';
 import { registerSockets, type Registration } from './register.js';
+import { step } from './faults.js';
 
 /** What to look for. */
 export interface PidSocketQuery {
@@ -45,6 +46,7 @@ export function registerFromPid(maps: DispatcherMaps, netnsIno: number, q: PidSo
   const inodes = boundSockets(q.pid, q.protocol, q.address.domain, q.address.addr, q.port);
   const held = inodes.length ? fdHolding(q.pid, inodes) : null;
   if (!held) throw noMatch(q, wanted);
+  step('register-pid-found');
   let pidfd: number;
   try {
     pidfd = pidfdOpen(q.pid);

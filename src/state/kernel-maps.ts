@@ -224,7 +224,10 @@ export class KernelMaps implements DispatcherMaps {
 
   lookupBinding(gen: Gen, place: PlaceId, list: BindingList, index: number): BindingValue | null {
     const v = mapLookup(this.innerFd(gen, place), list.key(index), VALUE);
-    return v ? { destId: v.readUInt32LE(0), len: v.readUInt32LE(4) } : null;
+    if (!v) return null;
+    const value = { destId: v.readUInt32LE(0), len: v.readUInt32LE(4) };
+    // A trie lookup finds the longest matching prefix: only an entry of exactly this key counts.
+    return place === Place.hash || value.len === list.len(index) ? value : null;
   }
 
   readBindings(gen: Gen): BindingList {

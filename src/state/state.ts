@@ -26,7 +26,7 @@ export interface OpenOptions extends Target {
 }
 
 /** What `inspectState` found in a state directory. */
-export type Health = { ok: true; meta: Meta } | { ok: false; reason: string };
+export type Health = { ok: true; meta: Meta } | { ok: false; reason: string; detached?: boolean };
 
 /** The ABI marker of a state directory, or why there is none. */
 export function readMarker(dir: string, readOnly: boolean): Meta | string {
@@ -88,7 +88,7 @@ export function inspectState(dir: string, netnsIno: number, readOnly: boolean, a
     }
     const info = linkInfo(linkFd);
     if (info.attachType !== BPF_SK_LOOKUP || info.netnsIno === 0) {
-      return { ok: false, reason: 'its link is detached (it was unloaded, or the network namespace it was loaded into is gone)' };
+      return { ok: false, reason: 'its link is detached (it was unloaded, or the network namespace it was loaded into is gone)', detached: true };
     }
     if (info.netnsIno !== netnsIno || marker.netnsIno !== netnsIno) {
       return { ok: false, reason: `its link is attached to network namespace ${info.netnsIno}, not ${netnsIno}` };
@@ -143,6 +143,10 @@ export class State {
         throw err;
       }
       const health = inspectState(target.stateDir, target.netnsIno, !opts.write);
+      if (!health.ok && health.detached) {
+        // Nothing is attached: for traffic this is "not loaded" (an interrupted unload, or a dead namespace's leftover).
+        throw new ManifoldError('ERR_NOT_LOADED', `the dispatcher is not loaded in network namespace ${target.netnsIno}: ${target.stateDir} is left over and not attached (an interrupted unload, or a namespace that is gone); "manifold load" replaces it, "manifold unload" removes it`);
+      }
       if (!health.ok) {
         throw new ManifoldError('ERR_STALE_STATE', `the state directory ${target.stateDir} is stale: ${health.reason}. "manifold load" replaces it; "manifold unload" removes it`);
       }

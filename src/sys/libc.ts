@@ -24,6 +24,7 @@ interface LibcFns {
   bind: Fn;
   listen: Fn;
   dup: Fn;
+  dup2: Fn;
   recvmsg: Fn;
   sendmsg: Fn;
 }
@@ -47,6 +48,7 @@ function libc(): LibcFns {
     bind: lib.func('int bind(int fd, const uint8_t *addr, uint32_t len)'),
     listen: lib.func('int listen(int fd, int backlog)'),
     dup: lib.func('int dup(int fd)'),
+    dup2: lib.func('int dup2(int oldfd, int newfd)'),
     recvmsg: lib.func('long recvmsg(int fd, void *msg, int flags)'),
     sendmsg: lib.func('long sendmsg(int fd, const void *msg, int flags)'),
   };
@@ -100,6 +102,11 @@ export function closeFd(fd: number): void {
 /** fcntl(F_DUPFD): duplicate `fd` to the lowest free fd >= `min`. */
 export function dupFdAtLeast(fd: number, min: number): number {
   return check('fcntl', libc().fcntl(fd, 0 /* F_DUPFD */, 'int', min));
+}
+
+/** dup2(2): make `newFd` a copy of `oldFd` (closing what `newFd` was). */
+export function dup2Fd(oldFd: number, newFd: number): number {
+  return check('dup2', libc().dup2(oldFd, newFd));
 }
 
 /** dup(2). */

@@ -6,7 +6,7 @@
 import net from 'node:net';
 import dgram from 'node:dgram';
 import readline from 'node:readline';
-import { bindRaw, closeFd, dupFdAtLeast, listen as sysListen, setsockoptInt, socket as sysSocket } from '../../src/sys/libc.js';
+import { bindRaw, closeFd, dup2Fd, dupFdAtLeast, listen as sysListen, setsockoptInt, socket as sysSocket } from '../../src/sys/libc.js';
 
 interface Command {
   id: number;
@@ -168,6 +168,12 @@ async function handle(c: Command): Promise<Record<string, unknown>> {
       const h = handles.get(Number(c.handle));
       if (!h) throw new Error('no such handle');
       return { fd: dupFdAtLeast(h.fd, Number(c.min ?? 0)) };
+    }
+    case 'dup2': {
+      // Make fd `to` a copy of handle `from`'s socket (an fd swapped under a running register-pid).
+      const h = handles.get(Number(c.from));
+      if (!h) throw new Error('no such handle');
+      return { fd: dup2Fd(h.fd, Number(c.to)) };
     }
     case 'loop':
       return loop(c);

@@ -111,6 +111,28 @@ export class TestEnv {
     return { code: r.status ?? -1, stdout: r.stdout ?? '', stderr: r.stderr ?? '', json, ...(failure ? { failure } : {}) };
   }
 
+  /** Run the CLI without blocking (so a test can act while it runs); resolves when it exits (limit 120 s). */
+  cliAsync(args: string[], env: NodeJS.ProcessEnv = {}): Promise<CliResult> {
+    const child = spawn(process.execPath, [BIN, ...args, '--netns', this.netnsPath, '--bpffs', this.bpffs], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout?.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => child.kill('SIGKILL'), 120_000);
+      child.once('close', (code, signal) => {
+        clearTimeout(timer);
+        let json: unknown = null;
+        try {
+          json = JSON.parse(stdout);
+        } catch {
+          json = null;
+        }
+        resolve({ code: code ?? -1, stdout, stderr, json, ...(signal ? { failure: `was killed by ${signal}` } : {}) });
+      });
+    });
+  }
+
   /** Run the CLI and fail loudly unless it exits 0. */
   ok(args: string[], opts: { env?: NodeJS.ProcessEnv; input?: string; global?: boolean } = {}): CliResult {
     const r = this.cli(args, opts);

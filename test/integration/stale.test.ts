@@ -35,7 +35,7 @@ function plant(from: TestEnv, dirName: string): void {
   fs.renameSync(path.join(from.bpffs, dirName), path.join(b.bpffs, `${ino(b.netnsPath)}_manifold`));
 }
 
-test('state of a dead namespace under a recycled inode is stale; load replaces it', () => {
+test('state of a dead namespace under a recycled inode is not loaded (not attached); load replaces it', () => {
   // Load into a third namespace that then dies (its link is detached), and
   // give its state directory the name B's inode would use.
   const dead = ownedName('staleC', (n) => fs.existsSync(`/run/netns/${n}`));
@@ -45,13 +45,13 @@ test('state of a dead namespace under a recycled inode is stale; load replaces i
   execFileSync('ip', ['netns', 'del', dead], { timeout: QUICK_MS });
   plant(b, `${deadIno}_manifold`);
   let r = b.cli(['status', '--json']);
-  for (let i = 0; i < 100 && !/detached/.test(r.stderr); i++) {
+  for (let i = 0; i < 100 && !/not attached/.test(r.stderr); i++) {
     execFileSync('sleep', ['0.1'], { timeout: QUICK_MS });
     r = b.cli(['status', '--json']);
   }
-  assert.is((r.json as { error: { code: string } }).error.code, 'ERR_STALE_STATE');
-  assert.is(r.code, 1);
-  assert.match(r.stderr, /stale: its link is detached/);
+  assert.is((r.json as { error: { code: string } }).error.code, 'ERR_NOT_LOADED', 'nothing is attached: for traffic it is not loaded');
+  assert.is(r.code, 3);
+  assert.match(r.stderr, /left over and not attached/);
   const load = b.cli(['load', '--json']);
   assert.is(load.code, 0, load.stderr);
   const doc = load.json as { alreadyLoaded: boolean; replacedStale: string | null };

@@ -73,7 +73,7 @@ async function request(host: string, port: number): Promise<string | null> {
 }
 
 async function stateDirs(): Promise<string[]> {
-  return (await box().exec(['sh', '-c', 'ls -d /sys/fs/bpf/*_manifold* 2>/dev/null'])).stdout.split('\n').filter(Boolean);
+  return (await box().exec(['sh', '-c', 'ls -d /sys/fs/bpf/*_manifold /sys/fs/bpf/*_manifold-* 2>/dev/null'])).stdout.split('\n').filter(Boolean);
 }
 
 const WEB_JS = `import net from 'node:net';

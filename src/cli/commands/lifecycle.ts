@@ -3,7 +3,8 @@
  */
 import type { CommandModule } from 'yargs';
 import { MANIFOLD_ABI } from '../../core/layout.js';
-import { load, unload, upgrade } from '../../ops/lifecycle.js';
+import { load, unload, upgrade, upgradeAll } from '../../ops/lifecycle.js';
+import { toManifoldError, ManifoldError } from '../../errors.js';
 import { manifoldVersion } from '../../version.js';
 import { emitEvent, Priority } from '../../log/events.js';
 import { info, out, outJson } from '../output.js';
@@ -62,12 +63,42 @@ export const unloadCommand: CommandModule<GlobalArgs, GlobalArgs> = {
   },
 };
 
+/** Arguments of upgrade. */
+export interface UpgradeArgs extends GlobalArgs {
+  all?: boolean | undefined;
+}
+
+function upgradeEverything(args: UpgradeArgs): void {
+  const t = targetOf(args);
+  const results = upgradeAll({ bpffs: t.bpffs, lockTimeoutMs: t.lockTimeoutMs });
+  let failed = 0;
+  for (const e of results) {
+    if (e.result) {
+      const abi = e.result.previousAbi !== e.result.abi ? `, map ABI ${e.result.previousAbi} -> ${e.result.abi}` : '';
+      emitEvent('upgrade', Priority.notice, `upgraded dispatcher of network namespace ${e.netnsIno} from ${e.result.previousVersion} to ${e.result.version}${abi}`, { STATE_DIR: e.stateDir, VERSION: e.result.version, NETNS: e.netnsIno });
+      info(`manifold: upgraded ${e.stateDir} (${e.result.previousVersion} -> ${e.result.version}${abi})`);
+    } else {
+      failed++;
+      info(`manifold: warning: ${e.stateDir} not upgraded: ${toManifoldError(e.error).message}`);
+    }
+  }
+  if (args.json) {
+    outJson(results.map((e) => ({ stateDir: e.stateDir, netnsIno: e.netnsIno, netns: e.netns, upgraded: e.result !== null, ...(e.result ?? {}), ...(e.error ? { error: { code: toManifoldError(e.error).code, message: toManifoldError(e.error).message } } : {}) })));
+  }
+  if (results.length === 0) info(`manifold: no dispatcher state under ${t.bpffs}; nothing to upgrade`);
+  if (failed > 0) throw new ManifoldError('ERR_STALE_STATE', `${failed} of ${results.length} states could not be upgraded (see above)`);
+}
+
 /** `manifold upgrade`. */
-export const upgradeCommand: CommandModule<GlobalArgs, GlobalArgs> = {
+export const upgradeCommand: CommandModule<GlobalArgs, UpgradeArgs> = {
   command: 'upgrade',
   describe: 'Replace the running dispatcher program in place, keeping bindings, sockets and counters (migrates older map ABIs)',
-  builder: (y) => y,
+  builder: (y) => y.option('all', { type: 'boolean', default: false, describe: 'upgrade the state of every network namespace on the bpffs (as the package does)' }),
   handler: (args) => {
+    if (args.all) {
+      upgradeEverything(args);
+      return;
+    }
     const r = upgrade(targetOf(args));
     const abi = r.previousAbi !== r.abi ? `, map ABI ${r.previousAbi} -> ${r.abi}` : '';
     emitEvent('upgrade', Priority.notice, `upgraded dispatcher from ${r.previousVersion} to ${r.version}${abi}`, { STATE_DIR: r.stateDir, VERSION: r.version, ABI: r.abi });
