@@ -114,8 +114,6 @@ export class IncrementalPlacer {
   readonly meta: GenMeta;
   /** Changed words (generation-relative index → new value). */
   readonly changed = new Map<number, bigint>();
-  /** Slots whose every word must be rewritten (old FIRST bits copied to OTHER). */
-  readonly promoted = new Set<number>();
   metaChanged = false;
   private readonly word: (w: number) => bigint;
 
@@ -170,9 +168,8 @@ export class IncrementalPlacer {
     return place;
   }
 
+  /** A new longest length: every FIRST bit of the slot (this write's too) becomes an OTHER bit as well. */
   private promote(slot: number): void {
-    if (this.promoted.has(slot)) return;
-    this.promoted.add(slot);
     for (let p = 0; p < PORT_WORDS; p++) {
       const w = slot * PORT_WORDS + p;
       const cur = this.current(w);

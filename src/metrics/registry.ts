@@ -83,6 +83,38 @@ export function createExporterRegistry(source: SnapshotSource): ExporterRegistry
       this.set({ version: snap.dispatcherVersion }, 1);
     },
   });
+  new Gauge<'resource'>({
+    name: 'manifold_capacity',
+    help: 'What the state was loaded for (manifold load --max-destinations/--max-bindings): bindings, destinations and socket slots.',
+    labelNames: ['resource'],
+    registers: [registry],
+    collect() {
+      const c = source.get().capacity;
+      this.reset();
+      for (const r of ['bindings', 'destinations', 'sockets'] as const) this.set({ resource: r }, c[r].max);
+    },
+  });
+  new Gauge<'resource'>({
+    name: 'manifold_capacity_used',
+    help: 'Bindings, destinations and socket slots in use (compare with manifold_capacity).',
+    labelNames: ['resource'],
+    registers: [registry],
+    collect() {
+      const c = source.get().capacity;
+      this.reset();
+      for (const r of ['bindings', 'destinations', 'sockets'] as const) this.set({ resource: r }, c[r].used);
+    },
+  });
+  new Gauge({
+    name: 'manifold_kernel_memory_bytes',
+    help: 'Kernel memory locked by the state\'s BPF maps (bpftool\'s bytes_memlock, summed).',
+    registers: [registry],
+    collect() {
+      const m = source.get().memoryBytes;
+      this.reset();
+      if (m !== null) this.set(m);
+    },
+  });
   const build = new Gauge<'version' | 'abi'>({
     name: 'manifold_build_info',
     help: 'The exporter\'s manifold version and BPF map ABI. Always 1.',

@@ -12,13 +12,15 @@ export interface MetricsSnapshot {
   destinations: DestinationCounters[];
   /** Used vs maximum bindings, destinations and sockets. */
   capacity: Capacity;
+  /** Kernel memory locked by the state's maps, in bytes (null when unknown). */
+  memoryBytes: number | null;
 }
 
 /** Read a snapshot (throws ManifoldError when the state cannot be read). */
 export function readSnapshot(target: Omit<OpenOptions, 'write'>): MetricsSnapshot {
   return withState({ ...target, write: false }, (state) => {
     const g = gatherDestinations(state.maps);
-    return { dispatcherVersion: state.meta.version, destinations: g.destinations, capacity: g.capacity };
+    return { dispatcherVersion: state.meta.version, destinations: g.destinations, capacity: g.capacity, memoryBytes: state.maps.memory()?.total ?? null };
   });
 }
 

@@ -7,7 +7,7 @@
 import type { BindingList } from '../core/binding-list.js';
 import { DestKind } from '../core/layout.js';
 import type { Domain, Protocol } from '../core/net.js';
-import type { Counters, DispatcherMaps, Limits } from '../state/maps.js';
+import type { Counters, DispatcherMaps, Limits, MemoryUse } from '../state/maps.js';
 import { readLive } from './read.js';
 import { findSocketOwners, type SocketHolding, type SocketOwner } from './socket-owners.js';
 import { destName } from './view.js';
@@ -78,6 +78,8 @@ export interface StatusData {
   bindings: BindingList | null;
   /** Label of a destination id. */
   labels: Map<number, string>;
+  /** Kernel memory the state's maps lock (null when unknown). */
+  memory: MemoryUse | null;
 }
 
 /** Options of gatherStatus. */
@@ -167,5 +169,5 @@ export function gatherStatus(maps: DispatcherMaps, netnsIno: number, opts: Statu
     const h = d.socket === null ? undefined : holdings.get(d.socket);
     return { ...d, alive: d.socket !== null, usable: h ? h.usable : null, owner: h?.owners[0] ?? null, owners: h?.owners ?? [], inode: h?.inode ?? null };
   });
-  return { destinations, warnings: statusWarnings(destinations), capacity: g.capacity, bindings: g.bindings, labels: g.labels };
+  return { destinations, warnings: statusWarnings(destinations), capacity: g.capacity, bindings: g.bindings, labels: g.labels, memory: maps.memory() };
 }

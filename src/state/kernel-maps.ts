@@ -9,7 +9,7 @@ import { Place, type GenMeta, type PlaceId } from '../core/placement.js';
 import { ManifoldError } from '../errors.js';
 import {
   BPF_NOEXIST, BPF_F_NO_PREALLOC, mapCreate, mapDeleteBatch, mapDelete, mapDump, mapFdById, mapInfo, mapLookup, mapLookupRange, mapUpdate,
-  mapUpdateBatch, MapType,
+  mapUpdateBatch, MapType, objMemlock,
 } from '../sys/bpf.js';
 import { SysError } from '../sys/errno.js';
 import { closeFd } from '../sys/libc.js';
@@ -19,9 +19,10 @@ import {
 } from './kernel-codec.js';
 import {
   noCounters, type BindingValue, type Counters, type DestInfo, type DestKey, type DestRecord, type DispatcherMaps, type Gen, type GenState,
-  type Limits, type SocketHandle,
+  type Limits, type MemoryUse, type SocketHandle,
 } from './maps.js';
 import type { PinDir } from './pins.js';
+import { ObjectPins } from './paths.js';
 
 /** Pinned maps of the state directory (names in the BPF object). */
 export const MapPins = {
@@ -297,6 +298,29 @@ export class KernelMaps implements DispatcherMaps {
       if (err instanceof SysError && err.errno === 22) return false;
       throw err;
     }
+  }
+
+  memory(): MemoryUse {
+    const byMap: Record<string, number> = {};
+    const seen = new Set<number>();
+    let total = 0;
+    for (const name of this.dir.names()) {
+      if (name === ObjectPins.link || name === ObjectPins.program) continue;
+      const fd = this.dir.tryOpenMap(name);
+      if (fd === null) continue;
+      try {
+        const id = mapInfo(fd).id;
+        const bytes = objMemlock(fd);
+        byMap[name] = bytes;
+        if (!seen.has(id)) {
+          seen.add(id);
+          total += bytes;
+        }
+      } finally {
+        closeFd(fd);
+      }
+    }
+    return { total, byMap };
   }
 
   counters(id: number): Counters {

@@ -133,10 +133,21 @@ export interface DispatcherMaps {
   /** Empty a slot; false when it was empty. */
   deleteSocket(slot: number): boolean;
 
+  /** Kernel memory the maps lock, per map name and in total (null when not in a kernel). */
+  memory(): MemoryUse | null;
+
   counters(id: number): Counters;
   /** Counters of every id in [0, maxIds). */
   allCounters(): Counters[];
   zeroCounters(id: number): void;
+}
+
+/** Kernel memory locked by a state's maps. */
+export interface MemoryUse {
+  /** Bytes, as bpftool's bytes_memlock, summed over every map (inner maps included, each once). */
+  total: number;
+  /** Bytes per pinned map name. */
+  byMap: Record<string, number>;
 }
 
 /** Counters at zero. */

@@ -195,6 +195,10 @@ export class TwinMaps implements DispatcherMaps {
     return had;
   }
 
+  memory(): null {
+    return null;
+  }
+
   counters(id: number): Counters {
     return { ...(this.metrics[id] ?? noCounters()) };
   }

@@ -5,6 +5,7 @@
  * (checked against the C headers by test/unit/abi.test.ts). libbpf >= 1.0
  * returns -errno from these functions.
  */
+import fs from 'node:fs';
 import { koffi, openLib, type Lib } from './ffi.js';
 import { SysError } from './errno.js';
 
@@ -333,6 +334,13 @@ export function linkInfo(fd: number): LinkInfo {
     netnsIno: b.readUInt32LE(16),
     attachType: b.readUInt32LE(20),
   };
+}
+
+/** Kernel memory a BPF object's fd accounts for (the "memlock" of /proc/self/fdinfo, as bpftool's bytes_memlock). */
+export function objMemlock(fd: number): number {
+  const text = fs.readFileSync(`/proc/self/fdinfo/${fd}`, 'utf8');
+  const m = /^memlock:\s*(\d+)/m.exec(text);
+  return m ? Number(m[1]) : 0;
 }
 
 /** fd of a map by id (needs CAP_SYS_ADMIN). */

@@ -17,6 +17,10 @@ export interface StatusArgs extends GlobalArgs {
   label?: string | undefined;
 }
 
+function kib(bytes: number): string {
+  return bytes >= 10 * 1024 * 1024 ? `${(bytes / 1024 / 1024).toFixed(1)} MiB` : `${Math.round(bytes / 1024)} KiB`;
+}
+
 function ownerText(d: DestinationStatus): string {
   if (!d.alive) return '';
   const owner = d.owner ? `  owner=${d.owner.pid}(${d.owner.comm})${d.owners.length > 1 ? `+${d.owners.length - 1}` : ''}` : '  owner=?';
@@ -48,6 +52,7 @@ function render(r: StatusData, label: string | undefined): void {
   }
   const c = r.capacity;
   out(`capacity: bindings ${c.bindings.used}/${c.bindings.max}, destinations ${c.destinations.used}/${c.destinations.max}, sockets ${c.sockets.used}/${c.sockets.max}`);
+  if (r.memory) out(`kernel memory: ${kib(r.memory.total)} locked by the state's maps`);
   for (const w of r.warnings) info(`warning: ${w.message}`);
 }
 
@@ -61,7 +66,7 @@ function renderJson(s: State, r: StatusData, label: string | undefined): void {
   const { order, labelOf } = bindingOrder(r, label);
   outRaw(`${JSON.stringify(head, null, 2).slice(0, -2)},\n  "bindings": `);
   streamBindingsJson(r.bindings!, order, labelOf);
-  const rest = JSON.stringify({ destinations: r.destinations, warnings: r.warnings, capacity: r.capacity }, null, 2);
+  const rest = JSON.stringify({ destinations: r.destinations, warnings: r.warnings, capacity: r.capacity, kernelMemory: r.memory }, null, 2);
   outRaw(`,\n${rest.slice(2)}\n`);
 }
 
