@@ -1,17 +1,23 @@
 /**
  * Output conventions: data on stdout, information on stderr, one JSON
  * document with --json.
+ *
+ * Every human-readable line goes through {@link out} or {@link info}, which
+ * escape control characters (src/core/escape.ts; TAB is kept): one call is
+ * one line, so a newline inside a value cannot forge another line. JSON
+ * documents are escaped by JSON.stringify plus escapeJson.
  */
-import { errnoForCode, toManifoldError } from '../errors.js';
+import { errnoForCode, toManifoldError, type ManifoldError } from '../errors.js';
+import { escapeControls, escapeJson } from '../core/escape.js';
 import { SysError } from '../sys/errno.js';
 import { logError } from '../log/error.js';
 import { notifyError } from '../log/notify.js';
 
 const pending: string[] = [];
 
-/** Print data (stdout). Lines are buffered and written in large chunks. */
+/** Print one line of data (stdout), escaped. Lines are buffered and written in large chunks. */
 export function out(line: string): void {
-  pending.push(line);
+  pending.push(escapeControls(line, '\t'));
   if (pending.length >= 8192) flushOut();
 }
 
@@ -28,27 +34,48 @@ export function flushOut(): void {
   pending.length = 0;
 }
 
-/** Print information (stderr). */
+/** Print one line of information (stderr), escaped. */
 export function info(line: string): void {
-  process.stderr.write(`${line}\n`);
+  process.stderr.write(`${escapeControls(line, '\t')}\n`);
 }
+
+let jsonPrinted = false;
 
 /** Print one JSON document (stdout). */
 export function outJson(doc: unknown): void {
   flushOut();
-  process.stdout.write(`${JSON.stringify(doc, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v), 2)}\n`);
+  jsonPrinted = true;
+  process.stdout.write(`${escapeJson(JSON.stringify(doc, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v), 2))}\n`);
+}
+
+/** True once a JSON document was printed: `--json` prints exactly one, so an error after it prints none. */
+export function jsonDocumentPrinted(): boolean {
+  return jsonPrinted;
+}
+
+/**
+ * The lines of an error message, each escaped. Messages are one line; the
+ * exceptions are lists built line by line from quoted values: configError
+ * (ERR_INVALID_CONFIG) and errors marked `details.multiline` (problems of an
+ * apply file, a verifier log).
+ */
+export function messageLines(m: ManifoldError): string[] {
+  const lines = m.code === 'ERR_INVALID_CONFIG' || m.details?.multiline === true ? m.message.split('\n') : [m.message];
+  return lines.map((l) => escapeControls(l, '\t'));
 }
 
 /** Report an error (stderr line, JSON on stdout with --json); returns the exit code. */
 export function reportError(err: unknown, json: boolean): number {
   const m = toManifoldError(err);
-  info(`manifold: error: ${m.message}`);
+  const lines = messageLines(m);
+  lines.forEach((l, i) => info(i === 0 ? `manifold: error: ${l}` : l));
+  const text = lines.join('\n');
   const errno = err instanceof SysError ? err.errno : errnoForCode(m.code);
-  logError(m.code, m.message, errno);
-  notifyError(errno, `error: ${m.message}`);
+  logError(m.code, text, errno);
+  notifyError(errno, `error: ${text}`);
   const log = (err as { log?: string }).log;
-  if (log && process.env.MANIFOLD_DEBUG) info(log);
-  if (process.env.MANIFOLD_DEBUG && err instanceof Error) info(err.stack ?? '');
-  if (json) outJson({ error: { code: m.code, message: m.message, ...(m.details ? { details: m.details } : {}) } });
+  if (log && process.env.MANIFOLD_DEBUG) for (const l of log.split('\n')) info(l);
+  if (process.env.MANIFOLD_DEBUG && err instanceof Error) for (const l of (err.stack ?? '').split('\n')) info(l);
+  if (json && !jsonPrinted) outJson({ error: { code: m.code, message: m.message, ...(m.details ? { details: m.details } : {}) } });
   return m.exitCode;
 }

@@ -5,6 +5,7 @@
  */
 import type { Prefix, Protocol } from '../core/net.js';
 import { ManifoldError } from '../errors.js';
+import { escapeControls } from '../core/escape.js';
 
 /** One problem found in a config file. `line` is 1-based; 0 means the whole file. */
 export interface ConfigProblem {
@@ -57,12 +58,19 @@ export interface LabelConfig {
   registration: Registration;
 }
 
-/** "file:line: message" (or "file: message" for a whole-file problem). */
+/**
+ * "file:line: message" (or "file: message" for a whole-file problem), on one
+ * line: control characters in the file name or message are escaped.
+ */
 export function formatProblem(p: ConfigProblem): string {
-  return p.line > 0 ? `${p.file}:${p.line}: ${p.message}` : `${p.file}: ${p.message}`;
+  return escapeControls(p.line > 0 ? `${p.file}:${p.line}: ${p.message}` : `${p.file}: ${p.message}`);
 }
 
-/** An ERR_INVALID_CONFIG error listing every problem (details.problems holds them). */
+/**
+ * An ERR_INVALID_CONFIG error listing every problem (details.problems holds
+ * them): a head line, then one escaped line per problem. The CLI relies on
+ * this being the only multi-line error message (src/cli/output.ts).
+ */
 export function configError(problems: readonly ConfigProblem[]): ManifoldError {
   const n = problems.length;
   const head = `invalid configuration (${n} problem${n === 1 ? '' : 's'})`;

@@ -3,8 +3,10 @@
  * boot, so lines go to /dev/kmsg as "<PRI>manifold-generator[PID]: message"
  * (PRI = LOG_DAEMON | level, as systemd writes them). If /dev/kmsg cannot be
  * opened the lines are dropped. Tests and --dry-run log to stderr instead.
+ * Control characters in messages are escaped (src/core/escape.ts).
  */
 import { fs } from '../config/node.js';
+import { escapeControls } from '../core/escape.js';
 
 /** syslog levels used here. */
 export const Level = { err: 3, warning: 4, notice: 5, info: 6, debug: 7 } as const;
@@ -25,7 +27,7 @@ export class GeneratorLog {
 
   /** Log one line at `level`. */
   log(level: number, message: string): void {
-    let text = message.replace(/[\r\n]+/g, ' ');
+    let text = escapeControls(message.replace(/[\r\n]+/g, ' '));
     if (text.length > MAX_MESSAGE) text = `${text.slice(0, MAX_MESSAGE)}…`;
     const line = `<${LOG_DAEMON | level}>${this.ident}[${process.pid}]: ${text}\n`;
     this.count++;

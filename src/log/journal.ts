@@ -5,6 +5,7 @@
  */
 import { EventIds, type EventFields, type EventKind, type EventSink } from './events.js';
 import { sdJournalSendv } from '../sys/systemd.js';
+import { escapeControls } from '../core/escape.js';
 
 /** SYSLOG_IDENTIFIER of every entry (`journalctl -t manifold`). */
 export const SYSLOG_IDENTIFIER = 'manifold';
@@ -31,7 +32,8 @@ export function journalFieldName(name: string): string | null {
 }
 
 /**
- * The `KEY=value` items of one journal entry: MESSAGE, MESSAGE_ID, PRIORITY,
+ * The `KEY=value` items of one journal entry: MESSAGE (control characters
+ * escaped but TAB and LF, see src/core/escape.ts), MESSAGE_ID, PRIORITY,
  * SYSLOG_IDENTIFIER, MANIFOLD_EVENT, then every non-null field of `fields` as
  * `MANIFOLD_<NAME>` (in insertion order; on a name clash the first one wins).
  * `extra` holds standard journal fields added as they are (e.g. `ERRNO`).
@@ -44,7 +46,7 @@ export function journalFields(
   extra: Readonly<Record<string, string | number>> = {},
 ): string[] {
   const items = [
-    `MESSAGE=${message}`,
+    `MESSAGE=${escapeControls(message, '\t\n')}`,
     `MESSAGE_ID=${EventIds[kind]}`,
     `PRIORITY=${clampPriority(priority)}`,
     `SYSLOG_IDENTIFIER=${SYSLOG_IDENTIFIER}`,
@@ -66,11 +68,11 @@ export function journalFields(
 
 /**
  * An event as stderr text for journald's stream protocol: every line of the
- * message prefixed with `<priority>` so that journald keeps the priority.
+ * message, escaped, prefixed with `<priority>` so that journald keeps the priority.
  */
 export function prefixedStderrLines(priority: number, message: string): string {
   const p = clampPriority(priority);
-  return `${message.split('\n').map((line) => `<${p}>${line}`).join('\n')}\n`;
+  return `${escapeControls(message, '\t\n').split('\n').map((line) => `<${p}>${line}`).join('\n')}\n`;
 }
 
 /** Fields added to every journal entry unless the event gives them (see {@link setDefaultEventFields}). */

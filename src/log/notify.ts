@@ -11,6 +11,7 @@
  * Type=notify), `NotifyAccess=all` for ExecStartPost= helpers.
  */
 import { sdNotify, sdNotifyBarrier } from '../sys/systemd.js';
+import { escapeControls } from '../core/escape.js';
 
 /** How long to wait for the manager to acknowledge a message. */
 const BARRIER_USEC = 1_000_000;
@@ -18,9 +19,12 @@ const BARRIER_USEC = 1_000_000;
 /** Outcome of a notification: sent, skipped (no $NOTIFY_SOCKET / no libsystemd), or failed with -errno. */
 export type NotifyResult = 'sent' | 'no-socket' | 'unavailable' | { errno: number };
 
-/** STATUS= text on one line (a newline would start a new assignment). */
+/**
+ * STATUS= text on one line (a newline would start a new assignment), other
+ * control characters escaped (`systemctl status` prints it on a terminal).
+ */
 export function statusText(text: string): string {
-  return text.replace(/[\r\n]+/g, ' ').trim();
+  return escapeControls(text.replace(/[\r\n]+/g, ' ').trim(), '\t');
 }
 
 /**
