@@ -31,15 +31,17 @@ export function configSpecs(skipInvalid: boolean): (EntryInput & { source: strin
 export function verifyCommand(y: Argv<GlobalArgs>): Argv<GlobalArgs> {
   return y.command(
     'verify [files..]',
-    'Check config files strictly (all files in the config directories when none are given)',
+    'Check config files strictly, together (all files in the config directories when none are given)',
     (a) => a.positional('files', { type: 'string', array: true, describe: 'config files to check together' }),
     (argv) => {
       const args = argv as unknown as GlobalArgs & { files?: string[] };
       const files = args.files && args.files.length > 0 ? args.files : undefined;
       const problems: ConfigProblem[] = verifyConfig(files);
-      if (args.json) outJson({ ok: problems.length === 0, problems });
+      const error = problems.length > 0 ? configError(problems) : null;
+      // One JSON document: the result, with the error of a failed check in it.
+      if (args.json) outJson({ ok: error === null, problems, ...(error ? { error: { code: error.code, message: error.message } } : {}) });
       else for (const p of problems) out(formatProblem(p));
-      if (problems.length > 0) throw configError(problems);
+      if (error) throw error;
       if (!args.json) info('manifold: configuration is valid');
     },
   );

@@ -6,7 +6,8 @@ import yargs, { type Argv } from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { Exit } from '../errors.js';
 import { installLogSinks } from '../log/sinks.js';
-import { flushOut, reportError } from './output.js';
+import { flushOut, info, outJson, reportError } from './output.js';
+import { argumentRules, jsonRequested } from './args.js';
 import type { GlobalArgs } from './context.js';
 import { loadCommand, unloadCommand, upgradeCommand, versionCommand } from './commands/lifecycle.js';
 import { bindCommand, unbindCommand } from './commands/bind.js';
@@ -19,6 +20,8 @@ import { metricsCommands } from './commands/metrics.js';
 import { manifoldVersion } from '../version.js';
 
 function build(argv: string[]): Argv<GlobalArgs> {
+  // duplicate-arguments-array: variadic positionals need it; argumentRules
+  // makes the last of a repeated option win (src/cli/args.ts).
   let y = yargs(argv)
     .scriptName('manifold')
     .usage('$0 <command> [arguments]\n\nSteer subnets and port ranges to sockets with the eBPF sk_lookup hook.')
@@ -26,7 +29,8 @@ function build(argv: string[]): Argv<GlobalArgs> {
     .option('bpffs', { type: 'string', default: '/sys/fs/bpf', describe: 'bpffs mount holding the state', global: true })
     .option('json', { type: 'boolean', default: false, describe: 'print one JSON document', global: true })
     .option('lock-timeout', { type: 'number', describe: 'seconds to wait for the state lock (default 10, env MANIFOLD_LOCK_TIMEOUT)', global: true })
-    .parserConfiguration({ 'duplicate-arguments-array': false })
+    .parserConfiguration({ 'duplicate-arguments-array': true })
+    .middleware(argumentRules(argv) as never, true)
     .strict()
     .demandCommand(1, 'give a command (see --help)')
     .recommendCommands()
@@ -53,7 +57,7 @@ function build(argv: string[]): Argv<GlobalArgs> {
 
 /** Run the CLI; resolves to the exit code. */
 export async function main(argv: string[] = hideBin(process.argv)): Promise<number> {
-  const json = argv.includes('--json');
+  const json = jsonRequested(argv);
   installLogSinks();
   let usageMessage: string | null = null;
   const parser = build(argv).fail((msg, err) => {
@@ -68,8 +72,10 @@ export async function main(argv: string[] = hideBin(process.argv)): Promise<numb
   } catch (err) {
     flushOut();
     if (err instanceof UsageFailure || usageMessage !== null) {
-      process.stderr.write(`manifold: error: ${usageMessage ?? (err as Error).message}\n(run "manifold --help" for usage)\n`);
-      if (json) process.stdout.write(`${JSON.stringify({ error: { code: 'ERR_USAGE', message: usageMessage ?? (err as Error).message } })}\n`);
+      const message = usageMessage ?? (err as Error).message;
+      info(`manifold: error: ${message}`);
+      info('(run "manifold --help" for usage)');
+      if (json) outJson({ error: { code: 'ERR_USAGE', message } });
       return Exit.USAGE;
     }
     return reportError(err, json);

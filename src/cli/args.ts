@@ -1,0 +1,97 @@
+/**
+ * Rules for command-line arguments on top of yargs (docs/manifold.1.md,
+ * "Arguments"):
+ *
+ * - a variadic positional (`verify [files..]`) takes every value given:
+ *   yargs runs with `duplicate-arguments-array`, which it needs for that;
+ * - a repeated option takes its last value (`--netns A --netns B` acts on
+ *   B): {@link lastValueWins} collapses the arrays yargs then builds for
+ *   options that are not arrays;
+ * - an option spelled like a positional argument of the command
+ *   (`bind web tcp 192.0.2.1 80 --label x`, `status --label x`) is a usage
+ *   error: yargs would silently use one of the two values;
+ * - `--json` is known before parsing (for usage errors) by
+ *   {@link jsonRequested}, with the same last-one-wins rule.
+ */
+import { ManifoldError } from '../errors.js';
+
+/** Internal yargs interface used to find the running command's definition (see {@link positionalsOfRunningCommand}). */
+interface YargsContext {
+  getInternalMethods?: () => { getContext?: () => { fullCommands?: unknown } };
+  getOptions?: () => { array?: unknown };
+}
+
+/** Names of the positional arguments in a yargs command string: "bind <label> [port..]" → ["label", "port"]. */
+export function positionalNames(command: string): string[] {
+  const names: string[] = [];
+  for (const m of command.matchAll(/[<[]([^\]>]+)[\]>]/g)) {
+    for (const n of (m[1] as string).replace(/\.\.\.?$/, '').split('|')) if (n) names.push(n);
+  }
+  return names;
+}
+
+function positionalsOfRunningCommand(y: YargsContext): string[] {
+  const full = y.getInternalMethods?.().getContext?.().fullCommands;
+  if (!Array.isArray(full)) return [];
+  return full.flatMap((c) => (typeof c === 'string' ? positionalNames(c) : []));
+}
+
+/** The raw option tokens before `--`, as option names ("--no-json" → "json", "--port=80" → "port"). */
+function optionNames(raw: readonly string[]): Array<{ token: string; name: string; negated: boolean; value: string | null }> {
+  const out: Array<{ token: string; name: string; negated: boolean; value: string | null }> = [];
+  for (const token of raw) {
+    if (token === '--') break;
+    if (!token.startsWith('--') || token.length === 2) continue;
+    const eq = token.indexOf('=');
+    let name = eq < 0 ? token.slice(2) : token.slice(2, eq);
+    const negated = name.startsWith('no-');
+    if (negated) name = name.slice(3);
+    out.push({ token, name, negated, value: eq < 0 ? null : token.slice(eq + 1) });
+  }
+  return out;
+}
+
+/** "lock-timeout" and "lockTimeout" are the same option for yargs. */
+function sameOption(a: string, b: string): boolean {
+  const norm = (s: string): string => s.replace(/-([a-z])/g, (_m, c: string) => c.toUpperCase());
+  return norm(a) === norm(b);
+}
+
+/**
+ * A yargs middleware (run before validation): repeated options keep their
+ * last value, and options named like one of the running command's
+ * positional arguments are refused. `raw` is the argument list being parsed.
+ */
+export function argumentRules(raw: readonly string[]): (argv: Record<string, unknown>, y: unknown) => void {
+  return (argv, y) => {
+    const ctx = y as YargsContext;
+    const positionals = positionalsOfRunningCommand(ctx);
+    for (const o of optionNames(raw)) {
+      const clash = positionals.find((p) => sameOption(p, o.name));
+      if (clash !== undefined) {
+        throw new ManifoldError('ERR_USAGE', `${o.token.split('=')[0]} is not an option of this command: give the ${clash} as an argument`);
+      }
+    }
+    const declared = ctx.getOptions?.().array;
+    lastValueWins(argv, Array.isArray(declared) ? (declared as string[]) : []);
+  };
+}
+
+/** Replace the array yargs builds for a repeated non-array option by its last element. */
+export function lastValueWins(argv: Record<string, unknown>, arrayOptions: readonly string[]): void {
+  for (const [key, value] of Object.entries(argv)) {
+    if (key === '_' || key === '$0' || !Array.isArray(value)) continue;
+    if (arrayOptions.some((a) => sameOption(a, key))) continue;
+    argv[key] = value[value.length - 1];
+  }
+}
+
+/** Whether `--json` is in effect (the last of --json, --json=BOOL, --no-json before `--`). */
+export function jsonRequested(raw: readonly string[]): boolean {
+  let json = false;
+  for (const o of optionNames(raw)) {
+    if (o.name !== 'json') continue;
+    json = !o.negated && (o.value === null || o.value === 'true'); // as yargs reads a boolean
+  }
+  return json;
+}
