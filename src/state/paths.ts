@@ -5,6 +5,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { ManifoldError } from '../errors.js';
+import { CLONE_NEWNET, namespaceType, NamespaceTypes } from '../sys/libc.js';
 
 const NSFS_MAGIC = 0x6e736673;
 const BPF_FS_MAGIC = 0xcafe4a11;
@@ -49,6 +50,35 @@ function fsError(err: unknown, what: string, argument: string): ManifoldError {
   return new ManifoldError('ERR_USAGE', `${argument} ${what}: ${e.message}`);
 }
 
+/**
+ * Refuse an nsfs file of another kind of namespace (mnt, user, pid, …):
+ * NS_GET_NSTYPE on an fd of it must say CLONE_NEWNET, and the fd must be the
+ * file `st` describes (the path did not change in between).
+ */
+function checkNetworkNamespace(file: string, st: fs.BigIntStats): void {
+  const notNetns = (why: string): ManifoldError =>
+    new ManifoldError('ERR_USAGE', `--netns ${file}: not a network namespace${why} (expected e.g. /proc/PID/ns/net or /run/netns/NAME)`);
+  let fd: number;
+  try {
+    fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
+  } catch (err) {
+    throw fsError(err, file, '--netns');
+  }
+  try {
+    const now = fs.fstatSync(fd, { bigint: true });
+    if (now.ino !== st.ino || now.dev !== st.dev) throw notNetns(' (the file changed while it was checked)');
+    let type: number;
+    try {
+      type = namespaceType(fd);
+    } catch {
+      throw notNetns(' file');
+    }
+    if (type !== CLONE_NEWNET) throw notNetns(` but ${NamespaceTypes[type] ?? `an unknown (type ${type})`} namespace`);
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
 /** Check the target and compute the state directory. */
 export function resolveTarget(target: Target): ResolvedTarget {
   let st: fs.BigIntStats;
@@ -62,6 +92,7 @@ export function resolveTarget(target: Target): ResolvedTarget {
   if (sfs.type !== NSFS_MAGIC) {
     throw new ManifoldError('ERR_USAGE', `--netns ${target.netns}: not a network namespace file (expected e.g. /proc/PID/ns/net or /run/netns/NAME)`);
   }
+  checkNetworkNamespace(target.netns, st);
   let bfs: fs.StatsFs;
   try {
     bfs = fs.statfsSync(target.bpffs);

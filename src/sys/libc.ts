@@ -121,6 +121,29 @@ export function socketNetnsFd(fd: number): number {
   return check('ioctl', libc().ioctl(fd, SIOCGSKNS), 'cannot find the network namespace of the socket');
 }
 
+/** NS_GET_NSTYPE: _IO(0xb7, 0x3). */
+const NS_GET_NSTYPE = 0xb703;
+
+/** The kinds of namespace NS_GET_NSTYPE reports (CLONE_NEW* flags), with an article. */
+export const NamespaceTypes: Readonly<Record<number, string>> = {
+  0x00000080: 'a time',
+  0x00020000: 'a mount',
+  0x02000000: 'a cgroup',
+  0x04000000: 'a UTS',
+  0x08000000: 'an IPC',
+  0x10000000: 'a user',
+  0x20000000: 'a PID',
+  0x40000000: 'a network',
+};
+
+/** CLONE_NEWNET. */
+export const CLONE_NEWNET = 0x40000000;
+
+/** ioctl(NS_GET_NSTYPE) on an nsfs fd: the CLONE_NEW* flag of its namespace. */
+export function namespaceType(fd: number): number {
+  return check('ioctl', libc().ioctl(fd, NS_GET_NSTYPE), 'cannot tell the type of the namespace');
+}
+
 const SYS_pidfd_open = 434;
 const SYS_pidfd_getfd = 438;
 
