@@ -80,7 +80,7 @@ export function argumentRules(raw: readonly string[]): (argv: Record<string, unk
 /** Replace the array yargs builds for a repeated non-array option by its last element. */
 export function lastValueWins(argv: Record<string, unknown>, arrayOptions: readonly string[]): void {
   for (const [key, value] of Object.entries(argv)) {
-    if (key === '_' || key === '$0' || !Array.isArray(value)) continue;
+    if (key === '_' || key === '$0' || key === '--' || !Array.isArray(value)) continue;
     if (arrayOptions.some((a) => sameOption(a, key))) continue;
     argv[key] = value[value.length - 1];
   }

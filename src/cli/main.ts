@@ -28,7 +28,7 @@ function build(argv: string[]): Argv<GlobalArgs> {
     .option('netns', { type: 'string', default: '/proc/self/ns/net', describe: 'network namespace to act on', global: true })
     .option('bpffs', { type: 'string', default: '/sys/fs/bpf', describe: 'bpffs mount holding the state', global: true })
     .option('json', { type: 'boolean', default: false, describe: 'print one JSON document', global: true })
-    .option('lock-timeout', { type: 'number', describe: 'seconds to wait for the state lock (default 10, env MANIFOLD_LOCK_TIMEOUT)', global: true })
+    .option('lock-timeout', { type: 'string', describe: 'seconds to wait for the state lock (default 10, env MANIFOLD_LOCK_TIMEOUT)', global: true })
     .parserConfiguration({ 'duplicate-arguments-array': true })
     .middleware(argumentRules(argv) as never, true)
     .strict()
