@@ -8,12 +8,18 @@
  * Files are then processed in file-name order; checks across files (label
  * defined twice, a binding or socket claimed by two labels) reject the later
  * file, so the result does not depend on the directory a file sits in.
+ *
+ * Files and directories that anyone but root can write are refused
+ * (trust.ts); a config directory that is itself writable by others is
+ * reported, and the names in it are ignored without letting files of the
+ * same name in lower-priority directories take their place.
  */
 import type { Stats } from 'node:fs';
 import { fs, path } from './node.js';
 import { parseIni } from './ini.js';
 import { PortIndex } from './port-index.js';
 import { bindKey, bindText, validateDocument } from './schema.js';
+import { trustProblem } from './trust.js';
 import type { ConfigProblem, LabelConfig } from './types.js';
 
 /** Default config directories, highest priority first. */
@@ -61,12 +67,16 @@ function classify(file: string): FileKind {
     if (code === 'EACCES') return { kind: 'bad', message: 'permission denied' };
     return { kind: 'bad', message: (err as Error).message };
   }
-  if (st.isCharacterDevice() && st.rdev === DEV_NULL_RDEV) return { kind: 'masked' };
+  if (st.isCharacterDevice() && st.rdev === DEV_NULL_RDEV) {
+    const untrusted = trustProblem(file);
+    return untrusted ? { kind: 'bad', message: untrusted } : { kind: 'masked' };
+  }
   if (st.isDirectory()) return { kind: 'bad', message: 'is a directory' };
   if (!st.isFile()) return { kind: 'bad', message: 'is not a regular file' };
-  if (st.size === 0) return { kind: 'masked' };
   if (st.size > MAX_CONFIG_BYTES) return { kind: 'bad', message: `is larger than ${MAX_CONFIG_BYTES} bytes` };
-  return { kind: 'file' };
+  const untrusted = trustProblem(file);
+  if (untrusted) return { kind: 'bad', message: untrusted };
+  return st.size === 0 ? { kind: 'masked' } : { kind: 'file' };
 }
 
 /**
@@ -74,7 +84,8 @@ function classify(file: string): FileKind {
  * names left out), and problems with directories or entries.
  */
 export function listConfigFiles(dirs: readonly string[] = configDirs()): { files: string[]; problems: ConfigProblem[] } {
-  const chosen = new Map<string, string>();
+  // File name → its path, or null when it is in a directory that is not trusted.
+  const chosen = new Map<string, string | null>();
   const problems: ConfigProblem[] = [];
   for (const dir of dirs) {
     let names: string[];
@@ -85,11 +96,14 @@ export function listConfigFiles(dirs: readonly string[] = configDirs()): { files
       if (code !== 'ENOENT' && code !== 'ENOTDIR') problems.push({ file: dir, line: 0, message: `cannot read directory: ${(err as Error).message}` });
       continue;
     }
-    for (const name of names) if (isConfigName(name) && !chosen.has(name)) chosen.set(name, path.join(dir, name));
+    const untrusted = trustProblem(dir, { directory: true });
+    if (untrusted) problems.push({ file: dir, line: 0, message: `${untrusted}; the files in it are ignored` });
+    for (const name of names) if (isConfigName(name) && !chosen.has(name)) chosen.set(name, untrusted ? null : path.join(dir, name));
   }
   const files: string[] = [];
   for (const name of [...chosen.keys()].sort()) {
-    const file = chosen.get(name) as string;
+    const file = chosen.get(name);
+    if (file === null || file === undefined) continue;
     const k = classify(file);
     if (k.kind === 'file') files.push(file);
     else if (k.kind === 'bad') problems.push({ file, line: 0, message: k.message });
