@@ -20,7 +20,7 @@ import type { IniDocument } from './ini.js';
 import { formatIp, formatIpPrefix, hostBitsSet, maskPrefix, parseIpPrefix, parsePorts } from './ip.js';
 import { PortIndex } from './port-index.js';
 import type { BindConfig, ConfigProblem, LabelConfig, ListenConfig, Registration, UnitRef } from './types.js';
-import { registerUnitFor, UNIT_NAME_MAX, unitNameProblem } from './unit-name.js';
+import { fileNameProblem, registerUnitFor, UNIT_NAME_MAX, unitNameProblem } from './unit-name.js';
 
 /** The one section. */
 export const SECTION = 'Label';
@@ -112,7 +112,22 @@ function parseSocket(value: string): string | null {
   if (why) return `invalid Socket=: ${why}`;
   const register = registerUnitFor(value);
   if (register.length > UNIT_NAME_MAX) return `invalid Socket=: the name of its register unit (${register.length} characters) would exceed ${UNIT_NAME_MAX}`;
-  return null;
+  // The generator writes VALUE.d/ and REGISTER.d/ (src/generator/render.ts):
+  // what verify accepts, the generator must be able to write.
+  const tooLong = fileNameProblem(`${value}.d`, 'its drop-in directory') ?? fileNameProblem(`${register}.d`, 'the drop-in directory of its register unit');
+  return tooLong ? `invalid Socket=: ${tooLong}` : null;
+}
+
+/**
+ * Why the drop-in the generator writes for Service= (src/generator/render.ts:
+ * "SERVICE.d/50-manifold-LABEL.conf") cannot be written, or null.
+ */
+function serviceDropInProblem(service: string, label: string): string | null {
+  const dir = fileNameProblem(`${service}.d`, 'its drop-in directory');
+  if (dir) return dir;
+  const fileName = `50-manifold-${label}.conf`;
+  const file = fileNameProblem(fileName, 'the drop-in file');
+  return file ? `${file}: use a label of at most ${255 - (fileName.length - label.length)} bytes (Name=)` : null;
 }
 
 /** Apply the assignments in order: single keys once, list keys appended or reset. */
@@ -223,9 +238,13 @@ export function validateDocument(doc: IniDocument, file: string): { unit: LabelC
   if (labelWhy && name) bad(name.line, `invalid Name=: ${labelWhy}`);
   else if (labelWhy) bad(0, `the file name does not make a valid label (${labelWhy}); set Name=`);
   const registration = checkSources(c, bad);
+  const service = c.single.get('Service');
+  if (service && !labelWhy && !unitNameProblem(service.value, 'service')) {
+    const why = serviceDropInProblem(service.value, label);
+    if (why) bad(service.line, `invalid Service=: ${why}`);
+  }
 
   if (problems.length > 0) return { unit: null, problems: problems.sort((x, y) => x.line - y.line) };
-  const service = c.single.get('Service');
   return {
     unit: {
       name: label,

@@ -6,6 +6,19 @@
 /** Longest unit name (systemd's UNIT_NAME_MAX is 256 including the NUL). */
 export const UNIT_NAME_MAX = 255;
 
+/** Longest file name on Linux file systems (NAME_MAX), in bytes. */
+export const NAME_MAX = 255;
+
+/**
+ * Why a file name the generator would write is too long, or null: drop-in
+ * directories are "UNIT.d", so a unit name that systemd accepts (up to 255
+ * characters) may still not fit.
+ */
+export function fileNameProblem(name: string, what: string): string | null {
+  const bytes = Buffer.byteLength(name, 'utf8');
+  return bytes > NAME_MAX ? `${what} ${name.length > 48 ? `${name.slice(0, 24)}…${name.slice(-16)}` : name} would be ${bytes} bytes long; file names may have at most ${NAME_MAX}` : null;
+}
+
 const VALID_BYTE = /^[A-Za-z0-9:_.\\-]$/;
 const VALID_NAME_CHARS = /^[A-Za-z0-9:_.\\@-]+$/;
 

@@ -19,9 +19,9 @@ import { configDirs, loadConfig } from '../config/load.js';
 import type { ConfigProblem } from '../config/types.js';
 import { generatorSwitch } from './cmdline.js';
 import { GeneratorLog, Level } from './log.js';
-import { DEFAULT_MANIFOLD_BIN, renderDropIns, type SocketForm } from './render.js';
+import { DEFAULT_MANIFOLD_BIN, renderDropIns, renderLabel, type RenderOptions, type SocketForm } from './render.js';
 import { passesFdsToExec, runningSystemdVersion } from './systemd-version.js';
-import { dryRunText, writeAtomic } from './write.js';
+import { dryRunText, writeAll } from './write.js';
 
 /** Most files whose problems are logged one by one. */
 const MAX_LOGGED_FILES = 10;
@@ -94,18 +94,19 @@ export function run(argv: readonly string[], env: NodeJS.ProcessEnv = process.en
       if (systemd.version === null) log.log(Level.notice, `cannot tell the systemd version (${systemd.source}): Socket= lines use manifold-register@.service`);
       if (passesFdsToExec(systemd)) socketForm = 'pass-fds';
     }
-    const files = renderDropIns(config.units, { manifoldBin, socketForm });
+    const opts: RenderOptions = { manifoldBin, socketForm };
     const dir = positional[0];
     if (dryRun) {
-      stdout(dryRunText(dir, files));
+      stdout(dryRunText(dir, renderDropIns(config.units, opts)));
       return 0;
     }
+    // Each label's drop-ins are rendered in full, then written all or none.
     let status = 0;
-    for (const f of files) {
+    for (const u of config.units) {
       try {
-        writeAtomic(dir as string, f);
+        writeAll(dir as string, renderLabel(u, opts));
       } catch (err) {
-        log.log(Level.err, `cannot write ${path.join(dir as string, f.path)}: ${(err as Error).message}`);
+        log.log(Level.err, `${u.file}: label "${u.name}" skipped, none of its drop-ins written: ${(err as Error).message}`);
         status = 1;
       }
     }

@@ -1,16 +1,35 @@
 /**
- * Writing the generator's output: each file atomically (temporary file in
- * the same directory, then rename), or printed for --dry-run.
+ * Writing the generator's output: all drop-ins of a label or none. Every
+ * path is checked first (each component at most NAME_MAX bytes), then each
+ * file is written atomically (temporary file in the same directory, then
+ * rename); if one fails, the label's files written so far are removed, so a
+ * socket never wants a register unit that lacks its label. --dry-run
+ * prints instead.
  */
 import { fs, path } from '../config/node.js';
+import { NAME_MAX } from '../config/unit-name.js';
 import type { DropIn } from './render.js';
+
+let tmpCounter = 0;
+
+/** Why `file`'s path cannot be written under any directory, or null (a component over NAME_MAX bytes, an absolute or ".." path). */
+export function dropInPathProblem(file: DropIn): string | null {
+  if (path.isAbsolute(file.path)) return `${file.path} is an absolute path`;
+  for (const part of file.path.split('/')) {
+    if (part === '' || part === '.' || part === '..') return `${file.path} has an empty, "." or ".." component`;
+    const bytes = Buffer.byteLength(part, 'utf8');
+    if (bytes > NAME_MAX) return `${part.slice(0, 24)}…${part.slice(-16)} is ${bytes} bytes long; file names may have at most ${NAME_MAX}`;
+  }
+  return null;
+}
 
 /** Write one file atomically under `dir`. Throws on failure (the temporary file is removed). */
 export function writeAtomic(dir: string, file: DropIn): void {
   const full = path.join(dir, file.path);
   const parent = path.dirname(full);
   fs.mkdirSync(parent, { recursive: true, mode: 0o755 });
-  const tmp = path.join(parent, `.#${path.basename(full)}.${process.pid}.tmp`);
+  // A short name: the final name may already be NAME_MAX bytes long.
+  const tmp = path.join(parent, `.#mf${process.pid}-${tmpCounter++}.tmp`);
   try {
     fs.writeFileSync(tmp, file.content, { mode: 0o644, flag: 'wx' });
     fs.renameSync(tmp, full);
@@ -19,6 +38,38 @@ export function writeAtomic(dir: string, file: DropIn): void {
       fs.unlinkSync(tmp);
     } catch {
       // already gone
+    }
+    throw err;
+  }
+}
+
+/**
+ * Write all of `files` (one label's drop-ins) under `dir`, or none: paths are
+ * checked before anything is written, and on a failure the files already
+ * written are removed. Throws an Error naming the file and the reason.
+ */
+export function writeAll(dir: string, files: readonly DropIn[]): void {
+  for (const f of files) {
+    const why = dropInPathProblem(f);
+    if (why) throw new Error(`cannot write ${path.join(dir, f.path)}: ${why}`);
+  }
+  const written: string[] = [];
+  try {
+    for (const f of files) {
+      try {
+        writeAtomic(dir, f);
+      } catch (err) {
+        throw new Error(`cannot write ${path.join(dir, f.path)}: ${(err as Error).message}`);
+      }
+      written.push(path.join(dir, f.path));
+    }
+  } catch (err) {
+    for (const w of written) {
+      try {
+        fs.unlinkSync(w);
+      } catch {
+        // nothing more to do
+      }
     }
     throw err;
   }

@@ -23,9 +23,11 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { registerUnitFor, systemdEscape, systemdUnescape, unitNameProblem } from '../../src/config/unit-name.js';
 import { generatorSwitch, splitCmdline } from '../../src/generator/cmdline.js';
+import fc from 'fast-check';
 import { quoteExecWord, renderDropIns } from '../../src/generator/render.js';
 import { PASS_FDS_TO_EXEC_SINCE, passesFdsToExec, runningSystemdVersion, versionFromMaps } from '../../src/generator/systemd-version.js';
-import { parseConfigText } from '../../src/config/load.js';
+import { dropInPathProblem } from '../../src/generator/write.js';
+import { parseConfigText, verifyConfig } from '../../src/config/load.js';
 import type { LabelConfig } from '../../src/config/types.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
@@ -34,8 +36,31 @@ const FIXTURES = path.join(ROOT, 'test', 'fixtures', 'generator');
 const UPDATE = process.env['MANIFOLD_UPDATE_GOLDEN'] === '1';
 const CONFIG_SUBDIRS = ['etc/manifold', 'run/manifold', 'usr/lib/manifold'];
 
+// Config files must be writable only by root (or the user running the
+// test): the fixtures are copied out of the checkout, which may belong to
+// anyone, into fresh directories with ordinary modes.
+process.umask(0o022);
+
 function tmpdir(): string {
   return fs.mkdtempSync(path.join(os.tmpdir(), 'manifold-gen-test-'));
+}
+
+const COPIES = tmpdir();
+process.once('exit', () => fs.rmSync(COPIES, { recursive: true, force: true }));
+let copies = 0;
+
+/** A copy of fixture case `name` (symlinks kept, modes 0755/0644) in a new directory; removed at exit. */
+function copyFixture(name: string): string {
+  const dest = path.join(COPIES, String(copies++), name);
+  fs.cpSync(path.join(FIXTURES, name), dest, { recursive: true, verbatimSymlinks: true });
+  const walk = (p: string): void => {
+    const st = fs.lstatSync(p);
+    if (st.isSymbolicLink()) return;
+    fs.chmodSync(p, st.isDirectory() ? 0o755 : 0o644);
+    if (st.isDirectory()) for (const e of fs.readdirSync(p)) walk(path.join(p, e));
+  };
+  walk(dest);
+  return dest;
 }
 
 interface RunResult {
@@ -250,7 +275,8 @@ const cases = fs.readdirSync(FIXTURES).filter((c) => fs.statSync(path.join(FIXTU
 
 for (const name of cases) {
   test(`golden: ${name}`, () => {
-    const caseDir = path.join(FIXTURES, name);
+    const source = path.join(FIXTURES, name);
+    const caseDir = copyFixture(name);
     const out = tmpdir();
     try {
       const envFile = path.join(caseDir, 'env.json');
@@ -265,8 +291,8 @@ for (const name of cases) {
       assert.is(r.stdout, '');
       const actual = new Map([...readTree(normal)].map(([k, v]) => [k, normalize(v, caseDir)]));
       const log = normalize(r.stderr, caseDir);
-      const expectedDir = path.join(caseDir, 'expected');
-      const logFile = path.join(caseDir, 'expected.log');
+      const expectedDir = path.join(source, 'expected');
+      const logFile = path.join(source, 'expected.log');
       if (UPDATE) {
         fs.rmSync(expectedDir, { recursive: true, force: true });
         for (const [rel, content] of actual) {
@@ -291,7 +317,8 @@ for (const name of cases) {
 // ---------------------------------------------------------------- behaviour of the script
 
 function fixtureDirs(name: string): string {
-  return CONFIG_SUBDIRS.map((d) => path.join(FIXTURES, name, d)).join(':');
+  const copy = copyFixture(name);
+  return CONFIG_SUBDIRS.map((d) => path.join(copy, d)).join(':');
 }
 
 test('a bad file is logged with file:line and the others are still generated', () => {
@@ -364,6 +391,108 @@ test('usage errors and unwritable output exit 1; rerunning replaces files atomic
   } finally {
     fs.rmSync(out, { recursive: true, force: true });
   }
+});
+
+// ---------------------------------------------------------------- what verify accepts, the generator writes
+
+/** Run the real generator on one config file; returns its result, the files written and verify's problems. */
+function generateOne(text: string, fileName = 'x.conf'): { r: RunResult; files: string[]; problems: string[] } {
+  const root = tmpdir();
+  try {
+    const etc = path.join(root, 'etc');
+    const out = path.join(root, 'out');
+    fs.mkdirSync(etc);
+    fs.mkdirSync(out);
+    fs.writeFileSync(path.join(etc, fileName), text, { mode: 0o644 });
+    const r = runGenerator([out, out, out], { MANIFOLD_CONFIG_DIRS: etc, MANIFOLD_BIN: '/usr/bin/manifold' });
+    const problems = verifyConfig([path.join(etc, fileName)]).map((p) => p.message);
+    return { r, files: [...readTree(out).keys()].sort(), problems };
+  } finally {
+    fs.rmSync(root, { recursive: true, force: true });
+  }
+}
+
+/** Config texts at both sides of each NAME_MAX boundary, with the number of files the generator writes when valid. */
+function boundaryCases(): Array<{ what: string; text: string; valid: boolean; files: number }> {
+  const out: Array<{ what: string; text: string; valid: boolean; files: number }> = [];
+  // "manifold-register@STEM.service.d" ≤ 255 bytes: STEM ≤ 227.
+  for (const n of [227, 228]) out.push({ what: `socket stem of ${n}`, text: `[Label]\nName=web\nSocket=${'s'.repeat(n)}.socket\n`, valid: n <= 227, files: 2 });
+  // "SERVICE.d" ≤ 255 bytes: SERVICE ≤ 253 characters.
+  for (const n of [245, 246]) out.push({ what: `service of ${n + 8}`, text: `[Label]\nName=web\nService=${'v'.repeat(n)}.service\nListen=tcp 127.0.0.1 80\n`, valid: n + 8 <= 253, files: 1 });
+  // "50-manifold-LABEL.conf" ≤ 255 bytes: LABEL ≤ 238.
+  for (const n of [238, 239]) out.push({ what: `label of ${n} with Service=`, text: `[Label]\nName=${'l'.repeat(n)}\nService=api.service\nListen=tcp 127.0.0.1 80\n`, valid: n <= 238, files: 1 });
+  // Without Service= a label may have all 255 bytes.
+  out.push({ what: 'label of 255 with Socket=', text: `[Label]\nName=${'l'.repeat(255)}\nSocket=web.socket\n`, valid: true, files: 2 });
+  return out;
+}
+
+test('NAME_MAX boundaries: verify accepts exactly what the generator writes, all of a label or nothing', () => {
+  for (const c of boundaryCases()) {
+    const { r, files, problems } = generateOne(c.text);
+    assert.is(r.status, 0, `${c.what}: ${r.stderr}`);
+    if (c.valid) {
+      assert.equal(problems, [], c.what);
+      assert.is(files.length, c.files, `${c.what}: ${files.join(' ')}`);
+      assert.is(r.stderr, '', c.what);
+    } else {
+      assert.is(problems.length, 1, `${c.what}: ${problems.join('; ')}`);
+      assert.match(problems[0] ?? '', /would be 256 bytes long; file names may have at most 255/);
+      assert.equal(files, [], `${c.what}: nothing written`);
+      assert.match(r.stderr, /would be 256 bytes long.*\(file skipped\)/, c.what);
+    }
+  }
+});
+
+test('a write that fails part-way leaves none of the label\'s drop-ins', () => {
+  const root = tmpdir();
+  try {
+    const etc = path.join(root, 'etc');
+    const out = path.join(root, 'out');
+    fs.mkdirSync(etc);
+    fs.mkdirSync(out);
+    fs.writeFileSync(path.join(etc, 'web.conf'), '[Label]\nSocket=web.socket\n', { mode: 0o644 });
+    fs.writeFileSync(path.join(etc, 'dns.conf'), '[Label]\nSocket=dns.socket\n', { mode: 0o644 });
+    // The register unit's drop-in directory cannot be created: a file has its name.
+    fs.writeFileSync(path.join(out, 'manifold-register@web.service.d'), 'in the way');
+    const r = runGenerator([out], { MANIFOLD_CONFIG_DIRS: etc });
+    assert.is(r.status, 1, r.stderr);
+    assert.match(r.stderr, /web\.conf: label "web" skipped, none of its drop-ins written: cannot write \S+manifold-register@web\.service\.d\/50-manifold\.conf/);
+    const tree = [...readTree(out).keys()].sort();
+    assert.equal(tree, ['dns.socket.d/50-manifold.conf', 'manifold-register@dns.service.d/50-manifold.conf', 'manifold-register@web.service.d'], 'the other label is written; web.socket.d holds nothing');
+    assert.equal(fs.readdirSync(path.join(out, 'web.socket.d')), []);
+  } finally {
+    fs.rmSync(root, { recursive: true, force: true });
+  }
+});
+
+test('property: verify refuses a label for its length exactly when the generator could not write it', () => {
+  const stem = fc
+    .tuple(fc.constantFrom('a', 'Z', '0', '_'), fc.string({ unit: fc.constantFrom('a', 'b', '-', '.', ':', '_', '@', '\\x2d'), minLength: 190, maxLength: 250 }))
+    .map(([h, t]) => `${h}${t}`);
+  const label = fc
+    .tuple(fc.constantFrom('a', 'Z', '9', '_'), fc.string({ unit: fc.constantFrom('a', '-', '.', '@', '+', '='), minLength: 200, maxLength: 254 }))
+    .map(([h, t]) => `${h}${t}`);
+  const listen = (parseConfigText('[Label]\nService=s.service\nListen=udp ::1 53\n', '/x.conf').unit as LabelConfig).listens;
+  fc.assert(
+    fc.property(label, stem, fc.boolean(), (l, st, viaSocket) => {
+      const unitName = `${st}.${viaSocket ? 'socket' : 'service'}`;
+      const text = viaSocket ? `[Label]\nName=${l}\nSocket=${unitName}\n` : `[Label]\nName=${l}\nService=${unitName}\nListen=udp ::1 53\n`;
+      const parsed = parseConfigText(text, '/etc/manifold/p.conf');
+      // The same label rendered without any validation.
+      const raw: LabelConfig = {
+        name: l, file: '/etc/manifold/p.conf', nameLine: 2, binds: [], registration: 'required',
+        sockets: viaSocket ? [{ unit: unitName, line: 3 }] : [],
+        service: viaSocket ? null : { unit: unitName, line: 3 },
+        listens: viaSocket ? [] : listen,
+      };
+      const writable = renderDropIns([raw], { manifoldBin: '/usr/bin/manifold' }).every((f) => dropInPathProblem(f) === null);
+      const lengthProblems = parsed.problems.filter((p) => /would be \d+ bytes long; file names may have at most 255/.test(p.message));
+      if (parsed.problems.length === 0) assert.ok(writable, `verify accepts ${text}`);
+      if (!writable) assert.ok(parsed.problems.length > 0, `verify must refuse ${text}`);
+      if (lengthProblems.length > 0 && lengthProblems.length === parsed.problems.length) assert.not.ok(writable, `refused only for length but writable: ${text}`);
+    }),
+    { numRuns: 3000 },
+  );
 });
 
 test('the generator imports nothing heavy: no koffi, yargs, ipaddr.js, src/sys or src/cli', () => {
