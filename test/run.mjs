@@ -13,6 +13,15 @@
 // (test/runner/cleanup.mjs); SIGINT/SIGTERM stop the running file the same way
 // and clean up before the runner exits. --dir (MANIFOLD_TEST_DIR) is the
 // directory holding unit/, integration/ and systemd/ (default build/test).
+//
+// Root tests run the checkout's CLI as unprivileged users too, which fails
+// when the checkout lives where others cannot enter (a clone under /root or
+// in `mktemp -d`). So in each root test's private mount namespace the
+// checkout is bind-mounted onto an empty directory
+// /tmp/manifold-checkout-XXXXXX (mode 0755; on the host it stays empty and is
+// removed at the end) and the test runs from there; nothing of the user's
+// directories changes. The checkout directory itself and its files must be
+// readable by others (git's default).
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -98,6 +107,39 @@ for (const sig of /** @type {const} */ (['SIGINT', 'SIGTERM', 'SIGHUP'])) {
   });
 }
 
+/** The world-traversable mount point the root tests see the checkout at (see the top of the file). */
+function checkoutMountPoint() {
+  const dir = fs.mkdtempSync('/tmp/manifold-checkout-');
+  fs.chmodSync(dir, 0o755);
+  process.once('exit', () => {
+    try {
+      fs.rmdirSync(dir);
+    } catch {
+      /* still mounted somewhere, or gone */
+    }
+  });
+  return dir;
+}
+
+// Runs a root test file in its private mount namespace, with the checkout ($1) at $2.
+const IN_NAMESPACE = 'mount --bind -- "$1" "$2" && cd -- "$2" && shift 2 && exec "$@"';
+/** @type {string | null} */
+let mnt = null;
+
+/**
+ * The command running a test file: as it is, or for a root suite in a private
+ * mount namespace from the checkout's bind mount.
+ * @param {string} file
+ * @param {boolean} asRoot
+ */
+function testCommand(file, asRoot) {
+  if (!asRoot) return [process.execPath, file];
+  mnt ??= checkoutMountPoint();
+  const rel = path.relative(root, file);
+  const inCheckout = !rel.startsWith('..') && !path.isAbsolute(rel);
+  return ['unshare', '--mount', '--propagation', 'private', '--', '/bin/sh', '-c', IN_NAMESPACE, 'mf-test', root, mnt, process.execPath, inCheckout ? path.join(mnt, rel) : file];
+}
+
 report('test/run.mjs', 'start', sweepDeadNetns());
 const tag = `${process.pid.toString(36)}${randomBytes(2).toString('hex')}`;
 let index = 0;
@@ -111,8 +153,7 @@ outer: for (const suite of suites) {
       failures.push(`${rel} (needs root)`);
       continue;
     }
-    const node = [process.execPath, file];
-    const argv = [...(setpriv ? [setpriv, '--pdeathsig', 'KILL', '--'] : []), ...(suite.root ? ['unshare', '--mount', '--propagation', 'private', ...node] : node)];
+    const argv = [...(setpriv ? [setpriv, '--pdeathsig', 'KILL', '--'] : []), ...testCommand(file, suite.root)];
     const tmpDir = fs.mkdtempSync(path.join(os.tmpdir(), `mf-run-${tag}-${index++}-`));
     fs.chmodSync(tmpDir, 0o1777);
     process.stdout.write(`# ${rel}\n`);
