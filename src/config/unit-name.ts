@@ -44,22 +44,20 @@ export function systemdEscape(text: string): string {
   return out;
 }
 
-/** Undo `systemdEscape` (systemd's unit_name_unescape, what `%I` does): "-" becomes "/", "\xNN" a byte. */
-export function systemdUnescape(text: string): string {
-  const bytes: number[] = [];
-  for (let i = 0; i < text.length; i++) {
-    const c = text[i] as string;
-    const m = c === '\\' ? /^\\x([0-9a-fA-F]{2})/.exec(text.slice(i)) : null;
-    if (m) {
-      bytes.push(parseInt(m[1] as string, 16));
-      i += 3;
-    } else if (c === '-') {
-      bytes.push(0x2f);
-    } else {
-      bytes.push(...Buffer.from(c, 'utf8'));
-    }
-  }
-  return Buffer.from(bytes).toString('utf8');
+/**
+ * Undo `systemdEscape` like systemd's unit_name_unescape (`systemd-escape
+ * --unescape`, what `%I` does): "-" becomes "/", "\xNN" a byte. Null when
+ * systemd refuses the text (a backslash not starting "\x" and two hex
+ * digits) or the result is not text: a NUL byte (systemd would cut the
+ * string there) or bytes that are not UTF-8.
+ */
+export function systemdUnescape(text: string): string | null {
+  if (/\\(?!x[0-9a-fA-F]{2})/.test(text) || /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/.test(text)) return null;
+  const parts = text.split(/(\\x[0-9a-fA-F]{2})/);
+  const buf = Buffer.concat(parts.map((p, i) => (i % 2 === 1 ? Buffer.of(parseInt(p.slice(2), 16)) : Buffer.from(p.replace(/-/g, '/'), 'utf8'))));
+  if (buf.includes(0)) return null;
+  const out = buf.toString('utf8');
+  return Buffer.from(out, 'utf8').equals(buf) ? out : null;
 }
 
 /**
