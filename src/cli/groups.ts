@@ -6,7 +6,12 @@ import { ManifoldError } from '../errors.js';
 
 /** Resolve a group name or number. */
 export function resolveGroup(name: string): number {
-  if (/^\d+$/.test(name)) return Number(name);
+  if (/^\d+$/.test(name)) {
+    // 4294967295 is (gid_t)-1, "leave the group alone" to chown(2).
+    const gid = Number(name);
+    if (gid >= 4294967295) throw new ManifoldError('ERR_USAGE', `invalid --group ${name}: group ids go up to 4294967294`);
+    return gid;
+  }
   let text = '';
   try {
     text = fs.readFileSync('/etc/group', 'utf8');

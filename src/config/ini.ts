@@ -52,11 +52,16 @@ export function strip(s: string): string {
   return s.slice(a, b);
 }
 
-/** True when the text ends in a backslash that is not itself escaped. */
+/**
+ * True when the line ends in a backslash that is not itself escaped: an odd
+ * run of backslashes at its end. Only the physical line is looked at (a
+ * continued part ends in the blank that replaced its backslash), so reading
+ * stays linear however many lines are continued.
+ */
 function endsEscaped(s: string): boolean {
-  let escaped = false;
-  for (let i = 0; i < s.length; i++) escaped = escaped ? false : s[i] === '\\';
-  return escaped;
+  let run = 0;
+  while (run < s.length && s[s.length - 1 - run] === '\\') run++;
+  return run % 2 === 1;
 }
 
 function splitLines(input: string | Uint8Array, problems: IniProblem[]): string[] {
@@ -84,7 +89,7 @@ export function parseIni(input: string | Uint8Array): IniDocument {
   const doc: IniDocument = { sections: [], assignments: [], problems: [] };
   const lines = splitLines(input, doc.problems);
   let section: string | null = null;
-  let pending: { text: string; line: number } | null = null;
+  let pending: { parts: string[]; line: number } | null = null;
 
   const handle = (text: string, line: number): void => {
     const l = strip(text);
@@ -123,15 +128,17 @@ export function parseIni(input: string | Uint8Array): IniDocument {
     const first = strip(text)[0];
     if (first === '#' || first === ';') return;
     const line: number = pending ? pending.line : i + 1;
-    const joined: string = pending ? pending.text + text : text;
-    if (endsEscaped(joined)) {
-      pending = { text: `${joined.slice(0, -1)} `, line };
+    const parts: string[] = pending ? pending.parts : [];
+    if (endsEscaped(text)) {
+      parts.push(`${text.slice(0, -1)} `);
+      pending = { parts, line };
       return;
     }
+    parts.push(text);
     pending = null;
-    handle(joined, line);
+    handle(parts.join(''), line);
   });
-  const rest = pending as { text: string; line: number } | null;
-  if (rest) handle(rest.text, rest.line);
+  const rest = pending as { parts: string[]; line: number } | null;
+  if (rest) handle(rest.parts.join(''), rest.line);
   return doc;
 }

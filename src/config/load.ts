@@ -111,15 +111,39 @@ export function listConfigFiles(dirs: readonly string[] = configDirs()): { files
   return { files, problems };
 }
 
+/**
+ * Read at most MAX_CONFIG_BYTES + 1 bytes of a regular file, without
+ * blocking (a FIFO swapped in after classify() is refused, not waited on).
+ */
+function readBounded(file: string): Buffer | string {
+  let fd: number;
+  try {
+    fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
+  } catch (err) {
+    return `cannot read: ${(err as Error).message}`;
+  }
+  try {
+    if (!fs.fstatSync(fd).isFile()) return 'is not a regular file';
+    const buf = Buffer.alloc(MAX_CONFIG_BYTES + 1);
+    let n = 0;
+    for (;;) {
+      const got = fs.readSync(fd, buf, n, buf.length - n, null);
+      if (got === 0) break;
+      n += got;
+      if (n === buf.length) return `is larger than ${MAX_CONFIG_BYTES} bytes`;
+    }
+    return buf.subarray(0, n);
+  } catch (err) {
+    return `cannot read: ${(err as Error).message}`;
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
 /** Read and validate one file on its own. */
 export function parseConfigFile(file: string): { unit: LabelConfig | null; problems: ConfigProblem[] } {
-  let data: Buffer;
-  try {
-    data = fs.readFileSync(file);
-  } catch (err) {
-    return { unit: null, problems: [{ file, line: 0, message: `cannot read: ${(err as Error).message}` }] };
-  }
-  if (data.length > MAX_CONFIG_BYTES) return { unit: null, problems: [{ file, line: 0, message: `is larger than ${MAX_CONFIG_BYTES} bytes` }] };
+  const data = readBounded(file);
+  if (typeof data === 'string') return { unit: null, problems: [{ file, line: 0, message: data }] };
   return validateDocument(parseIni(data), file);
 }
 
@@ -203,7 +227,12 @@ export function verifyConfig(files?: readonly string[], dirs?: readonly string[]
   if (!files || files.length === 0) return loadConfig(dirs ?? configDirs()).problems;
   const problems: ConfigProblem[] = [];
   const parsed: Array<{ unit: LabelConfig | null; problems: ConfigProblem[] }> = [];
+  // The same path given twice is checked once.
+  const seen = new Set<string>();
   for (const file of files) {
+    const full = path.resolve(file);
+    if (seen.has(full)) continue;
+    seen.add(full);
     if (!isConfigName(path.basename(file))) {
       problems.push({ file, line: 0, message: 'config file names must end in .conf (and not start with "."); this file would be ignored' });
       continue;

@@ -81,8 +81,9 @@ export function run(argv: readonly string[], env: NodeJS.ProcessEnv = process.en
       return 0;
     }
     const manifoldBin = env['MANIFOLD_BIN'] || DEFAULT_MANIFOLD_BIN;
-    if (!path.isAbsolute(manifoldBin)) {
-      log.log(Level.err, `MANIFOLD_BIN must be an absolute path, got "${manifoldBin}"`);
+    // eslint-disable-next-line no-control-regex
+    if (!path.isAbsolute(manifoldBin) || /[\x00-\x1f\x7f]/.test(manifoldBin)) {
+      log.log(Level.err, `MANIFOLD_BIN must be an absolute path without control characters, got ${JSON.stringify(manifoldBin)}`);
       return 1;
     }
     const config = loadConfig(configDirs(env));

@@ -103,6 +103,12 @@ test('verify checks every file: a broken first or last file fails', () => {
   assert.match(r.stdout, `${clash}:2: Bind= tcp 10.0.0.0/8 80 conflicts with tcp 10.0.0.0/8 80 of label "good"`);
 });
 
+test('verify: the same path given twice is checked once', () => {
+  const good = conf('good.conf', '[Label]\nBind=tcp 10.0.0.0/8 80\n');
+  const r = cli(['verify', good, good, path.relative(process.cwd(), good)]);
+  assert.is(r.code, 0, r.stderr);
+});
+
 test('verify --json prints exactly one document, with the error when it fails', () => {
   const good = conf('good.conf', '[Label]\nBind=tcp 10.0.0.0/8 80\n');
   const broken = conf('broken.conf', '[Label]\nBind=nonsense\n');
@@ -173,6 +179,10 @@ test('load --group: the last one wins', () => {
   const r = cli(['load', '--group', 'no-such-group-1', '--group', 'no-such-group-2']);
   usage(r, 'invalid --group "no-such-group-2"', 'two groups');
   usage(cli(['load', '--group', 'no-such-group-1', '--group', '0']), NOT_BPF_ERROR, 'a valid group last');
+  // (gid_t)-1 would mean "leave the group alone" to chown(2).
+  usage(cli(['load', '--group', '4294967295']), 'invalid --group 4294967295: group ids go up to 4294967294', '(gid_t)-1');
+  usage(cli(['load', '--group', '99999999999999999999']), 'group ids go up to 4294967294', 'huge');
+  usage(cli(['load', '--group', '4294967294']), NOT_BPF_ERROR, 'the largest gid');
 });
 
 test('apply: booleans take their last value; a file and --config conflict', () => {

@@ -6,16 +6,20 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import fc from 'fast-check';
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseIni } from '../../src/config/ini.js';
 import { configBindings } from '../../src/config/bindings.js';
 import { formatIpPrefix, hostBitsSet, maskPrefix, parseIpPrefix, parsePorts } from '../../src/config/ip.js';
-import { configDirs, DEFAULT_CONFIG_DIRS, listConfigFiles, loadConfig, parseConfigText, verifyConfig } from '../../src/config/load.js';
+import { configDirs, DEFAULT_CONFIG_DIRS, listConfigFiles, loadConfig, parseConfigFile, parseConfigText, verifyConfig } from '../../src/config/load.js';
 import { configError, formatProblem, type LabelConfig } from '../../src/config/types.js';
 import { formatPrefix, parsePortRange, parsePrefix } from '../../src/core/net.js';
 import { ManifoldError } from '../../src/errors.js';
+
+// Config files must be writable only by root (or the user running the test).
+process.umask(0o022);
 
 const FILE = '/etc/manifold/web.conf';
 
@@ -99,6 +103,33 @@ test('ini: invalid UTF-8 is reported on its line', () => {
   const d = parseIni(bytes);
   assert.equal(d.problems, [{ line: 3, message: 'line is not valid UTF-8' }]);
   assert.is(d.assignments.length, 1);
+});
+
+test('ini: a file of 300,000 continued lines reads as one value (the reader is linear)', () => {
+  const d = parseIni(`[Label]\nBind=${'a\\\n'.repeat(300_000)}z\n`);
+  assert.equal(d.problems, []);
+  assert.is(d.assignments.length, 1);
+  assert.is(d.assignments[0]?.value.length, 600_001);
+  assert.ok(d.assignments[0]?.value.endsWith('a a z'));
+});
+
+test('parseConfigFile: a FIFO or an oversized file is refused without blocking or reading it all', () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'manifold-config-test-'));
+  try {
+    const fifo = path.join(dir, 'fifo.conf');
+    const mk = spawnSync('mkfifo', [fifo]);
+    assert.is(mk.status, 0);
+    assert.equal(parseConfigFile(fifo).problems.map((p) => p.message), ['is not a regular file']);
+    const big = path.join(dir, 'big.conf');
+    fs.writeFileSync(big, `[Label]\n${'#'.repeat(1024 * 1024)}\n`);
+    assert.equal(parseConfigFile(big).problems.map((p) => p.message), ['is larger than 1048576 bytes']);
+    const exact = path.join(dir, 'exact.conf');
+    fs.writeFileSync(exact, `[Label]\n${'#'.repeat(1024 * 1024 - 9)}\n`);
+    assert.is(fs.statSync(exact).size, 1024 * 1024);
+    assert.equal(parseConfigFile(exact).problems, []);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 // ---------------------------------------------------------------- one file

@@ -377,6 +377,11 @@ test('usage errors and unwritable output exit 1; rerunning replaces files atomic
     assert.is(runGenerator([out, out], {}).status, 1);
     assert.is(runGenerator(['--frobnicate', out], {}).status, 1);
     assert.is(runGenerator([out], { MANIFOLD_BIN: 'manifold', MANIFOLD_CONFIG_DIRS: fixtureDirs('empty') }).status, 1);
+    // A newline would start a new directive in the unit file.
+    const nl = runGenerator([out], { MANIFOLD_BIN: '/usr/bin/manifold\nExecStartPost=/bin/evil', MANIFOLD_CONFIG_DIRS: fixtureDirs('notify-service') });
+    assert.is(nl.status, 1);
+    assert.match(nl.stderr, 'MANIFOLD_BIN must be an absolute path without control characters, got "/usr/bin/manifold\\nExecStartPost=/bin/evil"');
+    assert.equal(fs.readdirSync(out), []);
     const asFile = path.join(out, 'file');
     fs.writeFileSync(asFile, '');
     const bad = runGenerator([asFile], { MANIFOLD_CONFIG_DIRS: fixtureDirs('socket-activated') });
