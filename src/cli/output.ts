@@ -39,6 +39,7 @@ export function info(line: string): void {
   process.stderr.write(`${escapeControls(line, '\t')}\n`);
 }
 
+/** `--json` prints exactly one document: once one is out, an error adds none (reportError). */
 let jsonPrinted = false;
 
 /** Print one JSON document (stdout). */
@@ -46,11 +47,6 @@ export function outJson(doc: unknown): void {
   flushOut();
   jsonPrinted = true;
   process.stdout.write(`${escapeJson(JSON.stringify(doc, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v), 2))}\n`);
-}
-
-/** True once a JSON document was printed: `--json` prints exactly one, so an error after it prints none. */
-export function jsonDocumentPrinted(): boolean {
-  return jsonPrinted;
 }
 
 /**
