@@ -11,7 +11,7 @@
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -44,6 +44,35 @@ function raw(args: string[], env: NodeJS.ProcessEnv = {}): Run {
 /** Run the CLI with --bpffs pointing at a plain directory first (a later --bpffs wins). */
 function cli(args: string[], env: NodeJS.ProcessEnv = {}): Run {
   return raw(['--bpffs', NOT_BPF, ...args], env);
+}
+
+/** Run the CLI (as `cli` does) on each argument list, a few at a time; results in order. */
+async function cliMany(lists: string[][], env: NodeJS.ProcessEnv = {}): Promise<Run[]> {
+  const results: Run[] = new Array<Run>(lists.length);
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < lists.length) {
+      const i = next++;
+      results[i] = await new Promise<Run>((resolve, reject) => {
+        const child = spawn(process.execPath, [BIN, '--bpffs', NOT_BPF, ...(lists[i] as string[])], {
+          env: { ...process.env, MANIFOLD_JOURNAL: '0', MANIFOLD_CONFIG_DIRS: path.join(NOT_BPF, 'none'), ...env },
+          stdio: ['ignore', 'pipe', 'pipe'],
+        });
+        let stdout = '';
+        let stderr = '';
+        child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+        child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+        const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
+        child.once('error', reject);
+        child.once('close', (code) => {
+          clearTimeout(timer);
+          resolve({ code, stdout, stderr });
+        });
+      });
+    }
+  };
+  await Promise.all([worker(), worker(), worker(), worker()]);
+  return results;
 }
 
 function usage(r: Run, re: RegExp | string, what: string): void {
@@ -151,28 +180,29 @@ test('global options: the last --netns, --bpffs, --lock-timeout and --json win',
   assert.ok(JSON.parse(cli(['status', '--json', '--json']).stdout), 'one document');
 });
 
-test('--lock-timeout and MANIFOLD_LOCK_TIMEOUT: plain decimal seconds from 0 to 3600', () => {
-  for (const ok of ['0', '1', '0.5', '3600', '10.125']) usage(cli(['status', '--lock-timeout', ok]), NOT_BPF_ERROR, ok);
-  for (const bad of ['1e3', '0x10', '', ' 5', '3600.5', 'Infinity', 'NaN', '1.2345', '-1']) {
-    usage(cli(['status', `--lock-timeout=${bad}`]), `invalid --lock-timeout ${JSON.stringify(bad)}`, JSON.stringify(bad));
-  }
+test('--lock-timeout and MANIFOLD_LOCK_TIMEOUT: plain decimal seconds from 0 to 3600', async () => {
+  const good = ['0', '1', '0.5', '3600', '10.125'];
+  (await cliMany(good.map((ok) => ['status', '--lock-timeout', ok]))).forEach((r, i) => usage(r, NOT_BPF_ERROR, good[i] as string));
+  const bad = ['1e3', '0x10', '', ' 5', '3600.5', 'Infinity', 'NaN', '1.2345', '-1'];
+  (await cliMany(bad.map((b) => ['status', `--lock-timeout=${b}`]))).forEach((r, i) => usage(r, `invalid --lock-timeout ${JSON.stringify(bad[i])}`, JSON.stringify(bad[i])));
   const env = cli(['status', '--json'], { MANIFOLD_LOCK_TIMEOUT: '1e3' });
   usage(env, 'invalid MANIFOLD_LOCK_TIMEOUT "1e3"', 'environment');
   assert.is((JSON.parse(env.stdout) as { error: { code: string } }).error.code, 'ERR_INVALID_ENV');
   usage(cli(['status', '--lock-timeout', '2'], { MANIFOLD_LOCK_TIMEOUT: 'bad' }), NOT_BPF_ERROR, 'the option overrides the environment');
 });
 
-test('bindings: the last --label, --protocol, --prefix and --port win', () => {
+test('bindings: the last --label, --protocol, --prefix and --port win', async () => {
   const pairs: Array<[string, string, string, RegExp]> = [
     ['--label', 'bad label', 'good', /invalid label/],
     ['--protocol', 'sctp', 'tcp', /invalid protocol/],
     ['--prefix', '300.0.0.0/8', '10.0.0.0/8', /invalid/],
     ['--port', '99999', '80', /invalid port/],
   ];
-  for (const [opt, bad, good, err] of pairs) {
-    usage(cli(['bindings', opt, good, opt, bad]), err, `${opt} ${good} ${opt} ${bad}`);
-    usage(cli(['bindings', opt, bad, opt, good]), NOT_BPF_ERROR, `${opt} ${bad} ${opt} ${good}`);
-  }
+  const runs = await cliMany(pairs.flatMap(([opt, bad, good]) => [['bindings', opt, good, opt, bad], ['bindings', opt, bad, opt, good]]));
+  pairs.forEach(([opt, bad, good, err], i) => {
+    usage(runs[2 * i] as Run, err, `${opt} ${good} ${opt} ${bad}`);
+    usage(runs[2 * i + 1] as Run, NOT_BPF_ERROR, `${opt} ${bad} ${opt} ${good}`);
+  });
 });
 
 test('load --group: the last one wins', () => {
@@ -197,7 +227,7 @@ test('apply: booleans take their last value; a file and --config conflict', () =
 
 // ---------------------------------------------------------------- ambiguity: positional names as options, extra arguments
 
-test('an option spelled like a positional argument is a usage error, for every command', () => {
+test('an option spelled like a positional argument is a usage error, for every command', async () => {
   const cases: Array<[string[], string]> = [
     [['bind', 'web', 'tcp', '192.0.2.1', '80', '--label', 'evil'], 'label'],
     [['bind', 'web', 'tcp', '192.0.2.1', '80', '--port=81'], 'port'],
@@ -216,14 +246,15 @@ test('an option spelled like a positional argument is a usage error, for every c
     [['metrics', '127.0.0.1', '--port', '9000'], 'port'],
     [['metrics', '--address', '127.0.0.1'], 'address'],
   ];
-  for (const [args, name] of cases) {
-    const r = cli([...args, '--json']);
+  const runs = await cliMany(cases.map(([args]) => [...args, '--json']));
+  for (const [i, [args, name]] of cases.entries()) {
+    const r = runs[i] as Run;
     usage(r, `is not an option of this command: give the ${name} as an argument`, args.join(' '));
     assert.is((JSON.parse(r.stdout) as { error: { code: string } }).error.code, 'ERR_USAGE');
   }
 });
 
-test('extra or missing positional arguments are usage errors', () => {
+test('extra or missing positional arguments are usage errors', async () => {
   const cases: string[][] = [
     ['bind', 'web', 'tcp', '192.0.2.1', '80', 'extra'],
     ['bind', 'web', 'tcp', '192.0.2.1'],
@@ -242,8 +273,9 @@ test('extra or missing positional arguments are usage errors', () => {
     ['nonsense'],
     [],
   ];
-  for (const args of cases) {
-    const r = cli([...args, '--json']);
+  const runs = await cliMany(cases.map((args) => [...args, '--json']));
+  for (const [i, args] of cases.entries()) {
+    const r = runs[i] as Run;
     assert.is(r.code, 2, `${args.join(' ')}: ${r.stderr}`);
     assert.is((JSON.parse(r.stdout) as { error: { code: string } }).error.code, 'ERR_USAGE', args.join(' '));
   }
