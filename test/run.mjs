@@ -18,10 +18,12 @@
 // when the checkout lives where others cannot enter (a clone under /root or
 // in `mktemp -d`). So in each root test's private mount namespace the
 // checkout is bind-mounted onto an empty directory
-// /tmp/manifold-checkout-XXXXXX (mode 0755; on the host it stays empty and is
+// /run/manifold-checkout-XXXXXX (mode 0755; on the host it stays empty and is
 // removed at the end) and the test runs from there; nothing of the user's
 // directories changes. The checkout directory itself and its files must be
-// readable by others (git's default).
+// readable by others (git's default). Not under /tmp: systemd >= 254 runs
+// generators with a private /tmp, so a test systemd could not run the
+// checkout's generator from there.
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -109,7 +111,7 @@ for (const sig of /** @type {const} */ (['SIGINT', 'SIGTERM', 'SIGHUP'])) {
 
 /** The world-traversable mount point the root tests see the checkout at (see the top of the file). */
 function checkoutMountPoint() {
-  const dir = fs.mkdtempSync('/tmp/manifold-checkout-');
+  const dir = fs.mkdtempSync('/run/manifold-checkout-');
   fs.chmodSync(dir, 0o755);
   process.once('exit', () => {
     try {
