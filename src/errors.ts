@@ -101,7 +101,7 @@ export function toManifoldError(err: unknown): ManifoldError {
     const message = perm
       ? `${err.message}: run as root (loading BPF programs needs CAP_BPF, CAP_NET_ADMIN and CAP_PERFMON or root)`
       : `${err.message}${tail.length ? `; libbpf and the verifier said:\n  ${tail.join('\n  ')}` : ''}`;
-    return new ManifoldError(perm ? 'ERR_PERMISSION' : 'ERR_BPF_OBJECT', message, { errno: err.errnoName, call: err.call }, { cause: err });
+    return new ManifoldError(perm ? 'ERR_PERMISSION' : 'ERR_BPF_OBJECT', message, { errno: err.errnoName, call: err.call, multiline: !perm && tail.length > 0 }, { cause: err });
   }
   if (sys) {
     const err = sys;

@@ -103,6 +103,7 @@ export function throwProblems(problems: readonly SetProblem[], dropped: number, 
   throw new ManifoldError(code, `${what}: ${n} problem${n === 1 ? '' : 's'} (nothing was changed):\n${lines.join('\n')}`, {
     problems: problems.map((p) => ({ ...p })),
     more: dropped,
+    multiline: true,
   });
 }
 
