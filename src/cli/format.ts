@@ -6,7 +6,8 @@
 import type { BindingList } from '../core/binding-list.js';
 import type { Binding, BindingJson } from '../core/binding.js';
 import { formatPorts, formatPrefix, type Prefix, type Protocol } from '../core/net.js';
-import { flushOut, out, outRaw } from './output.js';
+import { escapeJson } from '../core/escape.js';
+import { flushOut, outRaw } from './output.js';
 
 /** "tcp 192.0.2.0/24 80" (a port or a range). */
 export function bindingText(protocol: Protocol, prefix: Prefix, first: number, last = first): string {
@@ -58,11 +59,9 @@ export function streamBindingsJson(list: BindingList, order: ArrayLike<number>, 
     const i = order[k] as number;
     chunk += `${k === 0 ? '' : ','}\n  ${JSON.stringify(bindingJson(list, i, labelOf(i)))}`;
     if (chunk.length > 1 << 16) {
-      outRaw(chunk);
+      outRaw(escapeJson(chunk));
       chunk = '';
     }
   }
-  chunk += `${order.length ? '\n' : ''}]${tail}`;
-  out(chunk);
-  flushOut();
+  outRaw(escapeJson(`${chunk}${order.length ? '\n' : ''}]${tail}\n`));
 }

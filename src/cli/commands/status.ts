@@ -9,6 +9,7 @@ import { gatherStatus, type DestinationStatus, type StatusData } from '../../ops
 import { destName } from '../../ops/view.js';
 import { withState, type State } from '../../state/state.js';
 import { streamBindingsJson } from '../format.js';
+import { escapeJson } from '../../core/escape.js';
 import { info, out, outRaw } from '../output.js';
 import { openOptions, type GlobalArgs } from '../context.js';
 
@@ -64,10 +65,10 @@ function renderJson(s: State, r: StatusData, label: string | undefined): void {
     version: s.meta.version,
   };
   const { order, labelOf } = bindingOrder(r, label);
-  outRaw(`${JSON.stringify(head, null, 2).slice(0, -2)},\n  "bindings": `);
+  outRaw(escapeJson(`${JSON.stringify(head, null, 2).slice(0, -2)},\n  "bindings": `));
   streamBindingsJson(r.bindings!, order, labelOf);
   const rest = JSON.stringify({ destinations: r.destinations, warnings: r.warnings, capacity: r.capacity, kernelMemory: r.memory }, null, 2);
-  outRaw(`,\n${rest.slice(2)}\n`);
+  outRaw(escapeJson(`,\n${rest.slice(2)}\n`));
 }
 
 /** `manifold status`. */
