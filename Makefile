@@ -23,12 +23,16 @@ build:
 	@[ -d node_modules ] || ./scripts/deps.sh
 	./node_modules/.bin/tsc -p tsconfig.json
 
-# The compiled object is committed; `make bpf` rebuilds it byte for byte with Debian 12's clang 14.
-# Always recompiles (the object is committed, so timestamps say nothing).
+# The compiled objects are committed; `make bpf` rebuilds them byte for byte with Debian 12's clang 14:
+# the per-namespace dispatcher and the host-wide listener discovery programs (docs/discovery.md).
+# Always recompiles (the objects are committed, so timestamps say nothing).
+BPF_OBJECTS := manifold discovery
 bpf:
-	cd bpf && $(CLANG) $(BPF_CFLAGS) -c manifold.bpf.c -o manifold.bpf.o.tmp
-	$(LLVM_STRIP) -g bpf/manifold.bpf.o.tmp
-	mv bpf/manifold.bpf.o.tmp bpf/manifold.bpf.o
+	set -e; for o in $(BPF_OBJECTS); do \
+		(cd bpf && $(CLANG) $(BPF_CFLAGS) -c $$o.bpf.c -o $$o.bpf.o.tmp); \
+		$(LLVM_STRIP) -g bpf/$$o.bpf.o.tmp; \
+		mv bpf/$$o.bpf.o.tmp bpf/$$o.bpf.o; \
+	done
 
 test: deps build
 	node test/run.mjs

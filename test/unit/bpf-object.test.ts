@@ -14,11 +14,18 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { ROOT } from '../helpers/env.js';
 import {
+  COUNTER_NAMES, DISC_ABI, DISC_CONFIG_SIZE, DISC_EVENT_SIZE, DISC_INDEX_MAX, DISC_INDEX_SLOTS, DISC_KEY_SIZE, DISC_MAGIC, DISC_META_SIZE,
+  DISC_NO_SLOT, DISC_OVERFLOW_MAX, DISC_SEED_REC_SIZE, DISC_SLOT_OVERFLOW, DISC_SOCK_SIZE, DISC_TARGET_SLOTS, DISC_TARGET_SOCKS_MAX,
+  DISC_TARGETS_MAX,
+} from '../../src/discovery/codec.js';
+import { AttachType, LINK_TYPE_CGROUP, MapType } from '../../src/sys/bpf.js';
+import {
   DEFAULT_MAX_IDS, destInfoIndex, EXACT_LENS, GEN_DIRTY, GEN_STALE, MANIFOLD_ABI, MAX_BINDINGS, MAX_LABEL_BYTES, PORT_FIRST, PORT_OTHER, PORT_WORDS,
   portShift, portWordIndex, SLOTS, Sizes, slotOf, trieSlot, DestKind,
 } from '../../src/core/layout.js';
 
 const object = path.join(ROOT, 'bpf', 'manifold.bpf.o');
+const discoveryObject = path.join(ROOT, 'bpf', 'discovery.bpf.o');
 
 function compileAndRun(source: string, extra: string[] = []): string[] {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mf-probe-'));
@@ -32,18 +39,56 @@ function compileAndRun(source: string, extra: string[] = []): string[] {
   }
 }
 
-test('make bpf reproduces the committed object byte for byte', () => {
+test('make bpf reproduces the committed objects byte for byte', () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mf-bpfbuild-'));
   try {
     fs.mkdirSync(path.join(dir, 'bpf'));
-    for (const f of ['manifold.bpf.c', 'manifold.h']) fs.copyFileSync(path.join(ROOT, 'bpf', f), path.join(dir, 'bpf', f));
+    for (const f of fs.readdirSync(path.join(ROOT, 'bpf'))) {
+      if (f.endsWith('.c') || f.endsWith('.h')) fs.copyFileSync(path.join(ROOT, 'bpf', f), path.join(dir, 'bpf', f));
+    }
     fs.copyFileSync(path.join(ROOT, 'Makefile'), path.join(dir, 'Makefile'));
     execFileSync('make', ['-s', '-C', dir, 'bpf'], { stdio: 'pipe', timeout: 120_000 });
-    const rebuilt = fs.readFileSync(path.join(dir, 'bpf', 'manifold.bpf.o'));
-    assert.ok(rebuilt.equals(fs.readFileSync(object)), 'rebuilt object differs from bpf/manifold.bpf.o: run make bpf and commit it');
+    for (const name of ['manifold.bpf.o', 'discovery.bpf.o']) {
+      const rebuilt = fs.readFileSync(path.join(dir, 'bpf', name));
+      assert.ok(rebuilt.equals(fs.readFileSync(path.join(ROOT, 'bpf', name))), `rebuilt object differs from bpf/${name}: run make bpf and commit it`);
+    }
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test('discovery: BTF and source layouts match src/discovery/codec.ts', () => {
+  const dump = execFileSync('bpftool', ['btf', 'dump', 'file', discoveryObject], { encoding: 'utf8' });
+  const size = (name: string): number => {
+    const m = new RegExp(`STRUCT '${name}' size=(\\d+)`).exec(dump);
+    assert.ok(m, `struct ${name} in BTF`);
+    return Number(m![1]);
+  };
+  assert.is(size('disc_key'), DISC_KEY_SIZE);
+  assert.is(size('disc_sock'), DISC_SOCK_SIZE);
+  assert.is(size('disc_meta'), DISC_META_SIZE);
+  assert.is(size('disc_config'), DISC_CONFIG_SIZE);
+  const header = fs.readFileSync(path.join(ROOT, 'bpf', 'discovery.h'), 'utf8');
+  const source = fs.readFileSync(path.join(ROOT, 'bpf', 'discovery.bpf.c'), 'utf8');
+  // Structs that only live on the stack are not in BTF: their sizes are _Static_asserts.
+  assert.match(source, new RegExp(`sizeof\\(struct disc_event\\) == ${DISC_EVENT_SIZE}\\b`));
+  assert.match(source, new RegExp(`sizeof\\(struct disc_seed_rec\\) == ${DISC_SEED_REC_SIZE}\\b`));
+  const defines: [string, number][] = [
+    ['DISC_ABI', DISC_ABI], ['DISC_INDEX_SLOTS', DISC_INDEX_SLOTS], ['DISC_TARGET_SLOTS', DISC_TARGET_SLOTS], ['DISC_INDEX_MAX', DISC_INDEX_MAX],
+    ['DISC_TARGETS_MAX', DISC_TARGETS_MAX], ['DISC_TARGET_SOCKS_MAX', DISC_TARGET_SOCKS_MAX], ['DISC_OVERFLOW_MAX', DISC_OVERFLOW_MAX],
+    ['DISC_NO_SLOT', DISC_NO_SLOT], ['DISC_SLOT_OVERFLOW', DISC_SLOT_OVERFLOW],
+  ];
+  for (const [name, value] of defines) {
+    const m = new RegExp(`#define ${name} (0x[0-9a-f]+|\\d+)\\b`).exec(header);
+    assert.ok(m, `${name} in discovery.h`);
+    assert.is(Number(m![1]), value, name);
+  }
+  assert.match(header, new RegExp(`#define DISC_MAGIC 0x${DISC_MAGIC.toString(16)}ULL`));
+  // The counter enum, in order.
+  const body = /enum \{\s*(DISC_C_[\s\S]*?)DISC_C_MAX,/.exec(source);
+  assert.ok(body, 'counter enum');
+  const names = [...body![1]!.matchAll(/DISC_C_([A-Z_]+),/g)].map((m) => m[1]!.toLowerCase());
+  assert.equal(names, [...COUNTER_NAMES]);
 });
 
 test('BTF struct sizes of the object match src/core/layout.ts', () => {
@@ -89,7 +134,12 @@ int main(void) {
 });
 
 test('libbpf option struct layouts used by src/sys/bpf.ts match the C headers', () => {
-  const lines = compileAndRun(`#include <stdio.h>
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mf-abi-'));
+  try {
+    const c = path.join(dir, 'abi.c');
+    fs.writeFileSync(
+      c,
+      `#include <stdio.h>
 #include <stddef.h>
 #include <bpf/bpf.h>
 int main(void) {
@@ -97,10 +147,23 @@ int main(void) {
   printf("%zu %zu %zu %zu %zu\\n", sizeof(struct bpf_obj_get_opts), offsetof(struct bpf_obj_get_opts, file_flags), sizeof(struct bpf_link_update_opts), offsetof(struct bpf_link_update_opts, flags), offsetof(struct bpf_link_update_opts, old_prog_fd));
   printf("%zu %zu %zu %zu %zu %zu %zu\\n", sizeof(struct bpf_test_run_opts), offsetof(struct bpf_test_run_opts, ctx_in), offsetof(struct bpf_test_run_opts, ctx_out), offsetof(struct bpf_test_run_opts, ctx_size_in), offsetof(struct bpf_test_run_opts, retval), offsetof(struct bpf_test_run_opts, repeat), offsetof(struct bpf_test_run_opts, duration));
   printf("%zu %zu %zu %zu\\n", offsetof(struct bpf_link_info, prog_id), offsetof(struct bpf_link_info, netns.netns_ino), offsetof(struct bpf_link_info, netns.attach_type), offsetof(struct bpf_map_info, name));
+  printf("%zu %zu %zu %zu %zu\\n", sizeof(struct bpf_link_create_opts), offsetof(struct bpf_link_create_opts, iter_info), offsetof(struct bpf_link_create_opts, iter_info_len), sizeof(union bpf_iter_link_info), offsetof(union bpf_iter_link_info, task.pid));
+  printf("%zu %zu\\n", offsetof(struct bpf_link_info, cgroup.cgroup_id), offsetof(struct bpf_link_info, cgroup.attach_type));
+  printf("%d %d %d %d %d %d %d %d %d\\n", BPF_CGROUP_SOCK_OPS, BPF_CGROUP_INET4_POST_BIND, BPF_CGROUP_INET6_POST_BIND, BPF_TRACE_ITER, BPF_CGROUP_INET_SOCK_RELEASE, BPF_SK_LOOKUP, BPF_MAP_TYPE_SOCKHASH, BPF_MAP_TYPE_RINGBUF, BPF_LINK_TYPE_CGROUP);
   return 0;
 }
-`);
-  assert.equal(lines, ['48 24 28 24', '16 8 16 8 12', '80 32 40 48 56 60 64', '8 16 20 24']);
+`,
+    );
+    execFileSync('cc', ['-o', path.join(dir, 'abi'), c], { timeout: 60_000 });
+    const lines = execFileSync(path.join(dir, 'abi'), { encoding: 'utf8', timeout: QUICK_MS }).trim().split('\n');
+    assert.equal(lines, [
+      '48 24 28 24', '16 8 16 8 12', '80 32 40 48 56 60 64', '8 16 20 24', '64 16 24 16 4', '16 24',
+      [AttachType.CGROUP_SOCK_OPS, AttachType.CGROUP_INET4_POST_BIND, AttachType.CGROUP_INET6_POST_BIND, AttachType.TRACE_ITER,
+        AttachType.CGROUP_INET_SOCK_RELEASE, AttachType.SK_LOOKUP, MapType.SOCKHASH, MapType.RINGBUF, LINK_TYPE_CGROUP].join(' '),
+    ]);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 test.run();
