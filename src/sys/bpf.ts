@@ -31,6 +31,8 @@ interface BpfFns {
   link_update: Fn;
   link_detach: Fn;
   test_run: Fn;
+  iter_create: Fn;
+  link_fd_by_id: Fn;
 }
 
 let fns: BpfFns | undefined;
@@ -70,6 +72,8 @@ function bpf(): BpfFns {
     link_update: lib.func('int bpf_link_update(int link_fd, int new_prog_fd, const uint8_t *opts)'),
     link_detach: lib.func('int bpf_link_detach(int link_fd)'),
     test_run: lib.func('int bpf_prog_test_run_opts(int prog_fd, _Inout_ uint8_t *opts)'),
+    iter_create: lib.func('int bpf_iter_create(int link_fd)'),
+    link_fd_by_id: lib.func('int bpf_link_get_fd_by_id(uint32_t id)'),
   };
   return fns;
 }
@@ -87,6 +91,18 @@ export const MapType = {
   LPM_TRIE: 11,
   ARRAY_OF_MAPS: 12,
   SOCKMAP: 15,
+  SOCKHASH: 18,
+  RINGBUF: 27,
+} as const;
+
+/** Attach types (enum bpf_attach_type) used by manifold. */
+export const AttachType = {
+  CGROUP_SOCK_OPS: 3,
+  CGROUP_INET4_POST_BIND: 12,
+  CGROUP_INET6_POST_BIND: 13,
+  TRACE_ITER: 28,
+  CGROUP_INET_SOCK_RELEASE: 34,
+  SK_LOOKUP: 36,
 } as const;
 
 export const BPF_ANY = 0n;
@@ -353,9 +369,67 @@ export function progFdById(id: number): number {
   return check('bpf_prog_get_fd_by_id', bpf().prog_fd_by_id(id));
 }
 
-/** Attach a program to a target (e.g. a netns fd); returns the link fd. */
-export function linkCreate(progFd: number, targetFd: number, attachType: number): number {
-  return check('bpf_link_create', bpf().link_create(progFd, targetFd, attachType, null), 'cannot attach the dispatcher');
+/** Attach a program to a target (e.g. a netns or cgroup fd); returns the link fd. */
+export function linkCreate(progFd: number, targetFd: number, attachType: number, context = 'cannot attach the dispatcher'): number {
+  return check('bpf_link_create', bpf().link_create(progFd, targetFd, attachType, null), context);
+}
+
+/**
+ * An iterator link (BPF_TRACE_ITER) for a program of an iter/ section; with
+ * `pid`, a task iterator visits that process only (kernel >= 6.1).
+ * struct bpf_link_create_opts of libbpf 1.1: sz at 0, flags at 8, iter_info
+ * at 16, iter_info_len at 24 (64 bytes); union bpf_iter_link_info is 16
+ * bytes with task.pid at 4.
+ */
+export function iterLinkCreate(progFd: number, pid?: number): number {
+  if (pid === undefined) return check('bpf_link_create', bpf().link_create(progFd, 0, AttachType.TRACE_ITER, null), 'cannot create an iterator');
+  const info = Buffer.alloc(16);
+  info.writeUInt32LE(pid, 4);
+  const opts = Buffer.alloc(64);
+  opts.writeBigUInt64LE(64n, 0);
+  opts.writeBigUInt64LE(addressOf(info), 16);
+  opts.writeUInt32LE(info.length, 24);
+  const ret = bpf().link_create(progFd, 0, AttachType.TRACE_ITER, opts) as number;
+  // `info` must stay referenced until here (the opts point into it).
+  info.readUInt8(0);
+  return check('bpf_link_create', ret, `cannot create an iterator for process ${pid}`);
+}
+
+/** A readable fd of a new iterator instance (read it to run the program). */
+export function iterCreate(linkFd: number): number {
+  return check('bpf_iter_create', bpf().iter_create(linkFd), 'cannot start the iterator');
+}
+
+/** fd of a link by id (needs CAP_SYS_ADMIN); null when no such link. */
+export function linkFdById(id: number): number | null {
+  const ret = bpf().link_fd_by_id(id) as number;
+  if (ret === -2) return null;
+  return check('bpf_link_get_fd_by_id', ret);
+}
+
+/** Information about a cgroup link. */
+export interface CgroupLinkInfo {
+  type: number;
+  id: number;
+  progId: number;
+  /** 0 once the link is detached (or its cgroup is gone). */
+  cgroupId: bigint;
+  attachType: number;
+}
+
+/** BPF_LINK_TYPE_CGROUP. */
+export const LINK_TYPE_CGROUP = 3;
+
+/** bpf_link_info of a cgroup link (cgroup.cgroup_id at 16, cgroup.attach_type at 24). */
+export function cgroupLinkInfo(fd: number): CgroupLinkInfo {
+  const b = objInfo(fd, 48);
+  return {
+    type: b.readUInt32LE(0),
+    id: b.readUInt32LE(4),
+    progId: b.readUInt32LE(8),
+    cgroupId: b.readBigUInt64LE(16),
+    attachType: b.readUInt32LE(24),
+  };
 }
 
 /** Replace a link's program atomically (BPF_F_REPLACE with the old program). */

@@ -27,6 +27,7 @@ interface LibcFns {
   dup2: Fn;
   recvmsg: Fn;
   sendmsg: Fn;
+  shutdown: Fn;
 }
 
 let fns: LibcFns | undefined;
@@ -51,6 +52,7 @@ function libc(): LibcFns {
     dup2: lib.func('int dup2(int oldfd, int newfd)'),
     recvmsg: lib.func('long recvmsg(int fd, void *msg, int flags)'),
     sendmsg: lib.func('long sendmsg(int fd, const void *msg, int flags)'),
+    shutdown: lib.func('int shutdown(int fd, int how)'),
   };
   return fns;
 }
@@ -212,6 +214,11 @@ export function bindRaw(fd: number, addr: Buffer): void {
 /** listen(2). */
 export function listen(fd: number, backlog: number): void {
   check('listen', libc().listen(fd, backlog), 'cannot listen on the socket');
+}
+
+/** shutdown(2) (how: 0 SHUT_RD, 1 SHUT_WR, 2 SHUT_RDWR). */
+export function shutdownFd(fd: number, how: number): void {
+  check('shutdown', libc().shutdown(fd, how), 'cannot shut the socket down');
 }
 
 /** recvmsg(2) on a struct msghdr built by the caller (see udp.ts). */

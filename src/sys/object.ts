@@ -70,53 +70,60 @@ export interface LoadedObject {
   close(): void;
 }
 
-/** Options of loadObject. */
+/** Options of loading an object. */
 export interface LoadOptions {
-  /** Maps not to create: the given fds are used instead (in-place upgrades). */
+  /** Maps not to create: the given fds are used instead (in-place upgrades, shared maps). */
   reuse?: ReadonlyMap<string, number>;
   /** max_entries of maps sized at load time. */
   maxEntries?: ReadonlyMap<string, number>;
 }
 
-/** Open and load a BPF object file. */
-export function loadObject(path: string, progName: string, opts: LoadOptions = {}): LoadedObject {
-  const reuse = opts.reuse;
+/** A loaded BPF object with several programs. */
+export interface LoadedMultiObject {
+  progFd(name: string): number;
+  mapFd(name: string): number;
+  /** Close the libbpf object (and the fds it owns). Pin first. */
+  close(): void;
+}
+
+/**
+ * Open and load a BPF object file with all its programs (libbpf resolves
+ * section names, CO-RE relocations against the kernel's BTF and iterator
+ * targets). `what` names the object in errors.
+ */
+export function loadObjectAll(path: string, what: string, opts: LoadOptions = {}): LoadedMultiObject {
   const f = obj();
   logLines.length = 0;
   const handle = f.open_file(path, null);
-  if (!handle) {
-    throw new BpfObjectError(`cannot open BPF object ${path}`, lastErrno(), logLines);
-  }
+  if (!handle) throw new BpfObjectError(`cannot open BPF object ${path}`, lastErrno(), logLines);
   let closed = false;
   const close = (): void => {
     if (!closed) f.close(handle);
     closed = true;
   };
+  const findMap = (name: string): unknown => {
+    const map = f.find_map(handle, name);
+    if (!map) throw new BpfObjectError(`BPF object has no map named ${name}`, 2, logLines);
+    return map;
+  };
   try {
     for (const [name, n] of opts.maxEntries ?? []) {
-      const map = f.find_map(handle, name);
-      if (!map) throw new BpfObjectError(`BPF object has no map named ${name}`, 2, logLines);
-      const ret = f.map_set_max_entries(map, n) as number;
+      const ret = f.map_set_max_entries(findMap(name), n) as number;
       if (ret < 0) throw new BpfObjectError(`cannot size the map ${name}`, -ret, logLines);
     }
-    for (const [name, fd] of reuse ?? []) {
-      const map = f.find_map(handle, name);
-      if (!map) throw new BpfObjectError(`BPF object has no map named ${name}`, 2, logLines);
-      const ret = f.map_reuse_fd(map, fd) as number;
+    for (const [name, fd] of opts.reuse ?? []) {
+      const ret = f.map_reuse_fd(findMap(name), fd) as number;
       if (ret < 0) throw new BpfObjectError(`cannot reuse the existing map ${name}`, -ret, logLines);
     }
     const ret = f.load(handle) as number;
-    if (ret < 0) throw new BpfObjectError('the kernel rejected the dispatcher program', -ret, logLines);
-    const prog = f.find_prog(handle, progName);
-    if (!prog) throw new BpfObjectError(`BPF object has no program named ${progName}`, 2, logLines);
-    const progFd = f.prog_fd(prog) as number;
+    if (ret < 0) throw new BpfObjectError(`the kernel rejected the ${what}`, -ret, logLines);
     return {
-      progFd,
-      mapFd(name: string): number {
-        const map = f.find_map(handle, name);
-        if (!map) throw new BpfObjectError(`BPF object has no map named ${name}`, 2, logLines);
-        return f.map_fd(map) as number;
+      progFd(name: string): number {
+        const prog = f.find_prog(handle, name);
+        if (!prog) throw new BpfObjectError(`BPF object has no program named ${name}`, 2, logLines);
+        return f.prog_fd(prog) as number;
       },
+      mapFd: (name: string): number => f.map_fd(findMap(name)) as number,
       close,
     };
   } catch (err) {
@@ -125,3 +132,13 @@ export function loadObject(path: string, progName: string, opts: LoadOptions = {
   }
 }
 
+/** Open and load the dispatcher object: its one program `progName` and its maps. */
+export function loadObject(path: string, progName: string, opts: LoadOptions = {}): LoadedObject {
+  const o = loadObjectAll(path, 'dispatcher program', opts);
+  try {
+    return { progFd: o.progFd(progName), mapFd: (name) => o.mapFd(name), close: () => o.close() };
+  } catch (err) {
+    o.close();
+    throw err;
+  }
+}
