@@ -17,6 +17,7 @@ import { statusCommand } from './commands/status.js';
 import { registerCommand, registerPidCommand, unregisterCommand } from './commands/registration.js';
 import { verifyCommand } from './config-bindings.js';
 import { metricsCommands } from './commands/metrics.js';
+import { discoveryCommands } from './commands/discovery.js';
 import { manifoldVersion } from '../version.js';
 
 function build(argv: string[]): Argv<GlobalArgs> {
@@ -52,6 +53,7 @@ function build(argv: string[]): Argv<GlobalArgs> {
     .command(unregisterCommand);
   y = verifyCommand(y);
   y = metricsCommands(y);
+  y = discoveryCommands(y);
   return y;
 }
 

@@ -16,6 +16,9 @@ export const EventIds = {
   unregister: '5b1d3c0a8f2e4e61a3c27d9b0e6f4a08',
   error: '5b1d3c0a8f2e4e61a3c27d9b0e6f4a09',
   metrics: '5b1d3c0a8f2e4e61a3c27d9b0e6f4a0a',
+  'discovery-enable': '5b1d3c0a8f2e4e61a3c27d9b0e6f4a20',
+  'discovery-disable': '5b1d3c0a8f2e4e61a3c27d9b0e6f4a21',
+  'discovery-register': '5b1d3c0a8f2e4e61a3c27d9b0e6f4a22',
 } as const;
 
 /** An event kind. */
