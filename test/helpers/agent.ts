@@ -6,7 +6,7 @@
 import net from 'node:net';
 import dgram from 'node:dgram';
 import readline from 'node:readline';
-import { bindRaw, closeFd, dup2Fd, dupFdAtLeast, listen as sysListen, setsockoptInt, socket as sysSocket } from '../../src/sys/libc.js';
+import { bindRaw, closeFd, dup2Fd, dupFdAtLeast, listen as sysListen, setsockoptInt, shutdownFd, socket as sysSocket } from '../../src/sys/libc.js';
 
 interface Command {
   id: number;
@@ -14,7 +14,7 @@ interface Command {
   [k: string]: unknown;
 }
 
-type Handle = { kind: 'tcp'; server: net.Server; fd: number } | { kind: 'udp'; socket: dgram.Socket; fd: number };
+type Handle = { kind: 'tcp'; server: net.Server; fd: number } | { kind: 'udp'; socket: dgram.Socket; fd: number } | { kind: 'raw'; fd: number };
 const handles = new Map<number, Handle>();
 let nextHandle = 1;
 
@@ -191,7 +191,30 @@ async function handle(c: Command): Promise<Record<string, unknown>> {
       if (!h) throw new Error('no such handle');
       handles.delete(Number(c.handle));
       if (h.kind === 'tcp') await new Promise<void>((res) => h.server.close(() => res()));
-      else await new Promise<void>((res) => h.socket.close(() => res()));
+      else if (h.kind === 'udp') await new Promise<void>((res) => h.socket.close(() => res()));
+      else closeFd(h.fd);
+      return {};
+    }
+    case 'raw-listen': {
+      // A TCP listener Node does not watch: connections complete in the
+      // kernel and are never answered (clients time out), and shutdown()
+      // cannot make Node's accept loop spin.
+      const v6 = net.isIPv6(String(c.host));
+      const fd = sysSocket(v6 ? 10 : 2, 1 | 0o2000000, 0);
+      setsockoptInt(fd, 1, 2, 1);
+      if (c.reusePort) setsockoptInt(fd, 1, 15, 1);
+      if (v6) setsockoptInt(fd, 41, 26, c.v6only === false ? 0 : 1);
+      bindRaw(fd, sockaddr(String(c.host), Number(c.port)));
+      sysListen(fd, 128);
+      const handle = nextHandle++;
+      handles.set(handle, { kind: 'raw', fd });
+      return { handle, fd };
+    }
+    case 'shutdown': {
+      // shutdown(2) without close(): the socket stays open, unhashed.
+      const h = handles.get(Number(c.handle));
+      if (!h) throw new Error('no such handle');
+      shutdownFd(h.fd, 2);
       return {};
     }
     case 'pid':
