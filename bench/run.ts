@@ -8,7 +8,7 @@
  * deleted at the end, also on failure or Ctrl-C. The root namespace and
  * /sys/fs/bpf are never touched.
  *
- * Environment: MF_BENCH_PHASES=dataplane,connrate,cli,startup,generator,load
+ * Environment: MF_BENCH_PHASES=dataplane,connrate,cli,startup,generator,load,discovery
  * (subset to run; results then hold only those), MF_BENCH_QUICK=1 (fewer
  * samples, for development; not for published figures), MF_BENCH_TIMEOUT=SECONDS
  * (the whole run is stopped after this long; default 3600).
@@ -30,6 +30,7 @@ import { cliPhase } from './cli.js';
 import { startupPhase } from './startup.js';
 import { generatorPhase } from './generator.js';
 import { loadPhase } from './load.js';
+import { discoveryPhase } from './discovery.js';
 
 const INNER = 'MF_BENCH_INNER';
 
@@ -50,6 +51,7 @@ function phases(quick: boolean, logDir: string, bundle: Bundle): Phase[] {
     { name: 'startup', run: () => startupPhase({ samples: q(11, 3), bundleCli }) },
     { name: 'generator', run: () => generatorPhase({ samples: q(15, 3), bundle: bundleGen }) },
     { name: 'load', run: () => loadPhase({ durationMs: q(20_000, 5000), rate: 1000, others: 2000, logDir }) },
+    { name: 'discovery', run: () => discoveryPhase({ rounds: q(31, 5), repeat: q(100_000, 20_000) }) },
   ];
 }
 

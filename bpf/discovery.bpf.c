@@ -127,7 +127,7 @@ struct bpf_iter__task_file {
 
 /* cookie -> where the socket is indexed. */
 struct disc_sock {
-	struct disc_key key; /* key.slot: its slot, DISC_SLOT_OVERFLOW or DISC_NO_SLOT */
+	struct disc_key key; /* key.slot: its slot, DISC_SLOT_OVERFLOW, DISC_SLOT_FILTER_ONLY or DISC_NO_SLOT */
 	__u8 slot2;          /* DISC_F_DUAL: slot of its ::ffff:0.0.0.0 entry */
 	__u8 flags;          /* DISC_F_* */
 	__u16 family;        /* AF_INET or AF_INET6 */
@@ -262,8 +262,9 @@ static __always_inline void disc_filter_add(struct disc_key *key, int delta)
 }
 
 /* Put one index entry for `cookie` under key's tuple; returns its slot,
- * DISC_SLOT_OVERFLOW, or DISC_NO_SLOT when nothing could be recorded. The
- * filter is raised first so that it never under-counts. */
+ * DISC_SLOT_OVERFLOW, or DISC_SLOT_FILTER_ONLY when the maps are full (the
+ * socket is then only counted in the filter, which stays raised until the
+ * socket goes, so the filter never under-counts). */
 static __always_inline __u8 disc_slot_insert(struct disc_key *key, __u64 cookie)
 {
 	__u32 zero = 0, *over;
@@ -288,12 +289,10 @@ static __always_inline __u8 disc_slot_insert(struct disc_key *key, __u64 cookie)
 		return DISC_SLOT_OVERFLOW;
 	}
 	disc_count(DISC_C_OVERFLOW_FULL);
-	disc_filter_add(key, -1);
-	return DISC_NO_SLOT;
+	return DISC_SLOT_FILTER_ONLY;
 full:
 	disc_count(DISC_C_INDEX_FULL);
-	disc_filter_add(key, -1);
-	return DISC_NO_SLOT;
+	return DISC_SLOT_FILTER_ONLY;
 }
 
 /* Remove one entry put by disc_slot_insert; the filter is lowered last. */
@@ -308,7 +307,7 @@ static __always_inline void disc_slot_remove(struct disc_key *key, __u8 slot)
 		over = bpf_map_lookup_elem(&disc_overflow, key);
 		if (over)
 			__sync_fetch_and_add(over, -1);
-	} else {
+	} else if (slot != DISC_SLOT_FILTER_ONLY) {
 		key->slot = slot;
 		bpf_map_delete_elem(&disc_index, key);
 	}
@@ -349,7 +348,7 @@ static __always_inline int disc_index_add(const struct disc_key *tuple, __u64 co
 		p->key.slot = slot;
 		p->slot2 = slot2;
 	}
-	if (slot == DISC_NO_SLOT)
+	if (slot == DISC_SLOT_FILTER_ONLY)
 		return -1;
 	return 1;
 }

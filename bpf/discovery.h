@@ -76,6 +76,7 @@
 
 #define DISC_NO_SLOT 0xff
 #define DISC_SLOT_OVERFLOW 0xfe
+#define DISC_SLOT_FILTER_ONLY 0xfd /* not indexed (map full), counted in disc_filter only */
 
 #ifndef AF_INET
 #define AF_INET 2
@@ -122,7 +123,7 @@ struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, DISC_FILTER_SIZE);
 	__type(key, __u32);
-	__type(value, __u32); /* entries of disc_index + disc_overflow hashing here */
+	__type(value, __u32); /* open sockets seen on the tuples hashing here */
 } disc_filter SEC(".maps");
 
 struct {
@@ -182,17 +183,27 @@ static __always_inline __u32 disc_filter_hash(const struct disc_key *key)
 	return (__u32)h & (DISC_FILTER_SIZE - 1);
 }
 
-/* Is any socket indexed under exactly this tuple? key->slot is clobbered. */
-static __always_inline int disc_tuple_present(struct disc_key *key)
+/* 0 when no socket was seen on this tuple: the counting filter never
+ * under-counts (raised before an entry appears, lowered after it is gone),
+ * so 0 is exact; non-zero may be another tuple sharing the counter. */
+static __always_inline int disc_maybe_present(struct disc_key *key)
 {
-	__u32 h, *count, *over;
-	int i;
+	__u32 h, *count;
 
 	key->slot = 0;
 	key->pad = 0;
 	h = disc_filter_hash(key);
 	count = bpf_map_lookup_elem(&disc_filter, &h);
-	if (!count || *count == 0)
+	return count && *count != 0;
+}
+
+/* Is any socket indexed under exactly this tuple? key->slot is clobbered. */
+static __always_inline int disc_tuple_present(struct disc_key *key)
+{
+	__u32 *over;
+	int i;
+
+	if (!disc_maybe_present(key))
 		return 0;
 	for (i = 0; i < DISC_INDEX_SLOTS; i++) {
 		key->slot = i;
@@ -259,6 +270,10 @@ static __always_inline struct bpf_sock *discovery_target_sk(__u64 netns, __u8 pr
 	key.proto = proto;
 	key.port = port;
 	if (disc_set_addr(&key, family, addr))
+		return 0;
+	/* Every target socket was counted when it listened or bound: skip the
+	 * slot scan when nothing is there (rule 3's refusals stay cheap). */
+	if (!disc_maybe_present(&key))
 		return 0;
 	want = proto == IPPROTO_TCP ? BPF_TCP_LISTEN : BPF_TCP_CLOSE;
 	for (i = 0; i < DISC_TARGET_SLOTS; i++) {

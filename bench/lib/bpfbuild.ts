@@ -16,9 +16,12 @@ export function makefileBpfCflags(): string[] {
   return m[1].replace(/\$\(CURDIR\)/g, ROOT).trim().split(/\s+/);
 }
 
-/** Compile bench/bpf/<name>.bpf.c into build/bench/bpf/<name>.bpf.o; returns its path. */
-export function compileBenchProgram(name: string): string {
-  const src = path.join(BENCH_SRC, 'bpf', `${name}.bpf.c`);
+/**
+ * Compile bench/bpf/<name>.bpf.c (or `source`, relative to the repository
+ * root) into build/bench/bpf/<name>.bpf.o; returns its path.
+ */
+export function compileBenchProgram(name: string, source?: string): string {
+  const src = source === undefined ? path.join(BENCH_SRC, 'bpf', `${name}.bpf.c`) : path.join(ROOT, source);
   const outDir = path.join(BENCH_BUILD, 'bpf');
   fs.mkdirSync(outDir, { recursive: true });
   const out = path.join(outDir, `${name}.bpf.o`);

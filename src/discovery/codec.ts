@@ -24,6 +24,7 @@ export const DISC_TARGET_SOCKS_MAX = 16384;
 export const DISC_OVERFLOW_MAX = 4096;
 export const DISC_NO_SLOT = 0xff;
 export const DISC_SLOT_OVERFLOW = 0xfe;
+export const DISC_SLOT_FILTER_ONLY = 0xfd;
 /** Length of disc_config.cgroup_path including its NUL. */
 export const CGROUP_PATH_MAX = 240;
 

@@ -85,11 +85,11 @@ function bpfCflags(): string[] {
   return m[1].replace(/\$\(CURDIR\)/g, ROOT).trim().split(/\s+/);
 }
 
-/** Compile test/fixtures/bpf/<name>.bpf.c (with -I bpf) into a temporary file. */
+/** Compile test/fixtures/bpf/<name>.bpf.c into a temporary file. */
 export function compileFixture(name: string): string {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mf-fixture-'));
   const out = path.join(dir, `${name}.bpf.o`);
-  execFileSync('clang', [...bpfCflags(), '-I', path.join(ROOT, 'bpf'), '-c', path.join(ROOT, 'test', 'fixtures', 'bpf', `${name}.bpf.c`), '-o', out], { stdio: 'pipe' });
+  execFileSync('clang', [...bpfCflags(), '-c', path.join(ROOT, 'test', 'fixtures', 'bpf', `${name}.bpf.c`), '-o', out], { stdio: 'pipe' });
   execFileSync('llvm-strip', ['-g', out]);
   process.once('exit', () => fs.rmSync(dir, { recursive: true, force: true }));
   return out;

@@ -15,7 +15,7 @@ import * as assert from 'uvu/assert';
 import { ROOT } from '../helpers/env.js';
 import {
   COUNTER_NAMES, DISC_ABI, DISC_CONFIG_SIZE, DISC_EVENT_SIZE, DISC_INDEX_MAX, DISC_INDEX_SLOTS, DISC_KEY_SIZE, DISC_MAGIC, DISC_META_SIZE,
-  DISC_NO_SLOT, DISC_OVERFLOW_MAX, DISC_SEED_REC_SIZE, DISC_SLOT_OVERFLOW, DISC_SOCK_SIZE, DISC_TARGET_SLOTS, DISC_TARGET_SOCKS_MAX,
+  DISC_NO_SLOT, DISC_OVERFLOW_MAX, DISC_SEED_REC_SIZE, DISC_SLOT_FILTER_ONLY, DISC_SLOT_OVERFLOW, DISC_SOCK_SIZE, DISC_TARGET_SLOTS, DISC_TARGET_SOCKS_MAX,
   DISC_TARGETS_MAX,
 } from '../../src/discovery/codec.js';
 import { AttachType, LINK_TYPE_CGROUP, MapType } from '../../src/sys/bpf.js';
@@ -76,7 +76,7 @@ test('discovery: BTF and source layouts match src/discovery/codec.ts', () => {
   const defines: [string, number][] = [
     ['DISC_ABI', DISC_ABI], ['DISC_INDEX_SLOTS', DISC_INDEX_SLOTS], ['DISC_TARGET_SLOTS', DISC_TARGET_SLOTS], ['DISC_INDEX_MAX', DISC_INDEX_MAX],
     ['DISC_TARGETS_MAX', DISC_TARGETS_MAX], ['DISC_TARGET_SOCKS_MAX', DISC_TARGET_SOCKS_MAX], ['DISC_OVERFLOW_MAX', DISC_OVERFLOW_MAX],
-    ['DISC_NO_SLOT', DISC_NO_SLOT], ['DISC_SLOT_OVERFLOW', DISC_SLOT_OVERFLOW],
+    ['DISC_NO_SLOT', DISC_NO_SLOT], ['DISC_SLOT_OVERFLOW', DISC_SLOT_OVERFLOW], ['DISC_SLOT_FILTER_ONLY', DISC_SLOT_FILTER_ONLY],
   ];
   for (const [name, value] of defines) {
     const m = new RegExp(`#define ${name} (0x[0-9a-f]+|\\d+)\\b`).exec(header);
