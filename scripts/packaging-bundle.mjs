@@ -6,6 +6,7 @@
 //                                  no koffi, no yargs, no import.meta
 //   OUTDIR/VERSION                 the version `manifold version` prints
 //   OUTDIR/manifold.bpf.o          copy of the committed dispatcher object
+//   OUTDIR/discovery.bpf.o         copy of the committed listener discovery object
 //   OUTDIR/node_modules/           koffi + its platform package (only what loads)
 //   OUTDIR/bundle-meta.json        esbuild metafile of the CLI (for the copyright file)
 //
@@ -157,6 +158,7 @@ if (problems.length) {
 
 fs.writeFileSync(path.join(outdir, 'VERSION'), `${version}\n`);
 fs.copyFileSync(path.join(root, 'bpf', 'manifold.bpf.o'), path.join(outdir, 'manifold.bpf.o'));
+fs.copyFileSync(path.join(root, 'bpf', 'discovery.bpf.o'), path.join(outdir, 'discovery.bpf.o'));
 fs.writeFileSync(path.join(outdir, 'bundle-meta.json'), JSON.stringify(cli.metafile));
 
 // koffi: only the files its CommonJS entry loads, and the glibc binary of this platform.

@@ -41,7 +41,7 @@ for v in PREFIX BINDIR PKGLIBDIR SYSTEMDUNITDIR SYSTEMDGENERATORDIR SYSUSERSDIR 
     *[!A-Za-z0-9/._+-]*) echo "packaging-install: $v='$val': only letters, digits and /._+- are supported" >&2; exit 1 ;;
   esac
 done
-for f in manifold.mjs manifold-generator.mjs manifold.bpf.o VERSION node_modules/koffi/package.json; do
+for f in manifold.mjs manifold-generator.mjs manifold.bpf.o discovery.bpf.o VERSION node_modules/koffi/package.json; do
   if [ ! -e "$DIST/$f" ]; then
     echo "packaging-install: $DIST/$f is missing: run 'make bundle' first" >&2
     exit 1
@@ -53,7 +53,7 @@ D=$DESTDIR
 # The program: bundle, generator bundle, koffi, BPF object, VERSION.
 install -d "$D$BINDIR" "$D$PKGLIBDIR" "$D$SYSTEMDUNITDIR" "$D$SYSTEMDGENERATORDIR" "$D$SYSUSERSDIR" \
   "$D$MANDIR/man1" "$D$MANDIR/man5" "$D$DOCDIR/examples"
-for f in manifold.mjs manifold-generator.mjs manifold.bpf.o VERSION; do
+for f in manifold.mjs manifold-generator.mjs manifold.bpf.o discovery.bpf.o VERSION; do
   install -m 0644 "$DIST/$f" "$D$PKGLIBDIR/$f"
 done
 rm -rf "$D$PKGLIBDIR/node_modules"
@@ -74,7 +74,7 @@ mv "$D$BINDIR/manifold.tmp" "$D$BINDIR/manifold"
 mv "$D$SYSTEMDGENERATORDIR/manifold-generator.tmp" "$D$SYSTEMDGENERATORDIR/manifold-generator"
 
 # Units (their ExecStart= name /usr/bin/manifold), sysusers.d.
-for u in manifold.service manifold-register@.service manifold-metrics.socket manifold-metrics.service; do
+for u in manifold.service manifold-register@.service manifold-metrics.socket manifold-metrics.service manifold-discovery.service; do
   sed -e "s|/usr/bin/manifold|$BINDIR/manifold|g" "units/$u" > "$D$SYSTEMDUNITDIR/$u"
   chmod 0644 "$D$SYSTEMDUNITDIR/$u"
 done
@@ -93,6 +93,7 @@ chmod 0644 "$D$MANDIR/man1/manifold.1.gz" "$D$MANDIR/man5/manifold.conf.5.gz"
 install -m 0644 README.md "$D$DOCDIR/README.md"
 install -m 0644 docs/metrics.md "$D$DOCDIR/metrics.md"
 install -m 0644 docs/journal.md "$D$DOCDIR/journal.md"
+install -m 0644 docs/discovery.md "$D$DOCDIR/discovery.md"
 install -m 0644 units/README.md "$D$DOCDIR/units.md"
 for f in packaging/examples/*; do install -m 0644 "$f" "$D$DOCDIR/examples/"; done
 

@@ -106,9 +106,10 @@ test('the .deb: name, version, control fields and contents', () => {
   const files = hostRun('dpkg-deb', ['-c', deb]).split('\n').map((l) => l.replace(/^.* \.\//, '/').replace(/ -> .*$/, ''));
   for (const f of [
     '/usr/bin/manifold', '/usr/lib/manifold/manifold.mjs', '/usr/lib/manifold/manifold-generator.mjs',
-    '/usr/lib/manifold/manifold.bpf.o', '/usr/lib/manifold/VERSION', '/usr/lib/manifold/node_modules/koffi/package.json',
+    '/usr/lib/manifold/manifold.bpf.o', '/usr/lib/manifold/discovery.bpf.o', '/usr/lib/manifold/VERSION', '/usr/lib/manifold/node_modules/koffi/package.json',
     '/usr/lib/systemd/system/manifold.service', '/usr/lib/systemd/system/manifold-register@.service',
     '/usr/lib/systemd/system/manifold-metrics.socket', '/usr/lib/systemd/system/manifold-metrics.service',
+    '/usr/lib/systemd/system/manifold-discovery.service',
     '/usr/lib/systemd/system-generators/manifold-generator', '/usr/lib/sysusers.d/manifold.conf',
     '/usr/share/man/man1/manifold.1.gz', '/usr/share/man/man5/manifold.conf.5.gz',
     '/usr/share/doc/manifold/copyright', '/usr/share/doc/manifold/changelog.Debian.gz',
