@@ -3,6 +3,7 @@
  * target addresses with their sockets, kernel checks and warnings.
  */
 import fs from 'node:fs';
+import { ManifoldError } from '../errors.js';
 import { mapDump, mapLookup } from '../sys/bpf.js';
 import { possibleCpus } from '../sys/cpus.js';
 import { formatAddr } from '../core/net.js';
@@ -93,7 +94,16 @@ export function discoveryStatus(bpffs: string, lockTimeoutMs: number): Discovery
   if (!fs.existsSync(dir)) return doc;
   const root = process.getuid?.() === 0;
   const health = inspectDir(dir, root);
-  const state = DiscoveryState.open(bpffs, false, lockTimeoutMs);
+  let state: DiscoveryState;
+  try {
+    state = DiscoveryState.open(bpffs, false, lockTimeoutMs);
+  } catch (err) {
+    if (!(err instanceof ManifoldError) || !['ERR_STALE_STATE', 'ERR_INCOMPATIBLE'].includes(err.code)) throw err;
+    doc.enabled = true;
+    doc.links = health.links;
+    doc.warnings.push(`discovery is broken: ${err.message}`);
+    return doc;
+  }
   try {
     const meta = state.meta();
     const cfg = state.config();

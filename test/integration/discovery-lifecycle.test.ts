@@ -12,7 +12,7 @@ import * as assert from 'uvu/assert';
 import { TestEnv } from '../helpers/env.js';
 import type { Agent } from '../helpers/agent-client.js';
 import { agentIn, compileFixture, target, TestCgroup, TestDispatcher } from '../helpers/discovery.js';
-import { linkDetach, objGet } from '../../src/sys/bpf.js';
+import { linkDetach, mapUpdate, objGet } from '../../src/sys/bpf.js';
 import { closeFd } from '../../src/sys/libc.js';
 
 let env: TestEnv;
@@ -132,6 +132,20 @@ let linkIds: number[] = [];
 let progIds: number[] = [];
 let mountsBefore: string[] = [];
 
+/** Remember the ids of the links and programs of the current state (all must be gone after disable). */
+function collectIds(): void {
+  const links = bpftoolJson(['link', 'show']) as { id: number; prog_id: number }[];
+  for (const id of status().links.map((l) => l.id!)) {
+    if (!linkIds.includes(id)) linkIds.push(id);
+    const pid = links.find((l) => l.id === id)?.prog_id;
+    if (pid !== undefined && !progIds.includes(pid)) progIds.push(pid);
+  }
+  for (const p of ['prog_iter_tcp', 'prog_iter_udp', 'prog_iter_file']) {
+    const info = bpftoolJson(['prog', 'show', 'pinned', path.join(env.bpffs, 'manifold_discovery', p)]) as { id: number };
+    if (!progIds.includes(info.id)) progIds.push(info.id);
+  }
+}
+
 test('enable attaches four programs to the cgroup (not its parent) and pins its state; enable again is a no-op re-seed', async () => {
   mountsBefore = mountsOf();
   await srv.listen('tcp', '127.0.0.9', 8301, 'E');
@@ -191,13 +205,20 @@ test('a broken state (a link detached behind our back) is reported and repaired 
   assert.match(String((r.json as { replaced: string }).replaced), /disc_bind4/);
   assert.ok(status().links.every((l) => l.attached));
   assert.equal(cgroupPrograms(cg.path), ['disc_bind4', 'disc_bind6', 'disc_release', 'disc_sockops']);
-  const links = bpftoolJson(['link', 'show']) as { id: number; prog_id: number }[];
-  const ids = status().links.map((l) => l.id!);
-  for (const id of ids) {
-    if (!linkIds.includes(id)) linkIds.push(id);
-    const pid = links.find((l) => l.id === id)?.prog_id;
-    if (pid !== undefined && !progIds.includes(pid)) progIds.push(pid);
+  collectIds();
+  // Foreign content in the marker: status says so (exit 0), enable replaces it.
+  const meta = objGet(path.join(env.bpffs, 'manifold_discovery', 'disc_meta'));
+  try {
+    mapUpdate(meta, Buffer.alloc(4), Buffer.alloc(64, 0x41));
+  } finally {
+    closeFd(meta);
   }
+  assert.ok(status().warnings.some((w) => /not manifold discovery state|not usable/.test(w)), JSON.stringify(status().warnings));
+  const r2 = env.cli(['discovery', 'enable', '--cgroup', cg.path, '--json']);
+  assert.is(r2.code, 0, r2.stderr);
+  assert.match(String((r2.json as { replaced: string }).replaced), /not manifold discovery state/);
+  assert.ok(status().active);
+  collectIds();
 });
 
 test('disable leaves nothing attached, loaded or pinned', () => {
