@@ -113,6 +113,38 @@ test('reuseport group on an explicit address: closing the first member keeps the
   await srv.call('close', { handle: t.handle });
 });
 
+function counters(): { overflow: number; target_full: number } {
+  return (envA.ok(['discovery', 'status', '--json']).json as { counters: { overflow: number; target_full: number } }).counters;
+}
+
+test('more sockets on one address and port than index slots: the overflow keeps them explicit, never silently', async () => {
+  disp.map('tcp', 8201, '127.0.0.5');
+  const t = await srv.listen('tcp', '127.0.0.5', 8201, 'T');
+  const before = counters();
+  const members: { handle: number }[] = [];
+  for (let i = 0; i < 18; i++) members.push((await srv.call('raw-listen', { host: '127.0.0.9', port: 8201, reusePort: true })) as { handle: number });
+  assert.is(counters().overflow - before.overflow, 2, '16 slots, 2 in disc_overflow');
+  for (const m of members.slice(0, 16)) await srv.call('close', { handle: m.handle });
+  assert.is(await who('tcp', '127.0.0.9', 8201, 500), '!TIMEOUT', 'the two overflow members still make the address explicit');
+  for (const m of members.slice(16)) await srv.call('close', { handle: m.handle });
+  assert.is(await who('tcp', '127.0.0.9', 8201), 'T', 'all closed: redirected');
+  await srv.call('close', { handle: t.handle });
+});
+
+test('a target reuseport group larger than its 8 slots: the rest is counted (target_full)', async () => {
+  disp.map('tcp', 8202, '127.0.0.5');
+  const before = counters();
+  const members: { handle: number }[] = [];
+  for (let i = 0; i < 10; i++) members.push((await srv.call('raw-listen', { host: '127.0.0.5', port: 8202, reusePort: true })) as { handle: number });
+  assert.is(counters().target_full - before.target_full, 2);
+  const t = targets().find((x) => x.address === '127.0.0.5' && x.protocol === 'tcp' && x.netns === String(netnsCookie(envA.netnsPath)));
+  const socks = t?.sockets.filter((s) => s.port === 8202) ?? [];
+  assert.is(socks.length, 10, 'all ten indexed');
+  assert.is(socks.filter((s) => s.registered).length, 8, 'eight in the SOCKHASH');
+  assert.is(await who('tcp', '127.0.0.7', 8202, 500), '!TIMEOUT', 'redirected into the group');
+  for (const m of members) await srv.call('close', { handle: m.handle });
+});
+
 test('a socket of another network namespace is never used (TCP and UDP, targets and explicit listeners)', async () => {
   disp.map('tcp', 7801, '127.0.0.5');
   disp.map('udp', 7801, '127.0.0.5');
