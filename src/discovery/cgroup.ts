@@ -62,8 +62,11 @@ export function resolveCgroup(given: string | undefined, mount: string | null = 
   let st: fs.BigIntStats;
   try {
     st = fs.statSync(dir, { bigint: true });
-  } catch {
-    throw new ManifoldError('ERR_NOT_FOUND', `cgroup ${dir}: no such directory`);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR') throw new ManifoldError('ERR_NOT_FOUND', `cgroup ${dir}: no such directory`);
+    if (code === 'EACCES' || code === 'EPERM') throw new ManifoldError('ERR_PERMISSION', `cgroup ${dir}: permission denied`);
+    throw new ManifoldError('ERR_USAGE', `invalid --cgroup ${dir}: ${code ?? 'cannot inspect it'}`);
   }
   if (!st.isDirectory()) throw new ManifoldError('ERR_USAGE', `cgroup ${dir}: not a directory`);
   let magic: number;

@@ -23,7 +23,7 @@ import { closeFd } from '../sys/libc.js';
 import { RingBuffer } from '../sys/ringbuf.js';
 import { possibleCpus } from '../sys/cpus.js';
 import { formatAddr } from '../core/net.js';
-import { decodeEvent, DISC_KEY_SIZE, fromKeyAddr, protoName, COUNTER_NAMES, type DiscEvent } from './codec.js';
+import { decodeEvent, DISC_KEY_SIZE, DISC_SOCK_SIZE, fromKeyAddr, protoName, COUNTER_NAMES, type DiscEvent } from './codec.js';
 import { runIterator, seedProcess, addRecords, emptySummary } from './seed.js';
 import { discoveryDir } from './paths.js';
 import { DiscoveryState } from './state.js';
@@ -99,7 +99,7 @@ export async function watch(bpffs: string, lockTimeoutMs: number, signal: AbortS
       for (const ev of batch) {
         seedProcess(fileProg, ev.tgid);
         let registered = has(targetCk, ev.cookie, DISC_KEY_SIZE);
-        const stillOpen = has(socks, ev.cookie, 40);
+        const stillOpen = has(socks, ev.cookie, DISC_SOCK_SIZE);
         let rescanned = false;
         if (!registered && stillOpen) {
           sweep();
