@@ -19,6 +19,7 @@ import {
   DISC_TARGETS_MAX,
 } from '../../src/discovery/codec.js';
 import { AttachType, LINK_TYPE_CGROUP, MapType } from '../../src/sys/bpf.js';
+import { CLONE_NEWNET, SO_NETNS_COOKIE } from '../../src/sys/netns.js';
 import {
   DEFAULT_MAX_IDS, destInfoIndex, EXACT_LENS, GEN_DIRTY, GEN_STALE, MANIFOLD_ABI, MAX_BINDINGS, MAX_LABEL_BYTES, PORT_FIRST, PORT_OTHER, PORT_WORDS,
   portShift, portWordIndex, SLOTS, Sizes, slotOf, trieSlot, DestKind,
@@ -133,14 +134,17 @@ int main(void) {
   });
 });
 
-test('libbpf option struct layouts used by src/sys/bpf.ts match the C headers', () => {
+test('libbpf option struct layouts and constants used by src/sys match the C headers', () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mf-abi-'));
   try {
     const c = path.join(dir, 'abi.c');
     fs.writeFileSync(
       c,
-      `#include <stdio.h>
+      `#define _GNU_SOURCE
+#include <stdio.h>
 #include <stddef.h>
+#include <sched.h>
+#include <sys/socket.h>
 #include <bpf/bpf.h>
 int main(void) {
   printf("%zu %zu %zu %zu\\n", sizeof(struct bpf_map_create_opts), offsetof(struct bpf_map_create_opts, inner_map_fd), offsetof(struct bpf_map_create_opts, map_flags), sizeof(struct bpf_map_batch_opts));
@@ -149,6 +153,7 @@ int main(void) {
   printf("%zu %zu %zu %zu\\n", offsetof(struct bpf_link_info, prog_id), offsetof(struct bpf_link_info, netns.netns_ino), offsetof(struct bpf_link_info, netns.attach_type), offsetof(struct bpf_map_info, name));
   printf("%zu %zu %zu %zu %zu\\n", sizeof(struct bpf_link_create_opts), offsetof(struct bpf_link_create_opts, iter_info), offsetof(struct bpf_link_create_opts, iter_info_len), sizeof(union bpf_iter_link_info), offsetof(union bpf_iter_link_info, task.pid));
   printf("%zu %zu\\n", offsetof(struct bpf_link_info, cgroup.cgroup_id), offsetof(struct bpf_link_info, cgroup.attach_type));
+  printf("%d %d\\n", SO_NETNS_COOKIE, CLONE_NEWNET);
   printf("%d %d %d %d %d %d %d %d %d\\n", BPF_CGROUP_SOCK_OPS, BPF_CGROUP_INET4_POST_BIND, BPF_CGROUP_INET6_POST_BIND, BPF_TRACE_ITER, BPF_CGROUP_INET_SOCK_RELEASE, BPF_SK_LOOKUP, BPF_MAP_TYPE_SOCKHASH, BPF_MAP_TYPE_RINGBUF, BPF_LINK_TYPE_CGROUP);
   return 0;
 }
@@ -157,7 +162,7 @@ int main(void) {
     execFileSync('cc', ['-o', path.join(dir, 'abi'), c], { timeout: 60_000 });
     const lines = execFileSync(path.join(dir, 'abi'), { encoding: 'utf8', timeout: QUICK_MS }).trim().split('\n');
     assert.equal(lines, [
-      '48 24 28 24', '16 8 16 8 12', '80 32 40 48 56 60 64', '8 16 20 24', '64 16 24 16 4', '16 24',
+      '48 24 28 24', '16 8 16 8 12', '80 32 40 48 56 60 64', '8 16 20 24', '64 16 24 16 4', '16 24', `${SO_NETNS_COOKIE} ${CLONE_NEWNET}`,
       [AttachType.CGROUP_SOCK_OPS, AttachType.CGROUP_INET4_POST_BIND, AttachType.CGROUP_INET6_POST_BIND, AttachType.TRACE_ITER,
         AttachType.CGROUP_INET_SOCK_RELEASE, AttachType.SK_LOOKUP, MapType.SOCKHASH, MapType.RINGBUF, LINK_TYPE_CGROUP].join(' '),
     ]);
