@@ -24,6 +24,9 @@ const TEXT: Record<DiscoveryProbe, string> = {
   drop: 'rule 3, no target socket: SK_DROP',
 };
 
+/** Limit for the worker (a few seconds normally); a worker that hangs is killed and reported. */
+const WORKER_MS = 300_000;
+
 function runWorker(ns: BenchNs, cfg: DiscoveryBenchConfig): Promise<DiscoveryBenchResult> {
   return new Promise((resolve, reject) => {
     const child = ns.spawn(process.execPath, [script('discovery-worker'), JSON.stringify(cfg)], { stdio: ['ignore', 'pipe', 'inherit'] });
@@ -32,8 +35,17 @@ function runWorker(ns: BenchNs, cfg: DiscoveryBenchConfig): Promise<DiscoveryBen
     child.stdout!.on('data', (d: string) => {
       out += d;
     });
-    child.once('error', reject);
-    child.once('exit', (code) => {
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`discovery worker did not finish within ${WORKER_MS / 1000} s; killed`));
+    }, WORKER_MS);
+    child.once('error', (err) => {
+      clearTimeout(timer);
+      reject(err);
+    });
+    // 'close': after the exit and the end of its output, so the whole JSON is read.
+    child.once('close', (code) => {
+      clearTimeout(timer);
       if (code !== 0) reject(new Error(`discovery worker exited ${code}`));
       else resolve(JSON.parse(out) as DiscoveryBenchResult);
     });

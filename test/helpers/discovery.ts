@@ -5,11 +5,13 @@
  * uses bpf/discovery.h, target addresses, and agents whose sockets are
  * created inside the cgroup.
  */
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import readline from 'node:readline';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { ROOT, type TestEnv } from './env.js';
+import { BIN, ownedName, ROOT, type TestEnv } from './env.js';
+import { QUICK_MS, withTimeout } from './wait.js';
 import { Agent } from './agent-client.js';
 import { cgroup2Mount } from '../../src/discovery/cgroup.js';
 import { DISPATCHER_SHARED_MAPS, discoveryDir } from '../../src/discovery/paths.js';
@@ -34,7 +36,7 @@ export class TestCgroup {
   static create(prefix: string): TestCgroup {
     const mount = cgroup2Mount();
     if (!mount) throw new Error('no cgroup v2 mount');
-    const p = path.join(mount, `mf-${prefix}-${process.pid.toString(36)}${Math.floor(Math.random() * 1296).toString(36)}`);
+    const p = path.join(mount, ownedName(prefix, (n) => fs.existsSync(path.join(mount, n))));
     fs.mkdirSync(p);
     return new TestCgroup(p);
   }
@@ -89,8 +91,8 @@ function bpfCflags(): string[] {
 export function compileFixture(name: string): string {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mf-fixture-'));
   const out = path.join(dir, `${name}.bpf.o`);
-  execFileSync('clang', [...bpfCflags(), '-c', path.join(ROOT, 'test', 'fixtures', 'bpf', `${name}.bpf.c`), '-o', out], { stdio: 'pipe' });
-  execFileSync('llvm-strip', ['-g', out]);
+  execFileSync('clang', [...bpfCflags(), '-c', path.join(ROOT, 'test', 'fixtures', 'bpf', `${name}.bpf.c`), '-o', out], { stdio: 'pipe', timeout: 120_000 });
+  execFileSync('llvm-strip', ['-g', out], { timeout: QUICK_MS });
   process.once('exit', () => fs.rmSync(dir, { recursive: true, force: true }));
   return out;
 }
@@ -207,4 +209,23 @@ export async function eventually(fn: () => Promise<boolean> | boolean, ms = 3000
     if (Date.now() > deadline) return false;
     await new Promise((r) => setTimeout(r, step));
   }
+}
+
+/**
+ * Start `manifold discovery watch` on the environment's bpffs (the UDP target
+ * registrar) and wait, bounded, until it says it is watching.
+ */
+export async function startWatcher(env: TestEnv): Promise<ChildProcess> {
+  const child = spawn(process.execPath, [BIN, 'discovery', 'watch', '--bpffs', env.bpffs], { stdio: ['ignore', 'ignore', 'pipe'] });
+  if (child.pid) env.track(child.pid);
+  const lines = readline.createInterface({ input: child.stderr! });
+  const ready = new Promise<void>((resolve, reject) => {
+    lines.on('line', (l) => {
+      if (l.includes('watching UDP binds')) resolve();
+    });
+    child.once('exit', (code) => reject(new Error(`the watcher exited with ${code}`)));
+    child.once('error', reject);
+  });
+  await withTimeout(ready, 30_000, 'the discovery watcher to start', () => child.kill('SIGKILL'));
+  return child;
 }

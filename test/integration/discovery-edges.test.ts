@@ -3,13 +3,12 @@
  * sockets of another network namespace, shutdown() without close(), the
  * first UDP datagram after a bind, and the cgroup a socket is created in.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import readline from 'node:readline';
+import type { ChildProcess } from 'node:child_process';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { BIN, TestEnv } from '../helpers/env.js';
+import { TestEnv } from '../helpers/env.js';
 import type { Agent } from '../helpers/agent-client.js';
-import { agentIn, compileFixture, eventually, target, TestCgroup, TestDispatcher } from '../helpers/discovery.js';
+import { agentIn, compileFixture, eventually, startWatcher, target, TestCgroup, TestDispatcher } from '../helpers/discovery.js';
 import { netnsCookie } from '../../src/sys/netns.js';
 
 let envA: TestEnv;
@@ -55,15 +54,7 @@ async function setUp(): Promise<void> {
   assert.is(r.code, 0, r.stderr);
   disp = TestDispatcher.attach(envA, envA.bpffs, compileFixture('discovery-dispatch'));
   for (const env of [envA, envB]) for (const proto of ['tcp', 'udp'] as const) target(env, envA.bpffs, proto, '127.0.0.5');
-  watcher = spawn(process.execPath, [BIN, 'discovery', 'watch', '--bpffs', envA.bpffs], { stdio: ['ignore', 'ignore', 'pipe'] });
-  envA.track(watcher.pid!);
-  const lines = readline.createInterface({ input: watcher.stderr! });
-  await new Promise<void>((resolve, reject) => {
-    lines.on('line', (l) => {
-      if (l.includes('watching UDP binds')) resolve();
-    });
-    watcher!.once('exit', (code) => reject(new Error(`watcher exited ${code}`)));
-  });
+  watcher = await startWatcher(envA);
 }
 
 test.before(async () => {

@@ -10,6 +10,7 @@ import path from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { TestEnv } from '../helpers/env.js';
+import { QUICK_MS } from '../helpers/wait.js';
 import type { Agent } from '../helpers/agent-client.js';
 import { agentIn, compileFixture, target, TestCgroup, TestDispatcher } from '../helpers/discovery.js';
 import { linkDetach, mapUpdate, objGet } from '../../src/sys/bpf.js';
@@ -41,7 +42,7 @@ function status(): StatusDoc {
 }
 
 function bpftoolJson(args: string[]): unknown {
-  const r = spawnSync('bpftool', ['-j', ...args], { encoding: 'utf8' });
+  const r = spawnSync('bpftool', ['-j', ...args], { encoding: 'utf8', timeout: QUICK_MS });
   if (r.status !== 0) return null;
   return r.stdout.trim() === '' ? [] : JSON.parse(r.stdout);
 }

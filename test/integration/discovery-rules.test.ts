@@ -9,13 +9,12 @@
  *   2. else the port's target address: the socket listening there gets it
  *   3. else refused, except traffic addressed to the target itself
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import readline from 'node:readline';
+import type { ChildProcess } from 'node:child_process';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { BIN, TestEnv } from '../helpers/env.js';
+import { TestEnv } from '../helpers/env.js';
 import type { Agent } from '../helpers/agent-client.js';
-import { agentIn, compileFixture, eventually, target, TestCgroup, TestDispatcher } from '../helpers/discovery.js';
+import { agentIn, compileFixture, eventually, startWatcher, target, TestCgroup, TestDispatcher } from '../helpers/discovery.js';
 
 let env: TestEnv;
 let cg: TestCgroup;
@@ -70,15 +69,7 @@ async function setUp(): Promise<void> {
     target(env, env.bpffs, proto, '127.0.0.5');
     target(env, env.bpffs, proto, 'fd00::5');
   }
-  watcher = spawn(process.execPath, [BIN, 'discovery', 'watch', '--bpffs', env.bpffs], { stdio: ['ignore', 'ignore', 'pipe'] });
-  env.track(watcher.pid!);
-  const lines = readline.createInterface({ input: watcher.stderr! });
-  await new Promise<void>((resolve, reject) => {
-    lines.on('line', (l) => {
-      if (l.includes('watching UDP binds')) resolve();
-    });
-    watcher!.once('exit', (code) => reject(new Error(`watcher exited ${code}`)));
-  });
+  watcher = await startWatcher(env);
 }
 
 test.after(() => {
