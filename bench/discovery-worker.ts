@@ -108,7 +108,7 @@ async function main(): Promise<void> {
     const reuse = new Map<string, number>();
     for (const name of DISPATCHER_SHARED_MAPS) reuse.set(name, objGet(path.join(discoveryDir(cfg.bpffs), name)));
     try {
-      dispatch = loadObject(cfg.objects.dispatch, 'test_dispatch', reuse);
+      dispatch = loadObject(cfg.objects.dispatch, 'test_dispatch', { reuse });
     } finally {
       for (const fd of reuse.values()) closeFd(fd);
     }

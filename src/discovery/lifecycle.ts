@@ -15,13 +15,13 @@ import { SysError } from '../sys/errno.js';
 import { AttachType, linkCreate, linkDetach, mapUpdate, objGet, objPin } from '../sys/bpf.js';
 import { closeFd } from '../sys/libc.js';
 import { loadObjectAll, type LoadedMultiObject } from '../sys/object.js';
-import { lockFd } from '../state/lock.js';
+import { lockDirectory } from '../state/lock.js';
 import { manifoldVersion } from '../version.js';
 import { DISC_ABI, DISC_MAGIC, encodeConfig, encodeMeta } from './codec.js';
 import { cgroup2Mount, resolveCgroup, type Cgroup } from './cgroup.js';
 import { kernelChecks, machineFacts, requireKernel } from './kernel.js';
 import {
-  CGROUP_PROGRAMS, checkBpffs, DISC_DIR, DISC_MAPS, discoveryDir, discoveryObjectPath, ITER_PROGRAMS,
+  CGROUP_PROGRAMS, checkBpffs, DISC_DIR, DISC_LOCK, DISC_MAPS, discoveryDir, discoveryObjectPath, ITER_PROGRAMS,
 } from './paths.js';
 import { namespacesOf, seed, seedMethod, type SeedSummary } from './seed.js';
 import { DiscoveryState, inspectDir, notEnabled } from './state.js';
@@ -48,13 +48,13 @@ export interface EnableResult {
 
 const ZERO = Buffer.alloc(4);
 
+/** Run `fn` holding discovery's writers' lock (a 0700 directory only root can open: nobody else can block it). */
 function withRootLock<T>(bpffs: string, timeoutMs: number, fn: () => T): T {
-  const fd = fs.openSync(bpffs, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY);
+  const lock = lockDirectory(path.join(bpffs, DISC_LOCK), bpffs, timeoutMs, 'listener discovery');
   try {
-    lockFd(fd, true, timeoutMs, bpffs);
     return fn();
   } finally {
-    fs.closeSync(fd);
+    lock.close();
   }
 }
 
@@ -156,7 +156,7 @@ export function enable(opts: EnableOptions): EnableResult {
       const health = inspectDir(dir);
       if (health.ok && health.config) {
         if (health.config.cgroupId !== cg.id) {
-          throw new ManifoldError('ERR_ALREADY_LOADED', `listener discovery is already enabled on cgroup ${health.config.cgroupPath || String(health.config.cgroupId)}: run "manifold discovery disable" first`);
+          throw new ManifoldError('ERR_USAGE', `listener discovery is already enabled on cgroup ${health.config.cgroupPath || String(health.config.cgroupId)}: run "manifold discovery disable" first`);
         }
         const state = DiscoveryState.open(opts.bpffs, true, opts.lockTimeoutMs);
         try {
@@ -217,16 +217,9 @@ export function disable(opts: { bpffs: string; cgroup?: string | undefined; lock
         throw new ManifoldError('ERR_USAGE', `listener discovery is enabled on cgroup ${health.config.cgroupPath}, not on ${cg.path}`);
       }
     }
-    // Wait for commands using the state, move it away so nobody opens it
-    // again, then detach and unpin.
-    const dirFd = fs.openSync(dir, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY);
-    try {
-      lockFd(dirFd, true, opts.lockTimeoutMs, dir);
-      const gone = path.join(opts.bpffs, `${DISC_DIR}-disable-${process.pid}`);
-      fs.renameSync(dir, gone);
-      return { stateDir: dir, cgroupPath: health.config?.cgroupPath ?? null, detached: destroyDir(gone) };
-    } finally {
-      fs.closeSync(dirFd);
-    }
+    // Writers hold the lock; readers take none. Move the state away so nobody opens it again, then detach and unpin.
+    const gone = path.join(opts.bpffs, `${DISC_DIR}-disable-${process.pid}`);
+    fs.renameSync(dir, gone);
+    return { stateDir: dir, cgroupPath: health.config?.cgroupPath ?? null, detached: destroyDir(gone) };
   });
 }

@@ -8,6 +8,8 @@ import { ManifoldError } from '../errors.js';
 
 /** Directory under the bpffs root (bpffs refuses dots in names). */
 export const DISC_DIR = 'manifold_discovery';
+/** Name of discovery's writers' lock directory on the bpffs. */
+export const DISC_LOCK = 'manifold_discovery_lock';
 
 /** Maps of the object, pinned by name. */
 export const DISC_MAPS = [

@@ -7,7 +7,6 @@ import { ManifoldError } from '../errors.js';
 import { cgroupLinkInfo, LINK_TYPE_CGROUP, mapLookup, mapUpdate, objGet } from '../sys/bpf.js';
 import { closeFd } from '../sys/libc.js';
 import { SysError } from '../sys/errno.js';
-import { lockFd } from '../state/lock.js';
 import { AttachType } from '../sys/bpf.js';
 import {
   DISC_ABI, DISC_CONFIG_SIZE, DISC_MAGIC, DISC_META_SIZE, decodeConfig, decodeMeta, encodeMeta, type DiscConfig, type DiscMeta,
@@ -89,7 +88,7 @@ export function notEnabled(bpffs: string): ManifoldError {
   return new ManifoldError('ERR_NOT_LOADED', `listener discovery is not enabled on ${bpffs} (run "manifold discovery enable")`);
 }
 
-/** An opened discovery state (its directory locked while open). */
+/** An opened discovery state. */
 export class DiscoveryState {
   readonly dir: string;
   readonly bpffs: string;
@@ -104,8 +103,8 @@ export class DiscoveryState {
     this.write = write;
   }
 
-  /** Open and lock (exclusive for writes, shared for reads) the state of a bpffs. */
-  static open(bpffs: string, write: boolean, lockTimeoutMs: number): DiscoveryState {
+  /** Open the state of a bpffs (writers must hold discovery's writers' lock). */
+  static open(bpffs: string, write: boolean, _lockTimeoutMs?: number): DiscoveryState {
     checkBpffs(bpffs);
     const dir = discoveryDir(bpffs);
     let dirFd: number;
@@ -118,8 +117,8 @@ export class DiscoveryState {
       throw err;
     }
     try {
-      lockFd(dirFd, write, lockTimeoutMs, dir);
-      // disable renames the directory away before removing it.
+      // Readers take no lock (nobody can block a writer); writers hold discovery's writers' lock
+      // (withRootLock in lifecycle.ts) before opening. disable renames the directory away before removing it.
       const now = fs.statSync(dir);
       const locked = fs.fstatSync(dirFd);
       if (now.ino !== locked.ino) throw notEnabled(bpffs);

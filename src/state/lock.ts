@@ -58,7 +58,16 @@ function foreign(st: fs.Stats): string | null {
 
 /** Take the writers' lock of a namespace or throw ERR_LOCK_TIMEOUT after `timeoutMs`. */
 export function lockWriters(target: ResolvedTarget, timeoutMs: number): WriterLock {
-  const dir = path.join(target.bpffs, lockDirName(target.netnsIno));
+  return lockDirectory(path.join(target.bpffs, lockDirName(target.netnsIno)), target.bpffs, timeoutMs, 'this state');
+}
+
+/**
+ * Take an exclusive lock on the lock directory `dir` (created 0700 on
+ * `bpffs` when missing; replaced when someone else made it); `what` names
+ * what it protects in the timeout message.
+ */
+export function lockDirectory(dir: string, bpffs: string, timeoutMs: number, what: string): WriterLock {
+  const target = { bpffs };
   const deadline = Date.now() + timeoutMs;
   let replaced: string | null = null;
   let delay = 1;
@@ -108,7 +117,7 @@ export function lockWriters(target: ResolvedTarget, timeoutMs: number): WriterLo
         if (Date.now() >= deadline) {
           throw new ManifoldError(
             'ERR_LOCK_TIMEOUT',
-            `timed out after ${(timeoutMs / 1000).toFixed(1)} s waiting for the writers' lock ${dir}: another manifold command is changing this state`,
+            `timed out after ${(timeoutMs / 1000).toFixed(1)} s waiting for the writers' lock ${dir}: another manifold command is changing ${what}`,
           );
         }
         sleepMs(delay);

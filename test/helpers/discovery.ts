@@ -125,7 +125,7 @@ export class TestDispatcher {
     for (const name of DISPATCHER_SHARED_MAPS) reuse.set(name, objGet(path.join(dir, name)));
     let obj: LoadedObject;
     try {
-      obj = loadObject(object, 'test_dispatch', reuse);
+      obj = loadObject(object, 'test_dispatch', { reuse });
     } finally {
       for (const fd of reuse.values()) closeFd(fd);
     }
