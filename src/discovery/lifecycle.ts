@@ -54,6 +54,8 @@ function withRootLock<T>(bpffs: string, timeoutMs: number, fn: () => T): T {
   try {
     return fn();
   } finally {
+    // No discovery state left (disabled, or never enabled): the lock goes too, so nothing stays pinned.
+    if (!fs.existsSync(discoveryDir(bpffs))) fs.rmSync(path.join(bpffs, DISC_LOCK), { recursive: true, force: true });
     lock.close();
   }
 }
@@ -156,7 +158,7 @@ export function enable(opts: EnableOptions): EnableResult {
       const health = inspectDir(dir);
       if (health.ok && health.config) {
         if (health.config.cgroupId !== cg.id) {
-          throw new ManifoldError('ERR_USAGE', `listener discovery is already enabled on cgroup ${health.config.cgroupPath || String(health.config.cgroupId)}: run "manifold discovery disable" first`);
+          throw new ManifoldError('ERR_ALREADY_LOADED', `listener discovery is already enabled on cgroup ${health.config.cgroupPath || String(health.config.cgroupId)}: run "manifold discovery disable" first`);
         }
         const state = DiscoveryState.open(opts.bpffs, true, opts.lockTimeoutMs);
         try {

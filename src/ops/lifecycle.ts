@@ -101,6 +101,8 @@ export function load(opts: LoadOptions): LoadResult {
     }
     return { stateDir: target.stateDir, netnsIno: target.netnsIno, alreadyLoaded: false, replacedStale, replacedLock: lock.replaced, limits };
   } finally {
+    // A failed load leaves no state: nor its lock directory.
+    if (!fs.existsSync(target.stateDir)) removeLockDir(target);
     lock.close();
   }
 }
@@ -207,6 +209,7 @@ export function upgrade(opts: Target & { lockTimeoutMs: number }): UpgradeResult
       state.close();
     }
   } finally {
+    if (!fs.existsSync(target.stateDir)) removeLockDir(target);
     lock.close();
   }
 }

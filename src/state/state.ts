@@ -13,7 +13,7 @@ import { SysError } from '../sys/errno.js';
 import { closeFd } from '../sys/libc.js';
 import { decodeConfig, decodeMeta, u32, type Meta } from './kernel-codec.js';
 import { KernelMaps, MapPins } from './kernel-maps.js';
-import { lockWriters, type WriterLock } from './lock.js';
+import { lockWriters, removeLockDir, type WriterLock } from './lock.js';
 import type { Limits } from './maps.js';
 import { ObjectPins, resolveTarget, type ResolvedTarget, type Target } from './paths.js';
 import { pinError, PinDir } from './pins.js';
@@ -139,7 +139,11 @@ export class State {
       try {
         fs.lstatSync(target.stateDir);
       } catch (err) {
-        if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw notLoaded(target);
+        if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
+          // Not loaded: a writer's lock directory has nothing to protect; do not leave it behind.
+          if (lock) removeLockDir(target);
+          throw notLoaded(target);
+        }
         throw err;
       }
       const health = inspectState(target.stateDir, target.netnsIno, !opts.write);
