@@ -10,41 +10,58 @@
  * bindings.
  */
 import { compareBindings, type Binding } from './binding.js';
-import { Sizes, slotOf } from './layout.js';
-import { AF_INET, domainName, domainNumber, protocolName, protocolNumber, type Domain, type Prefix, type Protocol } from './net.js';
+import { Sizes } from './layout.js';
+import { AF_INET, AF_INET6, IPPROTO_TCP, IPPROTO_UDP, domainNumber, protocolNumber, type Domain, type Prefix, type Protocol } from './net.js';
 
 const K = Sizes.bindingKey;
+/** 32-bit words per key. */
+const W = K / 4;
 
 /** A growable list of packed bindings. */
 export class BindingList {
-  keys: Buffer;
+  private keyBytes: Buffer;
+  /** The same memory as 32-bit words (keys are 6 words), for hashing and comparing. */
+  words: Uint32Array;
   tags: Uint32Array;
   count = 0;
 
   constructor(capacity = 16) {
     const n = Math.max(1, capacity);
-    this.keys = Buffer.alloc(n * K);
+    this.keyBytes = Buffer.alloc(n * K);
+    this.words = wordsOf(this.keyBytes);
     this.tags = new Uint32Array(n);
   }
 
-  /** Wrap packed keys and tags (not copied). */
+  /** Packed keys (24 bytes each; capacity may exceed count). */
+  get keys(): Buffer {
+    return this.keyBytes;
+  }
+
+  /** Wrap packed keys and tags (not copied, unless the keys are not 4-byte aligned). */
   static from(keys: Buffer, tags: Uint32Array, count: number): BindingList {
     const l = new BindingList(0);
-    l.keys = keys;
+    l.keyBytes = keys.byteOffset % 4 === 0 ? keys : Buffer.from(keys);
+    l.words = wordsOf(l.keyBytes);
     l.tags = tags;
     l.count = count;
     return l;
   }
 
-  private grow(need: number): void {
+  /** Make room for `need` entries in all (growing by doubling). */
+  reserve(need: number): void {
     if (need <= this.tags.length) return;
     const cap = Math.max(need, this.tags.length * 2);
     const keys = Buffer.alloc(cap * K);
-    this.keys.copy(keys, 0, 0, this.count * K);
+    this.keyBytes.copy(keys, 0, 0, this.count * K);
     const tags = new Uint32Array(cap);
     tags.set(this.tags.subarray(0, this.count));
-    this.keys = keys;
+    this.keyBytes = keys;
+    this.words = wordsOf(keys);
     this.tags = tags;
+  }
+
+  private grow(need: number): void {
+    if (need > this.tags.length) this.reserve(need);
   }
 
   /** Append a binding; host bits of `addr` beyond `len` must already be zero. Returns its index. */
@@ -52,12 +69,16 @@ export class BindingList {
     this.grow(this.count + 1);
     const i = this.count++;
     const o = i * K;
-    this.keys.fill(0, o, o + K);
-    this.keys.writeUInt32LE(32 + len, o);
-    this.keys[o + 4] = domainNumber(domain);
-    this.keys[o + 5] = protocolNumber(protocol);
-    this.keys.writeUInt16BE(port, o + 6);
-    this.keys.set(addr, o + 8);
+    const w = this.words;
+    for (let k = i * W; k < (i + 1) * W; k++) w[k] = 0;
+    const b = this.keyBytes;
+    // prefixlen (u32, little-endian; at most 160), family, protocol, port (big-endian), address.
+    b[o] = 32 + len;
+    b[o + 4] = domainNumber(domain);
+    b[o + 5] = protocolNumber(protocol);
+    b[o + 6] = port >>> 8;
+    b[o + 7] = port & 0xff;
+    for (let k = 0; k < addr.length; k++) b[o + 8 + k] = addr[k] as number;
     this.tags[i] = tag;
     return i;
   }
@@ -123,7 +144,9 @@ export class BindingList {
 
   /** (family, protocol) slot. */
   slot(i: number): number {
-    return slotOf(this.domain(i), this.protocol(i));
+    // slotOf(domain, protocol), from the key bytes.
+    const o = i * K;
+    return (this.keyBytes[o + 4] === AF_INET6 ? 2 : 0) | (this.keyBytes[o + 5] === IPPROTO_UDP ? 1 : 0);
   }
 
   /** The address bytes (4 or 16; a copy). */
@@ -183,23 +206,30 @@ export class BindingList {
 
 /** True when the 24 bytes at `offset` are a well-formed manifold binding key. */
 export function validKey(buf: Buffer, offset: number): boolean {
-  const domain = domainName(buf[offset + 4] ?? 0);
-  if (!domain || !protocolName(buf[offset + 5] ?? 0)) return false;
+  const family = buf[offset + 4];
+  const protocol = buf[offset + 5];
+  if ((family !== AF_INET && family !== AF_INET6) || (protocol !== IPPROTO_TCP && protocol !== IPPROTO_UDP)) return false;
   const len = buf.readUInt32LE(offset) - 32;
-  return len >= 0 && len <= (domain === 'ipv4' ? 32 : 128);
+  return len >= 0 && len <= (family === AF_INET ? 32 : 128);
 }
 
-function hashKey(buf: Buffer, o: number): number {
+/** 32-bit words over a 4-byte-aligned buffer (whole keys only). */
+function wordsOf(buf: Buffer): Uint32Array {
+  return new Uint32Array(buf.buffer, buf.byteOffset, Math.floor(buf.length / 4));
+}
+
+
+function hashKey(words: Uint32Array, o: number): number {
   let h = 0x811c9dc5;
-  for (let w = 0; w < 6; w++) {
-    h = Math.imul(h ^ buf.readUInt32LE(o + w * 4), 0x01000193);
+  for (let w = 0; w < W; w++) {
+    h = Math.imul(h ^ (words[o + w] as number), 0x01000193);
     h ^= h >>> 15;
   }
   return h >>> 0;
 }
 
-function sameKey(a: Buffer, ao: number, b: Buffer, bo: number): boolean {
-  for (let w = 0; w < 24; w += 4) if (a.readUInt32LE(ao + w) !== b.readUInt32LE(bo + w)) return false;
+function sameKey(a: Uint32Array, ao: number, b: Uint32Array, bo: number): boolean {
+  for (let w = 0; w < W; w++) if (a[ao + w] !== b[bo + w]) return false;
   return true;
 }
 
@@ -228,8 +258,8 @@ export class KeyIndex {
   /** Index entry i; returns the index of an earlier entry with the same key, or -1. */
   add(i: number): number {
     if ((this.size + 1) * 2 > this.table.length) this.rehash();
-    const keys = this.list.keys;
-    let p = hashKey(keys, i * K) & this.mask;
+    const keys = this.list.words;
+    let p = hashKey(keys, i * W) & this.mask;
     for (;;) {
       const v = this.table[p] ?? 0;
       if (v === 0) {
@@ -237,19 +267,21 @@ export class KeyIndex {
         this.size++;
         return -1;
       }
-      if (sameKey(keys, (v - 1) * K, keys, i * K)) return v - 1;
+      if (sameKey(keys, (v - 1) * W, keys, i * W)) return v - 1;
       p = (p + 1) & this.mask;
     }
   }
 
-  /** Index of the entry whose key equals `buf[offset..offset+24)`, or -1. */
-  find(buf: Buffer, offset = 0): number {
-    const keys = this.list.keys;
-    let p = hashKey(buf, offset) & this.mask;
+  /** Index of the entry whose key equals entry `i` of `other`, or -1. */
+  find(other: BindingList, i: number): number {
+    const keys = this.list.words;
+    const words = other.words;
+    const offset = i * W;
+    let p = hashKey(words, offset) & this.mask;
     for (;;) {
       const v = this.table[p] ?? 0;
       if (v === 0) return -1;
-      if (sameKey(keys, (v - 1) * K, buf, offset)) return v - 1;
+      if (sameKey(keys, (v - 1) * W, words, offset)) return v - 1;
       p = (p + 1) & this.mask;
     }
   }
@@ -259,10 +291,10 @@ export class KeyIndex {
     this.table = new Int32Array(old.length * 2);
     this.mask = this.table.length - 1;
     this.size = 0;
-    const keys = this.list.keys;
+    const keys = this.list.words;
     for (const v of old) {
       if (v === 0) continue;
-      let p = hashKey(keys, (v - 1) * K) & this.mask;
+      let p = hashKey(keys, (v - 1) * W) & this.mask;
       while ((this.table[p] ?? 0) !== 0) p = (p + 1) & this.mask;
       this.table[p] = v;
       this.size++;

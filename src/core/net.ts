@@ -147,6 +147,80 @@ export function parsePrefixText(text: string): Prefix | string {
   return { domain, addr: Uint8Array.from(bytes), len };
 }
 
+/**
+ * Fast path of parsePrefixText for bulk input: parses into `out` (16 bytes,
+ * host bits cleared) and returns the prefix length, plus 0x100 for IPv6;
+ * -1 when the text is not a valid prefix (ask parsePrefixText why).
+ */
+export function parsePrefixInto(text: string, out: Uint8Array): number {
+  if (text.length === 0 || text.length > MAX_PREFIX_TEXT) return -1;
+  if (text.indexOf(':') >= 0) {
+    const p = parsePrefixText(text);
+    if (typeof p === 'string') return -1;
+    out.fill(0);
+    out.set(p.addr);
+    maskInPlace(out, p.len);
+    return p.len | 0x100;
+  }
+  // UTF-8, not latin1: a non-ASCII character must not turn into a digit.
+  const bytes = Buffer.from(text, 'utf8');
+  return parsePrefixBytes(bytes, 0, bytes.length, out);
+}
+
+/**
+ * parsePrefixInto for text given as bytes `buf[start, end)`: IPv4 is parsed
+ * in place, without a string.
+ */
+export function parsePrefixBytes(buf: Uint8Array, start: number, end: number, out: Uint8Array): number {
+  if (end <= start || end - start > MAX_PREFIX_TEXT) return -1;
+  for (let j = start; j < end; j++) {
+    // IPv6 text goes the general way.
+    if (buf[j] === 58) return parsePrefixInto(Buffer.from(buf.buffer, buf.byteOffset + start, end - start).toString('utf8'), out);
+  }
+  let i = start;
+  for (let octet = 0; octet < 4; octet++) {
+    if (octet > 0) {
+      if (buf[i] !== 46) return -1;
+      i++;
+    }
+    const first = i;
+    let v = 0;
+    while (i < end) {
+      const c = buf[i] as number;
+      if (c < 48 || c > 57) break;
+      v = v * 10 + (c - 48);
+      i++;
+    }
+    const digits = i - first;
+    if (digits === 0 || digits > 3 || v > 255 || (digits > 1 && buf[first] === 48)) return -1;
+    out[octet] = v;
+  }
+  let len = 32;
+  if (i < end) {
+    if (buf[i] !== 47) return -1;
+    i++;
+    const first = i;
+    let v = 0;
+    while (i < end) {
+      const c = buf[i] as number;
+      if (c < 48 || c > 57) return -1;
+      v = v * 10 + (c - 48);
+      i++;
+    }
+    const digits = i - first;
+    if (digits === 0 || digits > 3 || (digits > 1 && buf[first] === 48) || v > 32) return -1;
+    len = v;
+  }
+  for (let k = 4; k < 16; k++) out[k] = 0;
+  // Clear the host bits of the four address bytes.
+  const mask = len === 0 ? 0 : (0xffffffff << (32 - len)) >>> 0;
+  out[0] = (out[0] as number) & (mask >>> 24);
+  out[1] = (out[1] as number) & ((mask >>> 16) & 0xff);
+  out[2] = (out[2] as number) & ((mask >>> 8) & 0xff);
+  out[3] = (out[3] as number) & (mask & 0xff);
+  return len;
+}
+
 /** Zero the bits after `len`, in place. */
 export function maskInPlace(addr: Uint8Array, len: number): void {
   for (let i = 0; i < addr.length; i++) {

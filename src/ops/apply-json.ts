@@ -11,8 +11,8 @@
  * invalid entry is reported with its line and column and the scan goes on,
  * so every bad entry is reported.
  */
-import { quote } from '../core/net.js';
-import type { BindingSetBuilder } from './binding-set.js';
+import { parsePrefixBytes, quote } from '../core/net.js';
+import type { BindingSetBuilder, ProblemCode } from './binding-set.js';
 
 /** A malformed document (the scan cannot go on). */
 export class JsonSyntaxError extends Error {
@@ -27,7 +27,7 @@ class Scanner {
   pos = 0;
   line = 1;
   lineStart = 0;
-  constructor(private readonly buf: Buffer) {}
+  constructor(readonly buf: Buffer) {}
 
   col(at = this.pos): number {
     return at - this.lineStart + 1;
@@ -67,7 +67,16 @@ class Scanner {
     return `byte 0x${c.toString(16).padStart(2, '0')}`;
   }
 
-  string(): string {
+  /** Bytes of the last string read by span() (when it had no escapes). */
+  spanStart = 0;
+  spanEnd = 0;
+
+  /**
+   * Read a string; true when it has no escapes (its bytes are
+   * buf[spanStart, spanEnd)), false when it had to be unescaped (returned by
+   * string()).
+   */
+  span(): boolean {
     const b = this.buf;
     if (b[this.pos] !== 0x22) this.fail(`expected a string, found ${this.describe()}`);
     const start = ++this.pos;
@@ -84,12 +93,36 @@ class Scanner {
       }
       this.pos++;
     }
-    const end = this.pos++;
-    if (!escaped) return b.toString('utf8', start, end);
-    return this.unescape(start, end);
+    this.spanStart = start;
+    this.spanEnd = this.pos++;
+    return !escaped;
   }
 
-  private unescape(start: number, end: number): string {
+  /** Read a string. */
+  string(): string {
+    return this.span() ? this.buf.toString('utf8', this.spanStart, this.spanEnd) : this.unescape(this.spanStart, this.spanEnd);
+  }
+
+  /** A plain non-negative integer literal of up to 6 digits, or -1 (nothing read) for anything else. */
+  uint(): number {
+    const b = this.buf;
+    let i = this.pos;
+    let v = 0;
+    while (i - this.pos < 7) {
+      const c = b[i];
+      if (c === undefined || c < 0x30 || c > 0x39) break;
+      v = v * 10 + (c - 0x30);
+      i++;
+    }
+    const n = i - this.pos;
+    const next = b[i];
+    if (n === 0 || n > 6 || (n > 1 && b[this.pos] === 0x30) || next === 0x2e || next === 0x65 || next === 0x45 || (next !== undefined && next >= 0x30 && next <= 0x39)) return -1;
+    this.pos = i;
+    return v;
+  }
+
+  /** The text of a string whose bytes buf[start, end) hold escapes. */
+  unescape(start: number, end: number): string {
     let out = '';
     let i = start;
     let run = start;
@@ -203,17 +236,147 @@ function readValue(s: Scanner): Value {
   return { kind: 'other', what };
 }
 
-function entry(s: Scanner, index: number, name: string, builder: BindingSetBuilder): void {
+const KEY_LABEL = 1;
+const KEY_PREFIX = 2;
+const KEY_PORT = 4;
+const KEY_PROTOCOL = 8;
+
+const KEY_BYTES: readonly [number, Buffer][] = [
+  [KEY_LABEL, Buffer.from('label"')],
+  [KEY_PREFIX, Buffer.from('prefix"')],
+  [KEY_PORT, Buffer.from('port"')],
+  [KEY_PROTOCOL, Buffer.from('protocol"')],
+];
+
+/** The bit of an entry key (0: unknown), from its bytes (`pos` at the opening quote) without making a string. */
+function keyBit(b: Buffer, pos: number): number {
+  for (const [bit, word] of KEY_BYTES) {
+    let i = 0;
+    while (i < word.length && b[pos + 1 + i] === word[i]) i++;
+    if (i === word.length) return bit;
+  }
+  return 0;
+}
+
+/**
+ * Positions of entries, kept as numbers so an entry costs no string: the
+ * builder turns an entry number into "file:line:col: bindings[i]" only when
+ * it reports a problem.
+ */
+class Positions {
+  line = new Uint32Array(1024);
+  col = new Uint32Array(1024);
+  record(i: number, line: number, col: number): void {
+    if (i >= this.line.length) {
+      const grow = (a: Uint32Array<ArrayBuffer>): Uint32Array<ArrayBuffer> => {
+        const g = new Uint32Array(a.length * 2);
+        g.set(a);
+        return g;
+      };
+      this.line = grow(this.line);
+      this.col = grow(this.col);
+    }
+    this.line[i] = line;
+    this.col[i] = col;
+  }
+}
+
+/** One field of an entry as read: bytes of a plain string, a text, or a number; reused for every entry. */
+class Field {
+  given = false;
+  isSpan = false;
+  start = 0;
+  end = 0;
+  value: unknown = undefined;
+
+  reset(): void {
+    this.given = false;
+    this.isSpan = false;
+    this.value = undefined;
+  }
+
+  /** The field's value (its text made only now for a span). */
+  get(buf: Buffer): unknown {
+    return this.isSpan ? buf.toString('utf8', this.start, this.end) : this.value;
+  }
+}
+
+/** The fields of the entry being read (one set per scan). */
+class EntryFields {
+  readonly label = new Field();
+  readonly prefix = new Field();
+  readonly port = new Field();
+  readonly protocol = new Field();
+
+  of(bit: number): Field {
+    return bit === KEY_LABEL ? this.label : bit === KEY_PREFIX ? this.prefix : bit === KEY_PORT ? this.port : this.protocol;
+  }
+
+  reset(): void {
+    this.label.reset();
+    this.prefix.reset();
+    this.port.reset();
+    this.protocol.reset();
+  }
+}
+
+const KEY_NAMES: Record<number, string> = { [KEY_LABEL]: 'label', [KEY_PREFIX]: 'prefix', [KEY_PORT]: 'port', [KEY_PROTOCOL]: 'protocol' };
+
+/**
+ * A value that is not a string, for key `bit`: a port number beyond the
+ * plain fast path (returned when it is an integer), or the problem.
+ */
+function otherValue(s: Scanner, bit: number): number | { message: string; code: ProblemCode } {
+  const c = s.peek();
+  if (bit === KEY_PORT && (c === 0x2d || (c !== undefined && c >= 0x30 && c <= 0x39))) {
+    const v = s.number();
+    if (v.text === '-0' || v.text.startsWith('-0.') || v.text.startsWith('-0e') || v.text.startsWith('-0E')) return { message: `port ${v.text} is not a port (use 0 for all ports)`, code: 'ERR_INVALID_PORT' };
+    if (!v.integer) return { message: `invalid port ${v.text}: expected an integer from 0 to 65535 or a range such as "8000-8080"`, code: 'ERR_INVALID_PORT' };
+    return v.value;
+  }
+  const v = readValue(s);
+  const found = v.kind === 'number' ? `the number ${v.text}` : v.kind === 'other' ? v.what : 'a string';
+  if (bit === KEY_PORT) return { message: `invalid port: expected a number or a range string, found ${found}`, code: 'ERR_INVALID_PORT' };
+  return { message: `${KEY_NAMES[bit] ?? 'value'} must be a string, found ${found}`, code: 'ERR_INVALID_FILE' };
+}
+
+/** Protocol bits of a plain "tcp"/"udp" (as lower-case bytes), or 0. */
+function protocolBitsOf(b: Buffer, f: Field): number {
+  if (f.end - f.start !== 3) return 0;
+  const a = b[f.start];
+  if (a === 0x74 && b[f.start + 1] === 0x63 && b[f.start + 2] === 0x70) return 1;
+  if (a === 0x75 && b[f.start + 1] === 0x64 && b[f.start + 2] === 0x70) return 2;
+  return 0;
+}
+
+/** Hand a complete entry to the builder: plain fields go the byte fast path, anything else the general one. */
+function submit(b: Buffer, f: EntryFields, at: number, builder: BindingSetBuilder): void {
+  const label = f.label.isSpan ? builder.labelIdFromBytes(b, f.label.start, f.label.end, at) : builder.labelId(f.label.value, at);
+  let protocols = 3;
+  if (f.protocol.given) {
+    protocols = f.protocol.isSpan ? protocolBitsOf(b, f.protocol) : 0;
+    if (protocols === 0) protocols = builder.protocolBits(f.protocol.get(b), at);
+  }
+  let packed = f.prefix.isSpan ? parsePrefixBytes(b, f.prefix.start, f.prefix.end, builder.scratch) : -1;
+  if (packed < 0) packed = builder.prefixInto(f.prefix.get(b), at);
+  const ports = builder.portRange(f.port.get(b), at);
+  if (label < 0 || protocols === 0 || packed < 0 || ports < 0) builder.skip();
+  else builder.addEncoded(label, packed, ports & 0xffff, ports >>> 16, protocols, at);
+}
+
+/** Scan entry `index` of the array; `at` is its number in the builder. */
+function entry(s: Scanner, index: number, at: number, name: string, builder: BindingSetBuilder, f: EntryFields): void {
   s.ws();
-  const at = `${name}:${s.line}:${s.col()}: bindings[${index}]`;
+  const b = s.buf;
   if (s.peek() !== 0x7b) {
     const v = readValue(s);
     builder.problem(at, `expected an object {"label", "prefix", "port", "protocol"}, found ${v.kind === 'other' ? v.what : `a ${v.kind}`}`);
+    builder.skip();
     return;
   }
   s.pos++;
-  const seen = new Set<string>();
-  const fields: Record<string, unknown> = {};
+  f.reset();
+  let seen = 0;
   let ok = true;
   s.ws();
   if (s.peek() === 0x7d) s.pos++;
@@ -222,36 +385,38 @@ function entry(s: Scanner, index: number, name: string, builder: BindingSetBuild
       s.ws();
       const keyLine = s.line;
       const keyCol = s.col();
-      const key = s.string();
-      s.expect(0x3a, "':'");
-      const v = readValue(s);
-      const here = `${name}:${keyLine}:${keyCol}: bindings[${index}]`;
-      if (seen.has(key)) {
-        builder.problem(here, `key ${quote(key)} is given twice`);
+      const bit = b[s.pos] === 0x22 ? keyBit(b, s.pos) : 0;
+      if (bit === 0 || seen & bit) {
+        const key = s.string();
+        s.expect(0x3a, "':'");
+        s.skipValue();
+        builder.problem(`${name}:${keyLine}:${keyCol}: bindings[${index}]`, bit === 0 ? `unknown key ${quote(key)} (expected label, prefix, port, protocol)` : `key ${quote(key)} is given twice`);
         ok = false;
-      } else if (!ENTRY_KEYS.has(key)) {
-        builder.problem(here, `unknown key ${quote(key)} (expected label, prefix, port, protocol)`);
-        ok = false;
-      } else if (key === 'port') {
-        if (v.kind === 'number') {
-          if (v.text === '-0' || v.text.startsWith('-0.') || v.text.startsWith('-0e') || v.text.startsWith('-0E')) {
-            builder.problem(here, `port ${v.text} is not a port (use 0 for all ports)`, 'ERR_INVALID_PORT');
+      } else {
+        s.span();
+        s.expect(0x3a, "':'");
+        s.ws();
+        const c = b[s.pos];
+        const field = f.of(bit);
+        field.given = true;
+        if (c === 0x22) {
+          if (s.span()) {
+            field.isSpan = true;
+            field.start = s.spanStart;
+            field.end = s.spanEnd;
+          } else field.value = s.unescape(s.spanStart, s.spanEnd);
+        } else if (bit === KEY_PORT && c !== undefined && c >= 0x30 && c <= 0x39 && (field.value = s.uint()) !== -1) {
+          // a plain port number
+        } else {
+          const v = otherValue(s, bit);
+          if (typeof v === 'number') field.value = v;
+          else {
+            builder.problem(`${name}:${keyLine}:${keyCol}: bindings[${index}]`, v.message, v.code);
             ok = false;
-          } else if (!v.integer) {
-            builder.problem(here, `invalid port ${v.text}: expected an integer from 0 to 65535 or a range such as "8000-8080"`, 'ERR_INVALID_PORT');
-            ok = false;
-          } else fields.port = v.value;
-        } else if (v.kind === 'string') fields.port = v.value;
-        else {
-          builder.problem(here, `invalid port: expected a number or a range string, found ${v.kind === 'other' ? v.what : 'a string'}`, 'ERR_INVALID_PORT');
-          ok = false;
+          }
         }
-      } else if (v.kind === 'string') fields[key] = v.value;
-      else {
-        builder.problem(here, `${key} must be a string, found ${v.kind === 'number' ? `the number ${v.text}` : v.what}`);
-        ok = false;
       }
-      seen.add(key);
+      seen |= bit;
       s.ws();
       if (s.peek() === 0x2c) {
         s.pos++;
@@ -261,17 +426,20 @@ function entry(s: Scanner, index: number, name: string, builder: BindingSetBuild
       break;
     }
   }
-  if (!ok) return;
-  for (const k of ['label', 'prefix', 'port']) {
-    if (!seen.has(k)) {
-      builder.problem(at, `missing ${quote(k)}`);
-      ok = false;
-    }
+  if (!ok) {
+    builder.skip();
+    return;
   }
-  if (ok) builder.add({ label: fields.label, prefix: fields.prefix, port: fields.port, ...(seen.has('protocol') ? { protocol: fields.protocol } : {}) }, at);
+  const missing = [seen & KEY_LABEL ? '' : 'label', seen & KEY_PREFIX ? '' : 'prefix', seen & KEY_PORT ? '' : 'port'].filter((k) => k !== '');
+  if (missing.length > 0) {
+    for (const k of missing) builder.problem(at, `missing ${quote(k)}`);
+    builder.skip();
+    return;
+  }
+  submit(b, f, at, builder);
 }
 
-function entries(s: Scanner, name: string, builder: BindingSetBuilder): void {
+function entries(s: Scanner, name: string, builder: BindingSetBuilder, positions: Positions, fields: EntryFields): void {
   s.expect(0x5b, "'['");
   s.ws();
   if (s.peek() === 0x5d) {
@@ -279,7 +447,10 @@ function entries(s: Scanner, name: string, builder: BindingSetBuilder): void {
     return;
   }
   for (let i = 0; ; i++) {
-    entry(s, i, name, builder);
+    s.ws();
+    const n = builder.entryCount;
+    positions.record(n, s.line, s.col());
+    entry(s, i, n, name, builder, fields);
     s.ws();
     if (s.peek() === 0x2c) {
       s.pos++;
@@ -296,10 +467,14 @@ function entries(s: Scanner, name: string, builder: BindingSetBuilder): void {
  */
 export function scanApplyJson(buf: Buffer, name: string, builder: BindingSetBuilder): void {
   const s = new Scanner(buf);
+  const positions = new Positions();
+  const fields = new EntryFields();
+  const base = builder.entryCount;
+  builder.locate = (n) => `${name}:${positions.line[n] ?? 0}:${positions.col[n] ?? 0}: bindings[${n - base}]`;
   if (buf[0] === 0xef && buf[1] === 0xbb && buf[2] === 0xbf) s.pos = 3;
   s.ws();
   if (s.peek() === 0x5b) {
-    entries(s, name, builder);
+    entries(s, name, builder, positions, fields);
   } else {
     s.expect(0x7b, 'an object {"bindings": [...]} or an array of bindings');
     let found = false;
@@ -316,7 +491,7 @@ export function scanApplyJson(buf: Buffer, name: string, builder: BindingSetBuil
         found = true;
         s.ws();
         if (s.peek() !== 0x5b) throw new JsonSyntaxError(s.line, s.col(), '"bindings" must be an array');
-        entries(s, name, builder);
+        entries(s, name, builder, positions, fields);
         s.ws();
         if (s.peek() === 0x2c) {
           s.pos++;

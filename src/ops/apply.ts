@@ -109,7 +109,8 @@ export function throwProblems(problems: readonly SetProblem[], dropped: number, 
 
 /** Parse an apply document (already read) into a set; throws ERR_INVALID_FILE listing every problem. */
 export function parseApplyDocument(buf: Buffer, name: string, limit: number): BuiltSet {
-  const builder = new BindingSetBuilder(limit);
+  // About 60 bytes of JSON per binding: size the set so it rarely grows.
+  const builder = new BindingSetBuilder(limit, Math.min(limit, Math.ceil(buf.length / 60) + 16));
   try {
     scanApplyJson(buf, name, builder);
   } catch (err) {
@@ -117,24 +118,26 @@ export function parseApplyDocument(buf: Buffer, name: string, limit: number): Bu
     throw err;
   }
   throwProblems(builder.problems, builder.dropped, name);
-  const set = builder.build();
-  throwProblems(builder.problems, builder.dropped, name);
-  return set;
+  return builder.build();
 }
 
-/** Plan the replacement of the live set by `set`. */
+/**
+ * Plan the replacement of the live set by `set`. The set is consumed: its
+ * list becomes the plan's target, its tags rewritten from label indices to
+ * destination ids.
+ */
 export function planApply(view: View, set: BuiltSet): { plan: Plan; diff: ApplyDiff } {
   const plan = emptyPlan();
-  const ids = new Map<number, number>();
+  // Destination id of each (label, slot), -1 until first seen.
+  const ids = new Int32Array(set.labels.length * 4).fill(-1);
   const created = new Map<number, string>();
-  const target = new BindingList(set.list.count);
-  for (let i = 0; i < set.list.count; i++) {
-    const labelIdx = set.list.tag(i);
-    const slot = set.list.slot(i);
-    const k = labelIdx * 4 + slot;
-    let id = ids.get(k);
-    if (id === undefined) {
-      const key = { label: set.labels[labelIdx] as string, domain: set.list.domain(i), protocol: set.list.protocol(i) };
+  const target = set.list;
+  for (let i = 0; i < target.count; i++) {
+    const labelIdx = target.tag(i);
+    const k = labelIdx * 4 + target.slot(i);
+    let id = ids[k] ?? -1;
+    if (id < 0) {
+      const key = { label: set.labels[labelIdx] as string, domain: target.domain(i), protocol: target.protocol(i) };
       const d = view.dest(key);
       if (d) id = d.id;
       else {
@@ -142,9 +145,9 @@ export function planApply(view: View, set: BuiltSet): { plan: Plan; diff: ApplyD
         plan.create.push({ ...key, id, refs: [0, 0], flags: 0 });
         created.set(id, key.label);
       }
-      ids.set(k, id);
+      ids[k] = id;
     }
-    target.pushFrom(set.list, i, id);
+    target.setTag(i, id);
   }
   const live = view.maps.readBindings(view.live);
   const liveIx = KeyIndex.of(live);
@@ -155,7 +158,7 @@ export function planApply(view: View, set: BuiltSet): { plan: Plan; diff: ApplyD
   };
   plan.puts = new BindingList(0);
   for (let i = 0; i < target.count; i++) {
-    const j = liveIx.find(target.keys, i * 24);
+    const j = liveIx.find(target, i);
     const id = target.tag(i);
     if (j < 0) {
       diff.added.push(i);
@@ -182,10 +185,7 @@ export function planApply(view: View, set: BuiltSet): { plan: Plan; diff: ApplyD
     plan.deletes.pushFrom(live, j, live.tag(j));
     addRef(plan, live.tag(j), -1);
   }
-  // Destinations that no binding of the new set uses need not be created.
-  const used = new Set<number>();
-  for (let i = 0; i < target.count; i++) used.add(target.tag(i));
-  plan.create = plan.create.filter((d) => used.has(d.id));
+  // Only destinations some binding of the new set uses were created above.
   plan.target = target;
   return { plan, diff };
 }

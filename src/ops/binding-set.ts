@@ -14,7 +14,7 @@
  */
 import { BindingList, KeyIndex } from '../core/binding-list.js';
 import { labelProblem } from '../core/labels.js';
-import { formatPrefix, parsePortRangeText, parsePrefixText, quote, type PortRange, type Prefix, type Protocol } from '../core/net.js';
+import { formatPrefix, parsePortRangeText, parsePrefixInto, parsePrefixText, quote, type PortRange } from '../core/net.js';
 
 /** Most problems reported for one set. */
 export const MAX_PROBLEMS = 100;
@@ -31,15 +31,6 @@ export interface SetProblem {
 /** Codes of entry problems. */
 export type ProblemCode = 'ERR_INVALID_LABEL' | 'ERR_INVALID_PREFIX' | 'ERR_INVALID_PORT' | 'ERR_INVALID_PROTOCOL' | 'ERR_INVALID_FILE' | 'ERR_NO_SPACE';
 
-/** A validated entry, before expansion. */
-interface Entry {
-  label: number;
-  protocols: Protocol[];
-  prefix: Prefix;
-  ports: PortRange;
-  where: string;
-}
-
 /** One entry as given (apply file or config). */
 export interface EntryInput {
   label: unknown;
@@ -55,95 +46,209 @@ export interface BuiltSet {
   labels: string[];
 }
 
-/** Collects entries, then expands them once they are all known to be valid and to fit. */
+/** Where an entry came from: a text, or an entry number resolved by the builder's locator. */
+export type Where = string | number;
+
+const SLOT_TCP = 1;
+const SLOT_UDP = 2;
+
+/**
+ * Validates entries and encodes them straight into a BindingList as they
+ * come: an entry's expansion (ports × protocols) is counted before it is
+ * expanded, so the set never grows past the limit.
+ */
 export class BindingSetBuilder {
   readonly problems: SetProblem[] = [];
   /** Problems beyond MAX_PROBLEMS that were not kept. */
   dropped = 0;
-  private readonly entries: Entry[] = [];
   private readonly labelIndex = new Map<string, number>();
   readonly labels: string[] = [];
   private total = 0;
   private readonly limit: number;
+  private readonly list: BindingList;
+  private readonly index: KeyIndex;
+  /** Entry number of each binding (for duplicate messages). */
+  private from = new Uint32Array(1024);
+  /** Where prefixInto() leaves the address (callers may fill it themselves). */
+  readonly scratch = new Uint8Array(16);
+  private readonly scratch4 = this.scratch.subarray(0, 4);
+  private readonly labelByHash = new Map<number, number>();
+  private entries = 0;
+  private readonly whereOf: string[] = [];
+  /** Turns a numeric Where into text (set by a scanner that keeps positions). */
+  locate: (entry: number) => string = (entry) => `entry ${entry}`;
 
   /** `limit`: most bindings the set may expand to. */
-  constructor(limit: number) {
+  constructor(limit: number, expected = 1024) {
     this.limit = limit;
+    this.list = new BindingList(Math.min(expected, limit));
+    this.index = new KeyIndex(this.list, Math.min(expected, limit));
+  }
+
+  private text(where: Where): string {
+    return typeof where === 'number' ? this.locate(where) : where;
   }
 
   /** Record a problem. */
-  problem(where: string, message: string, code: ProblemCode = 'ERR_INVALID_FILE'): void {
-    if (this.problems.length < MAX_PROBLEMS) this.problems.push({ where, message, code });
+  problem(where: Where, message: string, code: ProblemCode = 'ERR_INVALID_FILE'): void {
+    if (this.problems.length < MAX_PROBLEMS) this.problems.push({ where: this.text(where), message, code });
     else this.dropped++;
   }
 
-  /** Bindings the entries expand to (counted, not expanded). */
+  /** Entries seen so far (valid or not): the number the next entry gets. */
+  get entryCount(): number {
+    return this.entries;
+  }
+
+  /** Count an entry that was rejected before reaching addFields (keeps entry numbers aligned). */
+  skip(): void {
+    this.entries++;
+  }
+
+  /** Bindings the entries expand to (counted before expanding). */
   get count(): number {
     return this.total;
   }
 
-  /** Validate one entry; problems are recorded, nothing is thrown. */
-  add(e: EntryInput, where: string): void {
-    let ok = true;
-    let label = -1;
-    if (typeof e.label !== 'string') {
-      this.problem(where, `label must be a string, got ${quote(e.label)}`, 'ERR_INVALID_LABEL');
-      ok = false;
-    } else {
-      const known = this.labelIndex.get(e.label);
-      if (known !== undefined) label = known;
-      else {
-        const why = labelProblem(e.label);
-        if (why) {
-          this.problem(where, `invalid label: ${why}`, 'ERR_INVALID_LABEL');
-          ok = false;
-        } else {
-          label = this.labels.length;
-          this.labels.push(e.label);
-          this.labelIndex.set(e.label, label);
+  /** Validate and encode one entry; problems are recorded, nothing is thrown. */
+  add(e: EntryInput, where: Where): void {
+    this.addFields(e.label, e.prefix, e.port, e.protocol, where);
+  }
+
+  /** The index of a label, registering it; -1 (problem recorded) when it is invalid. */
+  labelId(labelIn: unknown, where: Where): number {
+    if (typeof labelIn !== 'string') {
+      this.problem(where, `label must be a string, got ${quote(labelIn)}`, 'ERR_INVALID_LABEL');
+      return -1;
+    }
+    const known = this.labelIndex.get(labelIn);
+    if (known !== undefined) return known;
+    const why = labelProblem(labelIn);
+    if (why) {
+      this.problem(where, `invalid label: ${why}`, 'ERR_INVALID_LABEL');
+      return -1;
+    }
+    this.labels.push(labelIn);
+    this.labelIndex.set(labelIn, this.labels.length - 1);
+    return this.labels.length - 1;
+  }
+
+  /**
+   * labelId() for a label given as bytes `buf[start, end)` (UTF-8, no
+   * escapes): a label seen before costs no string.
+   */
+  labelIdFromBytes(buf: Buffer, start: number, end: number, where: Where): number {
+    let h = 0x811c9dc5;
+    for (let i = start; i < end; i++) h = Math.imul(h ^ (buf[i] as number), 0x01000193);
+    const cached = this.labelByHash.get(h);
+    if (cached !== undefined) {
+      const known = this.labels[cached] as string;
+      if (known.length === end - start) {
+        let same = true;
+        for (let i = 0; i < known.length; i++) {
+          if (known.charCodeAt(i) !== buf[start + i]) {
+            same = false;
+            break;
+          }
         }
+        if (same) return cached;
       }
     }
-    let protocols: Protocol[] = ['tcp', 'udp'];
-    if (e.protocol !== undefined) {
-      const p = typeof e.protocol === 'string' ? e.protocol.toLowerCase() : '';
-      if (p === 'tcp' || p === 'udp') protocols = [p];
-      else {
-        this.problem(where, `invalid protocol ${quote(e.protocol)}: expected tcp or udp (or leave it out for both)`, 'ERR_INVALID_PROTOCOL');
-        ok = false;
-      }
+    const id = this.labelId(buf.toString('utf8', start, end), where);
+    // Valid labels are ASCII: one byte per character, as compared above.
+    if (id >= 0 && cached === undefined) this.labelByHash.set(h, id);
+    return id;
+  }
+
+  /** Protocol bits (1 tcp, 2 udp) of a protocol field; 0 (problem recorded) when invalid. */
+  protocolBits(protocolIn: unknown, where: Where): number {
+    if (protocolIn === undefined) return SLOT_TCP | SLOT_UDP;
+    const p = typeof protocolIn === 'string' ? protocolIn.toLowerCase() : '';
+    if (p === 'tcp') return SLOT_TCP;
+    if (p === 'udp') return SLOT_UDP;
+    this.problem(where, `invalid protocol ${quote(protocolIn)}: expected tcp or udp (or leave it out for both)`, 'ERR_INVALID_PROTOCOL');
+    return 0;
+  }
+
+  /** Parse a prefix field into `scratch`: returns its length (+0x100 for IPv6), or -1 (problem recorded). */
+  prefixInto(prefixIn: unknown, where: Where): number {
+    const packed = typeof prefixIn === 'string' ? parsePrefixInto(prefixIn, this.scratch) : -1;
+    if (packed < 0) {
+      const why = typeof prefixIn === 'string' ? parsePrefixText(prefixIn) : 'expected an IP address or prefix such as 192.0.2.0/24';
+      this.problem(where, `invalid prefix ${quote(prefixIn)}: ${typeof why === 'string' ? why : 'invalid'}`, 'ERR_INVALID_PREFIX');
     }
-    let prefix: Prefix | null = null;
-    const pr = typeof e.prefix === 'string' ? parsePrefixText(e.prefix) : 'expected an IP address or prefix such as 192.0.2.0/24';
-    if (typeof pr === 'string') {
-      this.problem(where, `invalid prefix ${quote(e.prefix)}: ${pr}`, 'ERR_INVALID_PREFIX');
-      ok = false;
-    } else {
-      prefix = pr;
-      const addr = Uint8Array.from(pr.addr);
-      for (let i = 0; i < addr.length; i++) {
-        const keep = Math.max(0, Math.min(8, pr.len - i * 8));
-        addr[i] = (addr[i] ?? 0) & ((0xff00 >> keep) & 0xff);
-      }
-      prefix = { ...pr, addr };
-    }
-    let ports: PortRange | null = null;
-    const portText = typeof e.port === 'number' ? (Number.isInteger(e.port) && e.port >= 0 && !Object.is(e.port, -0) ? String(e.port) : null) : typeof e.port === 'string' ? e.port : null;
-    const pt = portText === null ? 'expected a number from 0 to 65535 or a range such as "8000-8080"' : parsePortRangeText(portText);
+    return packed;
+  }
+
+  /** Parse a port field: first | last << 16, or -1 (problem recorded). */
+  portRange(portIn: unknown, where: Where): number {
+    if (typeof portIn === 'number' && Number.isInteger(portIn) && portIn >= 0 && portIn <= 65535 && !Object.is(portIn, -0)) return portIn | (portIn << 16);
+    const portText = typeof portIn === 'number' ? (Number.isInteger(portIn) && portIn >= 0 && !Object.is(portIn, -0) ? String(portIn) : null) : typeof portIn === 'string' ? portIn : null;
+    const pt: PortRange | string = portText === null ? 'expected a number from 0 to 65535 or a range such as "8000-8080"' : parsePortRangeText(portText);
     if (typeof pt === 'string') {
-      this.problem(where, `invalid port ${quote(e.port)}: ${pt}`, 'ERR_INVALID_PORT');
-      ok = false;
-    } else ports = pt;
-    if (!ok || !prefix || !ports || label < 0) return;
-    const n = (ports.last - ports.first + 1) * protocols.length;
+      this.problem(where, `invalid port ${quote(portIn)}: ${pt}`, 'ERR_INVALID_PORT');
+      return -1;
+    }
+    return pt.first | (pt.last << 16);
+  }
+
+  /** add() without the entry object. */
+  addFields(labelIn: unknown, prefixIn: unknown, portIn: unknown, protocolIn: unknown, where: Where): void {
+    // Every field is checked (not just up to the first problem), so all are reported.
+    const label = this.labelId(labelIn, where);
+    const protocols = this.protocolBits(protocolIn, where);
+    const packed = this.prefixInto(prefixIn, where);
+    const ports = this.portRange(portIn, where);
+    if (label < 0 || protocols === 0 || packed < 0 || ports < 0) this.skip();
+    else this.addEncoded(label, packed, ports & 0xffff, ports >>> 16, protocols, where);
+  }
+
+  /**
+   * Add an entry whose fields are already checked: a label index, the prefix
+   * in `scratch` (`packed` as returned by prefixInto), a port range and
+   * protocol bits. Counts the expansion before expanding it.
+   */
+  addEncoded(label: number, packed: number, first: number, last: number, protocols: number, where: Where): void {
+    const entry = this.entries++;
+    const n = (last - first + 1) * (protocols === 3 ? 2 : 1);
     const before = this.total;
     this.total += n;
     if (this.total > this.limit) {
-      // Reported once, at the entry that crosses the limit.
+      // Reported once, at the entry that crosses the limit; nothing more is expanded.
       if (before <= this.limit) this.problem(where, `the set expands to more than the ${this.limit} bindings allowed (ranges × protocols are counted, not expanded); nothing was changed`, 'ERR_NO_SPACE');
       return;
     }
-    this.entries.push({ label, protocols, prefix, ports, where });
+    if (!this.ok) return; // a set with problems is refused anyway: stop encoding
+    if (typeof where === 'string') this.whereOf[entry] = where;
+    const domain = packed & 0x100 ? 'ipv6' : 'ipv4';
+    const len = packed & 0xff;
+    const addr = domain === 'ipv6' ? this.scratch : this.scratch4;
+    for (let bit = SLOT_TCP; bit <= SLOT_UDP; bit <<= 1) {
+      if (!(protocols & bit)) continue;
+      const protocol = bit === SLOT_TCP ? 'tcp' : 'udp';
+      for (let port = first; port <= last; port++) {
+        const i = this.list.push(protocol, domain, addr, len, port, label);
+        const prev = this.index.add(i);
+        if (prev < 0) {
+          if (i >= this.from.length) {
+            const grown = new Uint32Array(Math.max(i + 1, this.from.length * 2));
+            grown.set(this.from);
+            this.from = grown;
+          }
+          this.from[i] = entry;
+          continue;
+        }
+        this.list.count--; // the duplicate just pushed
+        this.total--;
+        if (this.list.tag(prev) !== label) {
+          const firstEntry = this.from[prev] ?? 0;
+          this.problem(
+            where,
+            `${protocol} ${formatPrefix({ domain, addr: Uint8Array.from(addr), len })} ${port} is bound to ${quote(this.labels[label])} here and to ${quote(this.labels[this.list.tag(prev)])} at ${this.whereOf[firstEntry] ?? this.locate(firstEntry)}`,
+          );
+        }
+      }
+    }
   }
 
   /** True when every entry was valid and the set fits. */
@@ -151,31 +256,8 @@ export class BindingSetBuilder {
     return this.problems.length === 0 && this.dropped === 0;
   }
 
-  /** Expand the entries; duplicates across labels become problems. Call only when `ok`. */
+  /** The set (call only when `ok`). */
   build(): BuiltSet {
-    const list = new BindingList(this.total);
-    const from = new Uint32Array(this.total);
-    const index = new KeyIndex(list, this.total);
-    this.entries.forEach((e, ei) => {
-      for (const protocol of e.protocols) {
-        for (let port = e.ports.first; port <= e.ports.last; port++) {
-          const i = list.pushPrefix(protocol, e.prefix, port, e.label);
-          const prev = index.add(i);
-          if (prev < 0) {
-            from[i] = ei;
-            continue;
-          }
-          list.count--; // drop the duplicate just pushed
-          if (list.tag(prev) !== e.label) {
-            const first = this.entries[from[prev] ?? 0];
-            this.problem(
-              e.where,
-              `${protocol} ${formatPrefix(e.prefix)} ${port} is bound to ${quote(this.labels[e.label])} here and to ${quote(this.labels[list.tag(prev)])} at ${first?.where ?? '?'}`,
-            );
-          }
-        }
-      }
-    });
-    return { list, labels: this.labels };
+    return { list: this.list, labels: this.labels };
   }
 }

@@ -145,14 +145,11 @@ function rebuild(maps: DispatcherMaps, g: Gen, content: BindingList, info: reado
 
 /** The live content with the plan's changes applied (for a rebuild without a target). */
 function merged(live: BindingList, plan: Plan): BindingList {
-  const dels = new KeyIndex(plan.deletes);
-  for (let i = 0; i < plan.deletes.count; i++) dels.add(i);
-  const puts = new KeyIndex(plan.puts);
-  for (let i = 0; i < plan.puts.count; i++) puts.add(i);
+  const dels = KeyIndex.of(plan.deletes);
+  const puts = KeyIndex.of(plan.puts);
   const out = new BindingList(live.count + plan.puts.count);
   for (let i = 0; i < live.count; i++) {
-    const k = live.key(i);
-    if (dels.find(k) >= 0 || puts.find(k) >= 0) continue;
+    if (dels.find(live, i) >= 0 || puts.find(live, i) >= 0) continue;
     out.pushFrom(live, i, live.tag(i));
   }
   for (let i = 0; i < plan.puts.count; i++) out.pushFrom(plan.puts, i, plan.puts.tag(i));

@@ -3,7 +3,7 @@
  * The only code (with the loader and the ABI migration) that encodes map
  * keys and values; index formulas come from core/layout.ts.
  */
-import { BindingList } from '../core/binding-list.js';
+import { BindingList, validKey } from '../core/binding-list.js';
 import { destInfoIndex, DestKind, PORT_WORDS, SLOTS, Sizes, trieSlot } from '../core/layout.js';
 import { Place, type GenMeta, type PlaceId } from '../core/placement.js';
 import { ManifoldError } from '../errors.js';
@@ -239,12 +239,24 @@ export class KernelMaps implements DispatcherMaps {
       // After an upgrade from map ABI 1 both trie slots hold the same trie.
       if (id === 0 || seen.has(id)) continue;
       seen.add(id);
-      parts.push(mapDump(this.innerFd(gen, place), KEY, VALUE, 8192));
+      parts.push(mapDump(this.innerFd(gen, place), KEY, VALUE, 16384));
     }
     const total = parts.reduce((n, p) => n + p.count, 0);
-    const out = new BindingList(total);
+    // Keys are copied in bulk; a key that is not a manifold key (another
+    // program wrote it) is left out, as pushKey would.
+    const keys = Buffer.concat(parts.map((p) => p.keys.subarray(0, p.count * KEY)), total * KEY);
+    const tags = new Uint32Array(total);
+    let n = 0;
     for (const p of parts) {
-      for (let i = 0; i < p.count; i++) out.pushKey(p.keys, i * KEY, p.values.readUInt32LE(i * VALUE));
+      for (let i = 0; i < p.count; i++) tags[n++] = p.values.readUInt32LE(i * VALUE);
+    }
+    let out = BindingList.from(keys, tags, total);
+    for (let i = 0; i < total; i++) {
+      if (validKey(keys, i * KEY)) continue;
+      const clean = new BindingList(total);
+      for (let j = 0; j < total; j++) clean.pushKey(keys, j * KEY, tags[j] ?? 0);
+      out = clean;
+      break;
     }
     return out;
   }

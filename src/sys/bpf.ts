@@ -178,8 +178,9 @@ export function mapDump(fd: number, keySize: number, valueSize: number, chunk = 
   const batchToken = Buffer.alloc(Math.max(keySize, 8));
   let first = true;
   for (;;) {
-    const keys = Buffer.alloc(keySize * chunk);
-    const values = Buffer.alloc(valueSize * chunk);
+    // Only the first n entries, written by the kernel, are used.
+    const keys = Buffer.allocUnsafeSlow(keySize * chunk);
+    const values = Buffer.allocUnsafeSlow(valueSize * chunk);
     const count = [chunk];
     const ret = bpf().map_lookup_batch(fd, first ? null : batchToken, batchToken, keys, values, count, batchOpts()) as number;
     first = false;

@@ -13,6 +13,9 @@ import { info, out, outJson } from '../output.js';
 import { openOptions, type GlobalArgs } from '../context.js';
 import { bindingJson } from '../format.js';
 
+/** Most "has no socket" warnings printed by one apply. */
+const MAX_WARNINGS = 10;
+
 /** Arguments of apply. */
 export interface ApplyArgs extends GlobalArgs {
   file?: string | undefined;
@@ -27,9 +30,7 @@ async function configSet(skipInvalid: boolean, limit: number): Promise<BuiltSet>
   const builder = new BindingSetBuilder(limit);
   for (const e of configSpecs(skipInvalid)) builder.add(e, e.source);
   throwProblems(builder.problems, builder.dropped, 'the configuration');
-  const set = builder.build();
-  throwProblems(builder.problems, builder.dropped, 'the configuration');
-  return set;
+  return builder.build();
 }
 
 function print(args: ApplyArgs, r: ApplyResult, dryRun: boolean): void {
@@ -73,7 +74,9 @@ export const applyCommand: CommandModule<GlobalArgs, ApplyArgs> = {
     const name = args.config ? 'the configuration' : args.file === '-' ? '<stdin>' : (args.file as string);
     const set = input ? parseApplyDocument(input, name, limit) : await configSet(args['skip-invalid'], limit);
     const r = withState(openOptions(args, !dryRun), (s) => apply(s.maps, set, dryRun, { force: args.force || args.config }));
-    for (const w of r.unserved) info(`manifold: warning: ${w}`);
+    // One warning per destination without a socket, up to a screenful.
+    for (const w of r.unserved.slice(0, MAX_WARNINGS)) info(`manifold: warning: ${w}`);
+    if (r.unserved.length > MAX_WARNINGS) info(`manifold: warning: … and ${r.unserved.length - MAX_WARNINGS} more destinations without a socket (see "manifold status")`);
     if (!dryRun && r.exec) {
       emitEvent('apply', Priority.notice, `applied ${r.target.count} bindings: added ${r.added.length}, removed ${r.removed.length}, relabelled ${r.relabelled.length}`, {
         ADDED: r.added.length, REMOVED: r.removed.length, RELABELLED: r.relabelled.length, TOTAL: r.target.count, SOURCE: name,
