@@ -112,12 +112,15 @@ export class TestEnv {
   }
 
   /** Run the CLI without blocking (so a test can act while it runs); resolves when it exits (limit 120 s). */
-  cliAsync(args: string[], env: NodeJS.ProcessEnv = {}): Promise<CliResult> {
+  cliAsync(args: string[], env: NodeJS.ProcessEnv = {}, onStderr?: (stderrSoFar: string) => void): Promise<CliResult> {
     const child = spawn(process.execPath, [BIN, ...args, '--netns', this.netnsPath, '--bpffs', this.bpffs], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout?.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.stderr?.on('data', (d: Buffer) => {
+      stderr += d.toString();
+      onStderr?.(stderr);
+    });
     return new Promise((resolve) => {
       const timer = setTimeout(() => child.kill('SIGKILL'), 120_000);
       child.once('close', (code, signal) => {

@@ -96,8 +96,13 @@ test('a writers\' lock directory planted by another user is replaced; writes go 
 test('register-pid refuses a socket whose fd was swapped while it was registering, and changes nothing', async () => {
   const a = await ctx.agent.listen('tcp', '127.0.0.1', 9301, 'A');
   const b = await ctx.agent.listen('tcp', '127.0.0.1', 9302, 'B');
-  const child = ctx.env.cliAsync(['register-pid', String(ctx.agent.pid), 'swap', 'tcp', '127.0.0.1', '9301', '--json'], { MANIFOLD_TEST_PAUSE_AT: 'register-pid-found:1500' });
-  await new Promise((r) => setTimeout(r, 700));
+  // The child stops at the step after it found the socket (it says so on stderr) until the fd is swapped.
+  let reached: () => void = () => undefined;
+  const found = new Promise<void>((r) => (reached = r));
+  const child = ctx.env.cliAsync(['register-pid', String(ctx.agent.pid), 'swap', 'tcp', '127.0.0.1', '9301', '--json'], { MANIFOLD_TEST_STEPS: '1', MANIFOLD_TEST_PAUSE_AT: 'register-pid-found:3000' }, (err) => {
+    if (err.includes('manifold-step: register-pid-found')) reached();
+  });
+  await Promise.race([found, child]);
   await ctx.agent.call('dup2', { from: b.handle, to: a.fd });
   const r = await child;
   assert.is(r.code, 1, r.stderr);
