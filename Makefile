@@ -19,9 +19,13 @@ all: build
 deps:
 	@./scripts/deps.sh $(APT_PACKAGES)
 
+# build/: the tsc module tree (tests import it) and build/sea/manifold, the single executable
+# bin/manifold and generators/manifold-generator run (Node with a start-up snapshot of the CLI
+# and the generator; scripts/build-sea.mjs, packaging/README.md "The single executable").
 build:
 	@[ -d node_modules ] || ./scripts/deps.sh
 	./node_modules/.bin/tsc -p tsconfig.json
+	node scripts/build-sea.mjs
 
 # The compiled objects are committed; `make bpf` rebuilds them byte for byte with Debian 12's clang 14:
 # the per-namespace dispatcher and the host-wide listener discovery programs (docs/discovery.md).

@@ -86,7 +86,7 @@ export class TestEnv {
    */
   cli(args: string[], opts: { env?: NodeJS.ProcessEnv; input?: string; global?: boolean; timeoutMs?: number; wrap?: string[] } = {}): CliResult {
     const full = opts.global === false ? args : [...args, '--netns', this.netnsPath, '--bpffs', this.bpffs];
-    const argv = [...(opts.wrap ?? []), process.execPath, BIN, ...full];
+    const argv = [...(opts.wrap ?? []), BIN, ...full];
     const r = spawnSync(argv[0]!, argv.slice(1), {
       encoding: 'utf8',
       env: { ...process.env, ...opts.env },
