@@ -55,12 +55,12 @@ clean:
 clean-test-roots:
 	rm -rf --one-file-system /var/cache/manifold-test/roots
 
-# Packaging (packaging/README.md). `bundle`: esbuild bundles of the CLI and the generator
-# in build/dist; `deb`: packaging/out/manifold_<version>_<arch>.deb; `install`: the same
-# tree as the package under $(DESTDIR)$(PREFIX), without maintainer scripts.
+# Packaging (packaging/README.md). `bundle`: what the package ships in build/dist (the
+# single executable, which embeds its Node.js runtime, koffi, the BPF object, VERSION);
+# `deb`: packaging/out/manifold_<version>_<arch>.deb; `install`: the same tree as the
+# package under $(DESTDIR)$(PREFIX), without maintainer scripts.
 PREFIX ?= /usr/local
 DESTDIR ?=
-NODE ?= /usr/bin/node
 DEB_OUTDIR ?= packaging/out
 
 .PHONY: bundle deb install
@@ -73,4 +73,4 @@ deb: bundle
 	DEB_OUTDIR=$(DEB_OUTDIR) ./scripts/packaging-deb.sh
 
 install: bundle
-	DESTDIR=$(DESTDIR) PREFIX=$(PREFIX) NODE=$(NODE) ./scripts/packaging-install.sh
+	DESTDIR=$(DESTDIR) PREFIX=$(PREFIX) ./scripts/packaging-install.sh
