@@ -73,7 +73,9 @@ function patch(file, text, from, to) {
  *   ASCII, all of manifold's help text, gets the width string-width >= 8 computes for it without
  *   a segmenter (its own fast path), so no segmenter is created at all.
  * - yargs' ESM shim reads process.stdout.columns when evaluated: read when used instead (the
- *   CLI sets the width itself; see src/cli/main.ts).
+ *   CLI sets the width itself; see src/cli/main.ts). It imports node:assert for two internal
+ *   sanity checks: loaded when one runs instead (the assert module is a sizeable part of a
+ *   snapshot, which deserialises faster the smaller it is).
  * - src/ modules that make a `require` with createRequire: esbuild's own (bundled) require is
  *   used instead, so ajv is bundled (and still evaluated on first use).
  */
@@ -92,9 +94,11 @@ const snapshotPatches = {
       return { contents: text, loader: 'js' };
     });
     build.onLoad({ filter: /\/node_modules\/yargs\/lib\/platform-shims\/esm\.mjs$/ }, (a) => {
-      const text = patch(a.path, fs.readFileSync(a.path, 'utf8'),
+      let text = patch(a.path, fs.readFileSync(a.path, 'utf8'),
         "stdColumns: typeof process.stdout.columns !== 'undefined' ? process.stdout.columns : null",
         "get stdColumns() { return typeof process.stdout.columns !== 'undefined' ? process.stdout.columns : null }");
+      text = patch(a.path, text, "import { notStrictEqual, strictEqual } from 'assert'",
+        "const notStrictEqual = (...a) => require('node:assert').notStrictEqual(...a);\nconst strictEqual = (...a) => require('node:assert').strictEqual(...a);");
       return { contents: text, loader: 'js' };
     });
     build.onLoad({ filter: /\/src\/.*\.ts$/ }, (a) => {
@@ -178,7 +182,8 @@ if (problems.length) fail(`the bundle is not self-contained:\n  ${problems.join(
 const merged = { inputs: Object.assign({}, ...metas.map((m) => m.inputs)), outputs: Object.assign({}, ...metas.map((m) => m.outputs)) };
 fs.writeFileSync(path.join(outdir, 'bundle-meta.json'), JSON.stringify(merged));
 
-// The snapshot, built by this Node. V8 and Node keep a few process details in it: the
+// The snapshot, built by this Node in OUTDIR (its warm-up runs the generator in OUTDIR/warm-up).
+// V8 and Node keep a few process details in it: the
 // addresses of its heap (no address-space randomisation: setarch -R, and --predictable for
 // single-threaded, repeatable GC), its pid (a new pid namespace: always the same), Math.random
 // (--random-seed), the environment and stdio (fixed here), the build directory (the same for
@@ -196,7 +201,7 @@ const [cmd, ...cmdArgs] = [...norandom, ...isolation, node, ...nodeArgs];
 fs.rmSync(blob, { force: true });
 const gen = spawnSync(cmd, cmdArgs, {
   cwd: outdir,
-  env: { PATH: process.env.PATH ?? '/usr/bin:/bin', LC_ALL: 'C', MANIFOLD_WARM_UP_CONFIG_DIRS: path.join(root, 'packaging', 'examples') },
+  env: { PATH: process.env.PATH ?? '/usr/bin:/bin', LC_ALL: 'C' },
   stdio: ['ignore', 'pipe', 'pipe'],
   encoding: 'utf8',
 });

@@ -19,6 +19,21 @@ import { WARM_UP_LINES, warmUp } from './warmup.js';
 /** Name under which the executable runs the systemd generator. */
 const GENERATOR_NAME = 'manifold-generator';
 
+/** Which of process.stdout and process.stderr have been created (Node creates them on first use). */
+function trackStdio(): Set<'stdout' | 'stderr'> {
+  const used = new Set<'stdout' | 'stderr'>();
+  for (const name of ['stdout', 'stderr'] as const) {
+    const d = Object.getOwnPropertyDescriptor(process, name);
+    const get = d?.get;
+    if (!d || !get) {
+      used.add(name);
+      continue;
+    }
+    Object.defineProperty(process, name, { ...d, get: () => (used.add(name), get.call(process) as NodeJS.WriteStream) });
+  }
+  return used;
+}
+
 function start(): void {
   // process.execPath is the executable's real path (symlinks resolved).
   setProgramDir(path.dirname(process.execPath));
@@ -28,10 +43,14 @@ function start(): void {
     process.exitCode = runGenerator(args);
     return;
   }
-  // Exit only once stdout and stderr are flushed (large JSON documents on a pipe).
-  const finish = (code: number): void => {
-    process.stdout.write('', () => process.stderr.write('', () => process.exit(code)));
+  // Exit only once stdout and stderr are flushed (large JSON documents on a pipe);
+  // a stream nothing wrote to is not created just for that.
+  const used = trackStdio();
+  const flush = (s: 'stdout' | 'stderr', then: () => void): void => {
+    if (used.has(s)) process[s].write('', then);
+    else then();
   };
+  const finish = (code: number): void => flush('stdout', () => flush('stderr', () => process.exit(code)));
   main(args).then(finish, (err: unknown) => {
     process.stderr.write(`manifold: internal error: ${err instanceof Error && err.stack ? err.stack : String(err)}\n`);
     finish(1);
@@ -40,7 +59,8 @@ function start(): void {
 
 if (v8.startupSnapshot.isBuildingSnapshot()) {
   v8.startupSnapshot.setDeserializeMainFunction(start);
-  warmUp(process.env.MANIFOLD_WARM_UP_CONFIG_DIRS).then(
+  // The build runs this in its output directory (scripts/build-sea.mjs).
+  warmUp(process.cwd()).then(
     (n) => {
       if (n !== WARM_UP_LINES.length) {
         process.stderr.write(`manifold snapshot: only ${n} of ${WARM_UP_LINES.length} warm-up command lines reached their handler: update src/entry/warmup.ts\n`);

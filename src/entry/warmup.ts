@@ -3,14 +3,16 @@
  * sea.ts): V8 compiles a function on its first call, and the snapshot keeps
  * what was compiled while it was built. Parsing typical command lines up to
  * the command handler, rendering the help (yargs renders a command's help on
- * every run) and running the generator on example configs moves that work
- * from every start to the build.
+ * every run) and running the generator on a few config files moves that
+ * work from every start to the build.
  *
  * Runs only while the snapshot is built, so it must capture nothing from the
  * build's environment: the parser gets a fixed width and version, no handler
  * runs (a global middleware stops each parse just before it), and nothing
  * here reads the program directory, stdout or the clock.
  */
+import fs from 'node:fs';
+import path from 'node:path';
 import { cliParser, type ParserEnvironment } from '../cli/main.js';
 import { run as runGenerator } from '../generator/run.js';
 
@@ -37,14 +39,59 @@ export const WARM_UP_LINES: readonly (readonly string[])[] = [
   ['verify', '/nonexistent/web.conf', ...NS],
 ];
 
+/** Config files for the generator's warm-up: every key, both sources, ranges, IPv6, comments. */
+const WARM_UP_CONFIGS: Record<string, string> = {
+  'web.conf': '# web\n[Label]\nBind=tcp 192.0.2.0/24 80\nBind=tcp 192.0.2.0/24 443\nBind=tcp 2001:db8:80::/48 80\nSocket=web.socket\n',
+  'dns.conf': '[Label]\nName=dns\nBind=any 198.51.100.0/24 53\nBind=any 198.51.100.0/24 5300-5399\nService=unbound.service\nListen=any 127.0.0.1 53\nRegistration=optional\n',
+  'api.conf': '[Label]\nName=api\nBind=udp 203.0.113.7 0\nBind=tcp 2001:db8::/64 8000-8080\nService=api.service\nListen=tcp 127.0.0.1 8443\nListen=udp ::1 8443\nX-Note=kept\n',
+  'mail.conf': '[Label]\nName=mail\nBind=tcp 203.0.113.0/28 25\nSocket=smtp.socket\nSocket=submission.socket\n',
+  'empty.conf': '',
+};
+
+/**
+ * Run the generator for real (write mode) on WARM_UP_CONFIGS in `dir`
+ * (created and removed here). The snapshot keeps some of the strings of
+ * that run (paths among them) and Node's buffer of the last stat(2) result:
+ * the directory is always the same (the build's, see scripts/build-sea.mjs)
+ * and the stat buffers are cleared, so that two builds give the same bytes.
+ */
+function warmUpGenerator(dir: string): void {
+  const tmp = path.join(dir, 'warm-up');
+  fs.rmSync(tmp, { recursive: true, force: true });
+  fs.mkdirSync(tmp);
+  try {
+    const conf = path.join(tmp, 'conf');
+    const out = path.join(tmp, 'out');
+    fs.mkdirSync(conf);
+    fs.mkdirSync(out);
+    for (const [name, text] of Object.entries(WARM_UP_CONFIGS)) fs.writeFileSync(path.join(conf, name), text);
+    const env = { MANIFOLD_CONFIG_DIRS: conf, SYSTEMD_PROC_CMDLINE: '', SYSTEMD_IN_INITRD: '0', MANIFOLD_GENERATOR_LOG: 'stderr' };
+    for (let i = 0; i < 2; i++) runGenerator([out, out, out], env, () => {});
+    runGenerator(['--dry-run'], env, () => {});
+  } finally {
+    fs.rmSync(tmp, { recursive: true, force: true });
+    clearStatBuffers();
+  }
+}
+
+/** Zero the buffers Node's fs binding returns stat(2) results in (timestamps of the warm-up's files). */
+function clearStatBuffers(): void {
+  const binding = (process as unknown as { binding(name: string): Record<string, unknown> }).binding('fs');
+  for (const key of ['statValues', 'bigintStatValues', 'statFsValues', 'bigintStatFsValues']) {
+    const a = binding[key];
+    if (a instanceof Float64Array) a.fill(0);
+    else if (a instanceof BigInt64Array) a.fill(0n);
+  }
+}
+
 class Stop extends Error {}
 
 /**
- * Warm up; resolves to the number of lines that reached the point just
- * before their handler (all of them unless the CLI changed: the build checks).
- * `configDirs` (colon-separated) feed one dry run of the generator.
+ * Warm up, working in `dir` (the build directory); resolves to the number of
+ * lines that reached the point just before their handler (all of them unless
+ * the CLI changed: the build checks).
  */
-export async function warmUp(configDirs: string | undefined): Promise<number> {
+export async function warmUp(dir: string): Promise<number> {
   const env: ParserEnvironment = { columns: 100, version: '0.0.0-warm-up' };
   let stopped = 0;
   for (const argv of WARM_UP_LINES) {
@@ -63,8 +110,6 @@ export async function warmUp(configDirs: string | undefined): Promise<number> {
     }
   }
   await cliParser([], env).getHelp();
-  if (configDirs) {
-    runGenerator(['--dry-run'], { MANIFOLD_CONFIG_DIRS: configDirs, SYSTEMD_PROC_CMDLINE: '', SYSTEMD_IN_INITRD: '0' }, () => {});
-  }
+  warmUpGenerator(dir);
   return stopped;
 }
