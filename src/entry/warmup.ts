@@ -15,6 +15,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { cliParser, type ParserEnvironment } from '../cli/main.js';
 import { run as runGenerator } from '../generator/run.js';
+import { runningSystemdVersion } from '../generator/systemd-version.js';
 
 /** Paths that exist nowhere, in case a handler ran anyway. */
 const NS = ['--netns', '/nonexistent/netns', '--bpffs', '/nonexistent/bpffs'];
@@ -65,9 +66,14 @@ function warmUpGenerator(dir: string): void {
     fs.mkdirSync(conf);
     fs.mkdirSync(out);
     for (const [name, text] of Object.entries(WARM_UP_CONFIGS)) fs.writeFileSync(path.join(conf, name), text);
-    const env = { MANIFOLD_CONFIG_DIRS: conf, SYSTEMD_PROC_CMDLINE: '', SYSTEMD_IN_INITRD: '0', MANIFOLD_GENERATOR_LOG: 'stderr' };
-    for (let i = 0; i < 2; i++) runGenerator([out, out, out], env, () => {});
-    runGenerator(['--dry-run'], env, () => {});
+    // Both renderings of Socket= (systemd before and from 256), the version given (the build
+    // machine's PID 1 is nobody's business); then its detection, on a made-up /proc/1/maps line.
+    for (const version of ['252', '257']) {
+      const env = { MANIFOLD_CONFIG_DIRS: conf, SYSTEMD_PROC_CMDLINE: '', SYSTEMD_IN_INITRD: '0', MANIFOLD_GENERATOR_LOG: 'stderr', MANIFOLD_SYSTEMD_VERSION: version };
+      runGenerator([out, out, out], env, () => {});
+      runGenerator(['--dry-run'], env, () => {});
+    }
+    runningSystemdVersion({}, () => '7f0000000000-7f0000001000 r-xp 00000000 fe:01 1 /usr/lib/x86_64-linux-gnu/systemd/libsystemd-shared-257.so\n');
   } finally {
     fs.rmSync(tmp, { recursive: true, force: true });
     clearStatBuffers();
