@@ -20,7 +20,7 @@ deps:
 	@./scripts/deps.sh $(APT_PACKAGES)
 
 # build/: the tsc module tree (tests import it) and build/sea/manifold, the single executable
-# bin/manifold and generators/manifold-generator run (Node with a start-up snapshot of the CLI
+# bin/manifold and generators/manifold-generator link to (Node with a start-up snapshot of the CLI
 # and the generator; scripts/build-sea.mjs, packaging/README.md "The single executable").
 build:
 	@[ -d node_modules ] || ./scripts/deps.sh

@@ -1,8 +1,8 @@
 /**
  * Phase 4, generator: run time of the systemd generator against `node -e 0`,
  * with an empty config directory and with a fixture of 20 config files: the
- * checkout's generators/manifold-generator (a /bin/sh launcher of the single
- * executable) and the package's (a symlink to it). Skipped, with a "not
+ * checkout's generators/manifold-generator (a symlink to the single
+ * executable under the generator's name) and the package's (a symlink to it). Skipped, with a "not
  * present" row, when the single executable is missing (make build).
  */
 import { spawnSync } from 'node:child_process';
@@ -86,7 +86,7 @@ export function generatorPhase(o: { samples: number; packageGenerator: string | 
           mk(`generator (package), ${FIXTURE_FILES} config files`, s.fixtureP, ''),
         ] : []),
       ],
-      description: `\`generators/manifold-generator OUT OUT OUT\` (the checkout's /bin/sh launcher of build/sea/manifold-generator, the single executable under the generator's name) with MANIFOLD_CONFIG_DIRS pointing at an empty directory and at ${FIXTURE_FILES} config files (each a [Label] with two Bind= lines and a Socket= or Service=+Listen=), MANIFOLD_GENERATOR_LOG=stderr, OUT on a tmpfs${tmpfs ? '' : ' (mounting it failed: here on the disk)'} as systemd's generator directories are, emptied (untimed) before each run; ${o.samples} rounds round-robin with \`node -e 0\`; "floor + X" is the median of per-round differences.${pkg ? ' Rows marked (package) run the unpacked package\'s usr/lib/systemd/system-generators/manifold-generator (a symlink to the single executable), in the same rounds.' : ''}`,
+      description: `\`generators/manifold-generator OUT OUT OUT\` (the checkout's symlink to build/sea/manifold-generator, the single executable under the generator's name) with MANIFOLD_CONFIG_DIRS pointing at an empty directory and at ${FIXTURE_FILES} config files (each a [Label] with two Bind= lines and a Socket= or Service=+Listen=), MANIFOLD_GENERATOR_LOG=stderr, OUT on a tmpfs${tmpfs ? '' : ' (mounting it failed: here on the disk)'} as systemd's generator directories are, emptied (untimed) before each run; ${o.samples} rounds round-robin with \`node -e 0\`; "floor + X" is the median of per-round differences.${pkg ? ' Rows marked (package) run the unpacked package\'s usr/lib/systemd/system-generators/manifold-generator (a symlink to the single executable), in the same rounds.' : ''}`,
     };
   } finally {
     if (tmpfs) spawnSync('umount', [outDir]);

@@ -1,8 +1,8 @@
 /**
  * CLI start-up breakdown (information, no targets): where the time of a
  * trivial CLI call goes, each as a separate process against `node -e 0` —
- * the single executable alone, behind the checkout's /bin/sh launcher and as
- * the package installs it; for comparison the tsc module tree it replaced,
+ * the single executable itself, through the checkout's bin/manifold and as
+ * the package installs it (both symlinks); for comparison the tsc module tree it replaced,
  * and what its parts (yargs, the module graph, koffi + libbpf) cost there.
  */
 import path from 'node:path';
@@ -27,7 +27,7 @@ export function startupPhase(o: { samples: number; packageCli: string | null }):
   const cmds: Record<string, () => Cmd> = {
     floor: nodeFloor,
     'manifold version: build/sea/manifold (the single executable)': () => ({ file: sea, args: ['version'] }),
-    'manifold version: bin/manifold (/bin/sh launcher + single executable)': () => ({ file: CLI, args: ['version'] }),
+    'manifold version: bin/manifold (symlink to the single executable)': () => ({ file: CLI, args: ['version'] }),
     ...(o.packageCli ? { 'manifold version: package usr/bin/manifold (symlink to the single executable)': () => ({ file: o.packageCli ?? '', args: ['version'] }) } : {}),
     'manifold version: the tsc module tree under node (before the single executable)': esm(`const { main } = await import(${JSON.stringify(main)}); process.exitCode = await main(['version'])`),
     'tsc tree: ESM entry, no imports': esm('0'),
