@@ -5,8 +5,8 @@
 //                                snapshot of the CLI and the generator injected (Node SEA)
 //   OUTDIR/manifold-generator    symlink to manifold: started under that name it is the generator
 //   OUTDIR/manifold.cjs          the esbuild CommonJS bundle the snapshot is built from
-//   OUTDIR/lib/<package>.cjs     bundles of the large packages only some commands use (ajv for
-//                                apply, prom-client for metrics): not in the snapshot, which
+//   OUTDIR/lib/<package>.cjs     bundles of the large packages only some commands use
+//                                (prom-client, for metrics): not in the snapshot, which
 //                                deserialises faster the smaller it is; loaded from here on use
 //   OUTDIR/bundle-meta.json      esbuild metafile of all of them (for the package's copyright file)
 //   OUTDIR/manifold.blob         the SEA preparation blob (snapshot) injected into manifold
@@ -77,7 +77,7 @@ function patch(file, text, from, to) {
  *   sanity checks: loaded when one runs instead (the assert module is a sizeable part of a
  *   snapshot, which deserialises faster the smaller it is).
  * - src/ modules that make a `require` with createRequire: esbuild's own (bundled) require is
- *   used instead, so ajv is bundled (and still evaluated on first use).
+ *   used instead (packages are then bundled, and still evaluated on first use).
  */
 const snapshotPatches = {
   name: 'snapshot-patches',
@@ -113,11 +113,11 @@ const snapshotPatches = {
 };
 
 /**
- * Packages kept out of the snapshot: `require('ajv')` / `import … from 'prom-client'` in the
+ * Packages kept out of the snapshot: `import … from 'prom-client'` (or a `require`) in the
  * bundle become a require of OUTDIR/lib/<name>.cjs from the program directory (src/locate.ts),
  * evaluated when first used.
  */
-const LAZY_PACKAGES = ['ajv', 'prom-client'];
+const LAZY_PACKAGES = ['prom-client'];
 const locate = path.join(root, 'src', 'locate.ts');
 const lazyPackages = {
   name: 'lazy-packages',

@@ -5,7 +5,7 @@
 //   OUTDIR/manifold              the single executable: Node with the CLI's and the
 //                                generator's start-up snapshot (the generator is the same
 //                                file started as manifold-generator, a symlink)
-//   OUTDIR/lib/*.cjs             ajv and prom-client, loaded on use (apply, metrics)
+//   OUTDIR/lib/*.cjs             prom-client, loaded on use (metrics)
 //   OUTDIR/VERSION               the version `manifold version` prints
 //   OUTDIR/manifold.bpf.o        copy of the committed dispatcher object
 //   OUTDIR/discovery.bpf.o       copy of the committed listener discovery object
