@@ -113,7 +113,7 @@ export class TestEnv {
 
   /** Run the CLI without blocking (so a test can act while it runs); resolves when it exits (limit 120 s). */
   cliAsync(args: string[], env: NodeJS.ProcessEnv = {}): Promise<CliResult> {
-    const child = spawn(process.execPath, [BIN, ...args, '--netns', this.netnsPath, '--bpffs', this.bpffs], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(BIN, [...args, '--netns', this.netnsPath, '--bpffs', this.bpffs], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout?.on('data', (d: Buffer) => (stdout += d.toString()));
