@@ -73,7 +73,8 @@ async function scenario(suite: DebianSuite, release: string, systemd: RegExp, pa
       }
       return r.stdout.trim();
     };
-    const stateDirs = async (): Promise<string[]> => (await c.exec(['sh', '-c', 'ls -d /sys/fs/bpf/*_manifold* 2>/dev/null'])).stdout.split('\n').filter(Boolean);
+    // State directories (not the lock file beside them, <ino>_manifold_lock).
+    const stateDirs = async (): Promise<string[]> => (await c.exec(['sh', '-c', 'ls -d /sys/fs/bpf/*_manifold /sys/fs/bpf/*_manifold-* 2>/dev/null'])).stdout.split('\n').filter(Boolean);
 
     const s = await c.waitForSystemRunning();
     assert.equal(s.failed, [], `failed units: ${s.failed.join(' ')}`);
