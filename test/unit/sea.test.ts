@@ -57,6 +57,9 @@ test('the same output and exit status as the tsc module tree: help, version, usa
     ['register-pid', 'abc', 'web', 'tcp', '127.0.0.1', '80'], ['bind', 'web', 'tcp', '1.2.3.4/33', '80', '--json'],
     ['verify', path.join(ROOT, 'packaging', 'examples', 'web.conf')], ['verify', '--json', path.join(ROOT, 'packaging', 'examples', 'dns.conf')],
     ['status', '--netns', '/nonexistent/netns', '--json'],
+    // argumentRules (src/cli/args.ts) reads the argument list of the run, also with the prepared parser
+    ['bind', 'web', 'tcp', '192.0.2.1', '80', '--label', 'x'], ['status', '--label', 'x'], ['status', '--no-json', '--json', '--netns', '/nonexistent/netns'],
+    ['bind', 'web', 'tcp', '192.0.2.1', '80', '--netns', '/a', '--netns', '/nonexistent/netns'], ['--lock-timeout', '5', '--lock-timeout', 'x', 'status'],
   ];
   for (const args of lines) {
     const a = run(BIN, args);
