@@ -107,6 +107,11 @@ const snapshotPatches = {
       if (/\bcreateRequire\(/.test(text) && !a.path.endsWith('/src/locate.ts')) {
         throw new Error(`${a.path}: createRequire in an unexpected form; update scripts/build-sea.mjs`);
       }
+      // import.meta.url means nothing in the bundle (see `define` below): files are found from
+      // the program directory (src/locate.ts, the only module allowed to read it).
+      if (/\bimport\.meta\b/.test(text.replace(/^\s*(\/\/|\*).*$/gm, '')) && !a.path.endsWith('/src/locate.ts')) {
+        throw new Error(`${a.path}: uses import.meta, which has no meaning in the single executable: find files with src/locate.ts`);
+      }
       return { contents: text, loader: 'ts' };
     });
   },
