@@ -19,9 +19,13 @@ all: build
 deps:
 	@./scripts/deps.sh $(APT_PACKAGES)
 
+# build/: the tsc module tree (tests import it) and build/sea/manifold, the single executable
+# bin/manifold and generators/manifold-generator link to (Node with a start-up snapshot of the CLI
+# and the generator; scripts/build-sea.mjs, packaging/README.md "The single executable").
 build:
 	@[ -d node_modules ] || ./scripts/deps.sh
 	./node_modules/.bin/tsc -p tsconfig.json
+	node scripts/build-sea.mjs
 
 # The compiled objects are committed; `make bpf` rebuilds them byte for byte with Debian 12's clang 14:
 # the per-namespace dispatcher and the host-wide listener discovery programs (docs/discovery.md).
@@ -51,12 +55,12 @@ clean:
 clean-test-roots:
 	rm -rf --one-file-system /var/cache/manifold-test/roots
 
-# Packaging (packaging/README.md). `bundle`: esbuild bundles of the CLI and the generator
-# in build/dist; `deb`: packaging/out/manifold_<version>_<arch>.deb; `install`: the same
-# tree as the package under $(DESTDIR)$(PREFIX), without maintainer scripts.
+# Packaging (packaging/README.md). `bundle`: what the package ships in build/dist (the
+# single executable, which embeds its Node.js runtime, koffi, the BPF object, VERSION);
+# `deb`: packaging/out/manifold_<version>_<arch>.deb; `install`: the same tree as the
+# package under $(DESTDIR)$(PREFIX), without maintainer scripts.
 PREFIX ?= /usr/local
 DESTDIR ?=
-NODE ?= /usr/bin/node
 DEB_OUTDIR ?= packaging/out
 
 .PHONY: bundle deb install
@@ -69,4 +73,4 @@ deb: bundle
 	DEB_OUTDIR=$(DEB_OUTDIR) ./scripts/packaging-deb.sh
 
 install: bundle
-	DESTDIR=$(DESTDIR) PREFIX=$(PREFIX) NODE=$(NODE) ./scripts/packaging-install.sh
+	DESTDIR=$(DESTDIR) PREFIX=$(PREFIX) ./scripts/packaging-install.sh

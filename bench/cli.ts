@@ -1,6 +1,9 @@
 /**
- * Phase 3, CLI: wall time and peak RSS of manifold commands in a scratch
- * namespace, each sampled round-robin with `node -e 0` (the floor).
+ * Phase 3, CLI: wall time, CPU time and peak RSS of manifold commands in a
+ * scratch namespace, each sampled round-robin with `node -e 0` (the floor):
+ * every single-shot command from the checkout's bin/manifold and from the
+ * package's /usr/bin/manifold (unpacked, see lib/package.ts), then the
+ * large apply and status.
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -23,8 +26,8 @@ export interface CliOptions {
   /** Bindings in the large apply file. */
   bigSize: number;
   logDir: string;
-  /** The bundled CLI (build/bench/dist/manifold.mjs), also measured when present. */
-  bundleCli: string | null;
+  /** The package's usr/bin/manifold (unpacked .deb), also measured when present. */
+  packageCli: string | null;
 }
 
 const SINGLE_SHOT_MS = 15;
@@ -108,31 +111,46 @@ export async function cliPhase(o: CliOptions): Promise<{ rows: Row[]; descriptio
   const ns = BenchNs.create('cli');
   const tmp = benchTmpDir('cli');
   const out = new CliRows();
-  const cli = (...args: string[]): Cmd => ({ file: process.execPath, args: [CLI, ...args, '--netns', ns.netnsPath, '--bpffs', ns.bpffs] });
+  const on = (file: string) => (...args: string[]): Cmd => ({ file, args: [...args, '--netns', ns.netnsPath, '--bpffs', ns.bpffs] });
+  const cli = on(CLI);
+  const pcli = o.packageCli ? on(o.packageCli) : null;
   const floor = nodeFloor;
   const big = `${o.bigSize / 1000}k`;
   try {
     mustRun(cli('load'));
 
-    // The bundled CLI, when built, is sampled in the same rounds.
-    const bcli = (...args: string[]): Cmd => ({ ...cli(...args), args: [o.bundleCli ?? '', ...cli(...args).args.slice(1)] });
-    const withBundle = (cmds: Record<string, (i: number) => Cmd>, name: string, make: (c: typeof cli) => (i: number) => Cmd): Record<string, (i: number) => Cmd> =>
-      o.bundleCli ? { ...cmds, [name]: make(cli), [`${name}B`]: make(bcli) } : { ...cmds, [name]: make(cli) };
-    const both = (figure: string, s: Record<string, Samples>, name: string, floorS: Samples | undefined): void => {
+    // Every single-shot command: from the checkout (name) and from the package (name + P), same rounds.
+    type Make = (c: typeof cli) => (i: number) => Cmd;
+    const both = (name: string, make: Make): Record<string, (i: number) => Cmd> => (pcli ? { [name]: make(cli), [`${name}P`]: make(pcli) } : { [name]: make(cli) });
+    const report = (figure: string, s: Record<string, Samples>, name: string, floorS: Samples | undefined): void => {
       out.overFloor(figure, s[name], floorS, SINGLE_SHOT_MS);
-      if (s[`${name}B`]) out.overFloor(`${figure} (bundle)`, s[`${name}B`], floorS, SINGLE_SHOT_MS);
+      if (s[`${name}P`]) out.overFloor(`${figure} (package)`, s[`${name}P`], floorS, SINGLE_SHOT_MS);
     };
 
-    log('status (empty state), bind');
-    const s1 = interleave(withBundle({ floor }, 'status', (c) => () => c('status')), o.samples);
-    both('status (empty state)', s1, 'status', out.floor(s1.floor));
-    out.rss('status (empty state)', s1.status);
+    log('version, status (small state), bind, unbind, register');
+    const s0 = interleave({ floor, ...both('version', (c) => () => c('version')) }, o.samples);
+    report('version', s0, 'version', out.floor(s0.floor));
+    mustRun(cli('bind', 'web', 'tcp', '192.0.2.0/24', '80'));
+    mustRun(cli('bind', 'web', 'udp', '2001:db8::/64', '0'));
+    const s1 = interleave({ floor, ...both('status', (c) => () => c('status')) }, o.samples);
+    report('status (small state: 2 bindings)', s1, 'status', out.floor(s1.floor));
+    out.rss('status (small state)', s1.status);
     let port = 20000;
-    const s2 = interleave(withBundle({ floor }, 'bind', (c) => () => c('bind', 'bench', 'tcp', '198.51.100.0/24', String(port++))), o.samples);
-    both('bind', s2, 'bind', out.floor(s2.floor));
+    const bound: number[] = [];
+    const s2 = interleave({ floor, ...both('bind', (c) => () => {
+      bound.push(port);
+      return c('bind', 'bench', 'tcp', '198.51.100.0/24', String(port++));
+    }) }, o.samples);
+    report('bind', s2, 'bind', out.floor(s2.floor));
     out.rss('bind', s2.bind);
+    const s2u = interleave({ floor, ...both('unbind', (c) => () => c('unbind', 'bench', 'tcp', '198.51.100.0/24', String(bound.shift() ?? 0))) }, o.samples);
+    report('unbind', s2u, 'unbind', out.floor(s2u.floor));
+    // register: a listening socket passed as fd 3 the way systemd does (LISTEN_FDS, LISTEN_FDNAMES=reg).
+    let regPort = 21000;
+    const s2r = interleave({ floor, ...both('register', (c) => (): Cmd => ({ ...c('register'), netns: ns.netnsPath, listenTcp: { address: '127.0.0.1', port: regPort++, name: 'reg' } })) }, o.samples);
+    report('register (socket activation, 1 fd)', s2r, 'register', out.floor(s2r.floor));
 
-    log('register-pid (10 and 2,000 fds)');
+    log('register-pid (10 and 2,000 fds), unregister');
     const holder = await Worker.start(ns, script('fdholder-worker'), [], path.join(o.logDir, 'fdholder.log'));
     const held: number[] = [];
     try {
@@ -142,10 +160,9 @@ export async function cliPhase(o: CliOptions): Promise<{ rows: Row[]; descriptio
         ns.track(h.pid);
         held.push(h.pid);
       }
-      const rp = (h: Held, label: string) => (): Cmd => cli('register-pid', String(h.pid), label, 'tcp', '127.0.0.1', String(h.port));
-      const rpB = (h: Held, label: string) => (): Cmd => bcli('register-pid', String(h.pid), label, 'tcp', '127.0.0.1', String(h.port));
-      const s3 = interleave({ floor, rp10: rp(h10, 'rp10'), rp2k: rp(h2k, 'rp2k'), ...(o.bundleCli ? { rp10B: rpB(h10, 'rp10') } : {}) }, o.samples);
-      both(`register-pid (${h10.fds} fds)`, s3, 'rp10', out.floor(s3.floor));
+      const rp = (h: Held, label: string) => (c: typeof cli) => (): Cmd => c('register-pid', String(h.pid), label, 'tcp', '127.0.0.1', String(h.port));
+      const s3 = interleave({ floor, ...both('rp10', rp(h10, 'rp10')), rp2k: rp(h2k, 'rp2k')(cli) }, o.samples);
+      report(`register-pid (${h10.fds} fds)`, s3, 'rp10', out.floor(s3.floor));
       const v10 = summarize(s3.rp10?.ms ?? []);
       const v2k = summarize(s3.rp2k?.ms ?? []);
       const extra = pairedDelta(s3.rp2k?.ms ?? [], s3.rp10?.ms ?? []);
@@ -160,6 +177,13 @@ export async function cliPhase(o: CliOptions): Promise<{ rows: Row[]; descriptio
         ...(note ? { note } : {}),
       }));
       out.rss(`register-pid (${h2k.fds} fds)`, s3.rp2k);
+      // unregister: the socket is registered again (untimed) before each run.
+      const s3u = interleave({ floor, ...both('unregister', (c) => () => c('unregister', 'rp10', 'ipv4', 'tcp')) }, o.samples, {
+        before: (name) => {
+          if (name.startsWith('unregister')) mustRun(rp(h10, 'rp10')(cli)());
+        },
+      });
+      report('unregister', s3u, 'unregister', out.floor(s3u.floor));
     } finally {
       holder.stop();
       for (const pid of held) {
@@ -189,7 +213,7 @@ export async function cliPhase(o: CliOptions): Promise<{ rows: Row[]; descriptio
     out.absolute(`status (${big} bindings)`, s5.status, fl5, 400);
     out.rss(`apply ${big} bindings (no-op re-apply)`, s5.noop);
     out.rss(`status (${big} bindings)`, s5.status);
-    const description = `Wall time of one CLI process (spawn to exit) against a dispatcher in a scratch namespace, sampled round-robin with \`node -e 0\` ("floor + X" is the median of per-round differences, each round's runs being adjacent in time): ${o.samples} rounds (after one warm-up round) for single-shot commands, up to ${o.bigSamples} (at least 3; fewer when a group exceeds ${o.bigBudgetMs / 1000} s) for the ${big} ones (apply into an empty state: unload + load, untimed, before each run). Apply file: ${LARGE_SET_DESCRIPTION} Peak RSS and CPU time: ${probeMethod()}. Rows marked (bundle) run build/bench/dist/manifold.mjs, the esbuild bundle the package ships (scripts/packaging-bundle.mjs, built fresh by the benchmark), in the same rounds. register-pid targets: \`sleep\` processes inheriting exactly 10 or 2,000 fds (the listener; for 2,000 also ~1,000 established loopback TCP sockets; the rest /dev/null).`;
+    const description = `Wall time of one CLI process (fork to exit) against a dispatcher in a scratch namespace, sampled round-robin with \`node -e 0\` ("floor + X" is the median of per-round differences, each round's runs being adjacent in time): ${o.samples} rounds (after one warm-up round) for single-shot commands, up to ${o.bigSamples} (at least 3; fewer when a group exceeds ${o.bigBudgetMs / 1000} s) for the ${big} ones (apply into an empty state: unload + load, untimed, before each run). Single-shot commands run the checkout's bin/manifold (a symlink to build/sea/manifold, the single executable \`make build\` writes) and, as rows marked (package), the unpacked package's usr/bin/manifold (a symlink to the single executable), in the same rounds. register gets a listening TCP socket as fd 3 with LISTEN_FDS/LISTEN_PID/LISTEN_FDNAMES set by runstat before the exec, as systemd passes it; unregister's socket is registered again (untimed) before each run. Apply file: ${LARGE_SET_DESCRIPTION} Wall time, peak RSS and CPU time: ${probeMethod()}. register-pid targets: \`sleep\` processes inheriting exactly 10 or 2,000 fds (the listener; for 2,000 also ~1,000 established loopback TCP sockets; the rest /dev/null).`;
     return { rows: out.finish(), description };
   } finally {
     ns.destroy();

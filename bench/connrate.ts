@@ -32,7 +32,7 @@ function log(msg: string): void {
 /** Run the connection-rate phase. */
 export async function connratePhase(o: ConnrateOptions): Promise<{ rows: Row[]; description: string }> {
   const ns = BenchNs.create('conn');
-  const cli = (...args: string[]): Cmd => ({ file: process.execPath, args: [CLI, ...args, '--netns', ns.netnsPath, '--bpffs', ns.bpffs] });
+  const cli = (...args: string[]): Cmd => ({ file: CLI, args: [...args, '--netns', ns.netnsPath, '--bpffs', ns.bpffs] });
   try {
     const worker = await Worker.start(ns, script('traffic-worker'), [], path.join(o.logDir, 'connrate-worker.log'));
     const { port } = await worker.call<{ port: number }>('listen', { host: '127.0.0.1' });

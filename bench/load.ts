@@ -31,7 +31,7 @@ const STEER = { host: '127.0.0.10', port: 9000 };
 export async function loadPhase(o: LoadOptions): Promise<{ rows: Row[]; description: string }> {
   const ns = BenchNs.create('load');
   const tmp = benchTmpDir('load');
-  const cli = (...args: string[]): Cmd => ({ file: process.execPath, args: [CLI, ...args, '--netns', ns.netnsPath, '--bpffs', ns.bpffs] });
+  const cli = (...args: string[]): Cmd => ({ file: CLI, args: [...args, '--netns', ns.netnsPath, '--bpffs', ns.bpffs] });
   try {
     const files = { A: path.join(tmp, 'a.json'), B: path.join(tmp, 'b.json') };
     writeApplyFile(files.A, steeringSet('A', STEER.host, STEER.port, o.others));

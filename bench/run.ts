@@ -18,7 +18,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { buildBundle, type Bundle } from './lib/bundle.js';
+import { buildPackage, type Package } from './lib/package.js';
 import { machineFacts } from './lib/machine.js';
 import { destroyAll, removeStale } from './lib/netns.js';
 import { benchTmpDir, ROOT } from './lib/paths.js';
@@ -40,16 +40,16 @@ interface Phase {
   run: () => Promise<{ rows: Row[]; description: string }> | { rows: Row[]; description: string };
 }
 
-function phases(quick: boolean, logDir: string, bundle: Bundle): Phase[] {
+function phases(quick: boolean, logDir: string, pkg: Package): Phase[] {
   const q = (full: number, fast: number): number => (quick ? fast : full);
-  const bundleCli = 'cli' in bundle ? bundle.cli : null;
-  const bundleGen = 'generator' in bundle ? bundle.generator : null;
+  const packageCli = 'cli' in pkg ? pkg.cli : null;
+  const packageGen = 'generator' in pkg ? pkg.generator : null;
   return [
     { name: 'dataplane', run: () => dataplanePhase({ rounds: q(31, 5), repeat: q(100_000, 20_000) }) },
     { name: 'connrate', run: () => connratePhase({ rounds: q(24, 2), roundMs: q(1000, 1000), concurrency: 4, logDir }) },
-    { name: 'cli', run: () => cliPhase({ samples: q(15, 3), bigSamples: q(7, 1), bigBudgetMs: q(60_000, 10_000), bigSize: 200_000, logDir, bundleCli }) },
-    { name: 'startup', run: () => startupPhase({ samples: q(11, 3), bundleCli }) },
-    { name: 'generator', run: () => generatorPhase({ samples: q(15, 3), bundle: bundleGen }) },
+    { name: 'cli', run: () => cliPhase({ samples: q(15, 3), bigSamples: q(7, 1), bigBudgetMs: q(60_000, 10_000), bigSize: 200_000, logDir, packageCli }) },
+    { name: 'startup', run: () => startupPhase({ samples: q(11, 3), packageCli }) },
+    { name: 'generator', run: () => generatorPhase({ samples: q(15, 3), packageGenerator: packageGen }) },
     { name: 'load', run: () => loadPhase({ durationMs: q(20_000, 5000), rate: 1000, others: 2000, logDir }) },
     { name: 'discovery', run: () => discoveryPhase({ rounds: q(31, 5), repeat: q(100_000, 20_000) }) },
   ];
@@ -63,9 +63,13 @@ async function inner(): Promise<number> {
   const logDir = benchTmpDir('logs');
   const results: BenchResults = { machine: machineFacts(), methods: {}, phaseSeconds: {}, errors: {}, rows: [] };
   const t0 = Date.now();
-  const bundle = buildBundle();
-  results.methods.bundle = 'error' in bundle ? `no bundle measured: ${bundle.error}` : 'scripts/packaging-bundle.mjs built build/bench/dist fresh from src/ at the start of the run; rows marked (bundle) use it.';
-  for (const p of phases(quick, logDir, bundle)) {
+  // The package is only measured by the phases that run a command.
+  const needPackage = !only || only.some((p) => ['cli', 'startup', 'generator'].includes(p));
+  const pkg: Package = needPackage ? buildPackage() : { error: 'not needed by the phases run' };
+  results.methods.package = 'error' in pkg
+    ? `no package measured: ${pkg.error}`
+    : `the .deb (${path.basename(pkg.deb)}) was built fresh from this tree at the start of the run (scripts/packaging-bundle.mjs + packaging-deb.sh, as make deb) and unpacked with dpkg-deb -x; rows marked (package) run its usr/bin/manifold and usr/lib/systemd/system-generators/manifold-generator, the files apt install puts in /usr (symlinks to the single executable /usr/lib/manifold/manifold).`;
+  for (const p of phases(quick, logDir, pkg)) {
     if (only && !only.includes(p.name)) continue;
     process.stderr.write(`bench: ${p.name}\n`);
     const start = Date.now();

@@ -1,7 +1,9 @@
 /**
  * CLI start-up breakdown (information, no targets): where the time of a
- * trivial CLI call goes — node itself, the module graph, yargs, koffi and
- * libbpf — each as a separate process against `node -e 0`.
+ * trivial CLI call goes, each as a separate process against `node -e 0` —
+ * the single executable itself, through the checkout's bin/manifold and as
+ * the package installs it (both symlinks); for comparison the tsc module tree it replaced,
+ * and what its parts (yargs, the module graph, koffi + libbpf) cost there.
  */
 import path from 'node:path';
 import { CLI, ROOT } from './lib/paths.js';
@@ -18,18 +20,22 @@ function cjs(code: string): () => Cmd {
 }
 
 /** Run the start-up breakdown. */
-export function startupPhase(o: { samples: number; bundleCli: string | null }): { rows: Row[]; description: string } {
+export function startupPhase(o: { samples: number; packageCli: string | null }): { rows: Row[]; description: string } {
   const main = path.join(ROOT, 'build', 'src', 'cli', 'main.js');
+  const sea = path.join(ROOT, 'build', 'sea', 'manifold');
+  const koffi = JSON.stringify(path.join(ROOT, 'node_modules', 'koffi'));
   const cmds: Record<string, () => Cmd> = {
     floor: nodeFloor,
-    'ESM entry, no imports': esm('0'),
-    'import yargs': esm("await import('yargs'); await import('yargs/helpers')"),
-    "require('koffi')": cjs(`require(${JSON.stringify(path.join(ROOT, 'node_modules', 'koffi'))})`),
-    "require('koffi') + load libbpf.so.1 + libc.so.6": cjs(`const k = require(${JSON.stringify(path.join(ROOT, 'node_modules', 'koffi'))}); k.load('libbpf.so.1'); k.load('libc.so.6')`),
-    'import the CLI module graph (build/src/cli/main.js)': esm(`await import(${JSON.stringify(main)})`),
-    'manifold --version (yargs, no BPF)': () => ({ file: process.execPath, args: [CLI, '--version'] }),
+    'manifold version: build/sea/manifold (the single executable)': () => ({ file: sea, args: ['version'] }),
+    'manifold version: bin/manifold (symlink to the single executable)': () => ({ file: CLI, args: ['version'] }),
+    ...(o.packageCli ? { 'manifold version: package usr/bin/manifold (symlink to the single executable)': () => ({ file: o.packageCli ?? '', args: ['version'] }) } : {}),
+    'manifold version: the tsc module tree under node (before the single executable)': esm(`const { main } = await import(${JSON.stringify(main)}); process.exitCode = await main(['version'])`),
+    'tsc tree: ESM entry, no imports': esm('0'),
+    'tsc tree: import yargs': esm("await import('yargs'); await import('yargs/helpers')"),
+    'tsc tree: import the CLI module graph (build/src/cli/main.js)': esm(`await import(${JSON.stringify(main)})`),
+    "require('koffi')": cjs(`require(${koffi})`),
+    "require('koffi') + load libbpf.so.1 + libc.so.6": cjs(`const k = require(${koffi}); k.load('libbpf.so.1'); k.load('libc.so.6')`),
   };
-  if (o.bundleCli) cmds['manifold --version, esbuild bundle'] = () => ({ file: process.execPath, args: [o.bundleCli ?? '', '--version'] });
   const s = interleave(cmds, o.samples);
   const fl = summarize(s.floor?.ms ?? []);
   const rows: Row[] = [row({ section: 'startup', figure: 'node -e 0 (floor)', unit: 'ms', value: fl, floor: null, target: null, detail: true })];
@@ -39,5 +45,5 @@ export function startupPhase(o: { samples: number; bundleCli: string | null }): 
     const over = pairedDelta(s[name]?.ms ?? [], s.floor?.ms ?? []);
     rows.push(row({ section: 'startup', figure: name, unit: 'ms', value: v, floor: { name: 'node -e 0', value: fl }, target: null, compare: `floor + ${fmt(over.median)} ms`, note: cpuNote(s[name], s.floor) }));
   }
-  return { rows, description: `Each line is a separate node process, ${o.samples} rounds round-robin with \`node -e 0\`; "floor + X" (median of per-round differences) is what that step adds to bare node start-up.` };
+  return { rows, description: `Each line is a separate process, ${o.samples} rounds round-robin with \`node -e 0\`; "floor + X" (median of per-round differences) is what it adds to bare node start-up. The single executable (scripts/build-sea.mjs) is this machine's node with a start-up snapshot of the CLI; the "tsc tree" lines run node on the compiled module tree (build/src), the way bin/manifold ran before, for comparison.` };
 }

@@ -21,7 +21,7 @@ NS="mf-demo-$$"
 BPFFS="$(mktemp -d /tmp/mf-demo-bpffs.XXXXXX)"
 OUT="$(mktemp /tmp/mf-demo-out.XXXXXX)"
 NC_PID=""
-M() { node bin/manifold --netns "/run/netns/$NS" --bpffs "$BPFFS" "$@"; }
+M() { bin/manifold --netns "/run/netns/$NS" --bpffs "$BPFFS" "$@"; }
 step() { printf '\n\033[1m$ manifold %s\033[0m\n' "$*"; }
 
 cleanup() {

@@ -1,8 +1,9 @@
 #!/usr/bin/env node
 // Writes the Debian copyright file (machine-readable format 1.0) for the package:
-// manifold itself, then every npm package esbuild put into the bundle (from the
-// bundle's metafile, build/dist/bundle-meta.json) and koffi, each with the
-// copyright lines and licence text of its own licence file.
+// manifold itself, the Node.js runtime the single executable embeds (with Node's
+// own licence file in full, which covers what Node bundles), then every npm package
+// esbuild put into the bundles (from their metafile, build/dist/bundle-meta.json)
+// and koffi, each with the copyright lines and licence text of its own licence file.
 //
 //   packaging-copyright.mjs [DIST] > copyright
 import fs from 'node:fs';
@@ -70,7 +71,7 @@ for (const name of [...pkgs].sort()) {
   } else {
     lines.push(`License: ${deb}\n${block(text.replace(/^[\s\S]*?(?=Permission|Redistribution)/, ''))}`);
   }
-  lines.push(`Comment: ${name} ${pj.version}, ${name === 'koffi' ? 'with its prebuilt binary in /usr/lib/manifold/node_modules' : 'bundled into /usr/lib/manifold/manifold.mjs'}.`);
+  lines.push(`Comment: ${name} ${pj.version}, ${name === 'koffi' ? 'with its prebuilt binary in /usr/lib/manifold/node_modules' : 'bundled into /usr/lib/manifold/manifold or /usr/lib/manifold/lib'}.`);
   paragraphs.push(lines.join('\n'));
 }
 if (problems.length) {
@@ -103,17 +104,33 @@ CAUSED AND ON ANY THEORY OF LIABILITY, WHETHER IN CONTRACT, STRICT LIABILITY,
 OR TORT (INCLUDING NEGLIGENCE OR OTHERWISE) ARISING IN ANY WAY OUT OF THE USE
 OF THIS SOFTWARE, EVEN IF ADVISED OF THE POSSIBILITY OF SUCH DAMAGE.`;
 
+// The embedded Node.js: its licence file (Node's MIT licence, then the licences of
+// everything Node includes: V8, OpenSSL, ICU, libuv, ...) in full.
+const node = JSON.parse(fs.readFileSync(path.join(dist, 'node.json'), 'utf8'));
+const nodeLicence = fs.readFileSync(node.license, 'utf8');
+const nodeParagraph = [
+  'Files: usr/lib/manifold/manifold',
+  'Copyright: Node.js contributors\n Joyent, Inc. and other Node contributors\n the authors of the software Node.js includes (see the licence below)',
+  'License: Node.js',
+  `Comment: /usr/lib/manifold/manifold is a copy of the build machine's Node.js ${node.version}\n${block(`executable, stripped of symbols, with manifold's start-up snapshot injected the way
+Node.js builds single executable applications; it does not use the system's nodejs.`)}`,
+].join('\n');
+
 const out = [
   [
     'Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/',
     'Upstream-Name: manifold',
-    `Comment: manifold's own code and the npm packages it uses are bundled into one\n${block(`file with esbuild (/usr/lib/manifold/manifold.mjs and manifold-generator.mjs); koffi
-and its prebuilt binary are shipped as they come from npm. The paragraphs below
-name each bundled package with the copyright and licence of its own licence file.`)}`,
+    `Comment: manifold's own code and the npm packages it uses are bundled with esbuild\n${block(`into the start-up snapshot of /usr/lib/manifold/manifold, a Node.js single
+executable (the packages only some commands use into /usr/lib/manifold/lib/*.cjs);
+koffi and its prebuilt binary are shipped as they come from npm. The paragraphs
+below name the embedded Node.js and each bundled package with the copyright and
+licence of its own licence file.`)}`,
   ].join('\n'),
   ['Files: *', 'Copyright: manifold contributors', 'License: BSD-3-clause'].join('\n'),
+  nodeParagraph,
   ...paragraphs,
   `License: BSD-3-clause\n${block(bsd3)}`,
+  `License: Node.js\n${block(nodeLicence)}`,
   ...[...standalone].filter((l) => COMMON.has(l)).map((l) => `License: ${l}\n On Debian systems, the full text of the ${l} licence is in\n /usr/share/common-licenses/${l}.`),
 ];
 process.stdout.write(`${out.join('\n\n')}\n`);

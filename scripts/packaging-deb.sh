@@ -1,6 +1,7 @@
 #!/bin/sh
-# Builds manifold_<version>-<revision>_<arch>.deb (make deb) with dpkg-deb, from the
-# bundle in build/dist (make bundle) and packaging/debian/*: installs the tree
+# Builds manifold_<version>-<revision>_<arch>.deb (make deb) with dpkg-deb, from
+# build/dist (make bundle: the single executable, which embeds its Node.js runtime)
+# and packaging/debian/*: installs the tree
 # with packaging-install.sh (PREFIX=/usr), adds the Debian files (copyright,
 # changelog.Debian.gz, README.Debian, maintainer scripts, md5sums, control).
 #
@@ -9,7 +10,7 @@
 #   DEB_STAGE        staging directory, emptied first [build/deb]
 #   DEB_REVISION     Debian revision [1]
 #   DEB_MAINTAINER   [manifold maintainers <maintainers@manifold.invalid>]
-#   DIST             the bundle [build/dist]
+#   DIST             what make bundle assembled [build/dist]
 # Prints the path of the .deb on its last line.
 set -eu
 cd "$(dirname "$0")/.."
@@ -33,7 +34,8 @@ if [ ! -f "$DIST/VERSION" ]; then
 fi
 version=$(cat "$DIST/VERSION")
 deb_version=$version-$DEB_REVISION
-# The koffi binary in the bundle is the one for this Node's architecture.
+node_version=$(sed -n 's/.*"version": *"v\{0,1\}\([^"]*\)".*/\1/p' "$DIST/node.json")
+# The executable (and koffi's binary) are for this Node's architecture.
 arch=$(node -p '({ x64: "amd64", arm64: "arm64", ia32: "i386", arm: "armhf", riscv64: "riscv64" })[process.arch] ?? ""')
 if [ -z "$arch" ]; then
   echo "packaging-deb: no Debian architecture for Node's $(node -p process.arch)" >&2
@@ -52,7 +54,7 @@ rm -rf "$DEB_STAGE"
 mkdir -p "$root" "$DEB_OUTDIR"
 
 umask 022
-DESTDIR=$root PREFIX=/usr NODE=/usr/bin/node ./scripts/packaging-install.sh >/dev/null
+DESTDIR=$root PREFIX=/usr ./scripts/packaging-install.sh >/dev/null
 
 doc=$root/usr/share/doc/manifold
 node scripts/packaging-copyright.mjs "$DIST" > "$doc/copyright"
@@ -65,13 +67,13 @@ sed -e "s|@DEB_VERSION@|$deb_version|g" -e "s|@VERSION@|$version|g" -e "s|@COMMI
   | gzip -9n > "$doc/changelog.Debian.gz"
 chmod 0644 "$doc/copyright" "$doc/changelog.Debian.gz"
 
-# Shared-library dependencies of the koffi binary (libbpf and libsystemd are
-# opened with dlopen through koffi, so they are listed in control.in).
+# Shared-library dependencies of the executable (Node) and of koffi's binary (libbpf
+# and libsystemd are opened with dlopen through koffi, so they are listed in control.in).
 shl=$(mktemp -d)
 trap 'rm -rf "$shl"' EXIT
 mkdir -p "$shl/debian"
 printf 'Source: manifold\n\nPackage: manifold\nArchitecture: any\n' > "$shl/debian/control"
-binaries=$(find "$(cd "$root" && pwd)/usr" -name '*.node' -type f)
+binaries="$(cd "$root" && pwd)/usr/lib/manifold/manifold $(find "$(cd "$root" && pwd)/usr" -name '*.node' -type f)"
 shlibs=$(cd "$shl" && dpkg-shlibdeps -O -e $binaries 2>/dev/null | sed -n 's/^shlibs:Depends=//p')
 if [ -z "$shlibs" ]; then
   echo "packaging-deb: dpkg-shlibdeps found no dependencies for $binaries" >&2
@@ -84,10 +86,13 @@ for s in postinst prerm postrm; do install -m 0755 "packaging/debian/$s" "$root/
 chmod 0644 "$root/DEBIAN/md5sums"
 size=$(du -k -s --apparent-size --exclude=DEBIAN "$root" | cut -f1)
 sed -e "s|@VERSION@|$deb_version|g" -e "s|@ARCH@|$arch|g" -e "s|@MAINTAINER@|$DEB_MAINTAINER|g" \
-    -e "s|@INSTALLED_SIZE@|$size|g" -e "s|@SHLIBS_DEPENDS@|$shlibs|g" packaging/debian/control.in > "$root/DEBIAN/control"
+    -e "s|@INSTALLED_SIZE@|$size|g" -e "s|@SHLIBS_DEPENDS@|$shlibs|g" -e "s|@NODE_VERSION@|Node.js $node_version|g" \
+    packaging/debian/control.in > "$root/DEBIAN/control"
 chmod 0644 "$root/DEBIAN/control"
 
 find "$root" -exec touch -h -d "@$SOURCE_DATE_EPOCH" {} +
 deb=$DEB_OUTDIR/manifold_${deb_version}_$arch.deb
-dpkg-deb --root-owner-group -Zxz --build "$root" "$deb" >/dev/null
+# xz -1: the executable (Node) is ~90 MB; -1 packs it in a quarter of the time of the
+# default -6 for ~15% more bytes (26 MB instead of 23).
+dpkg-deb --root-owner-group -Zxz -z1 --build "$root" "$deb" >/dev/null
 echo "$deb"

@@ -1,20 +1,19 @@
 #!/bin/sh
 # Installs manifold into $DESTDIR$PREFIX (make install, and make deb's staging tree)
-# from the bundle in build/dist (make bundle), the units, the man pages (built here
-# from docs/*.md with go-md2man) and the examples. No maintainer actions: see
-# packaging/README.md for what to run afterwards.
+# from build/dist (make bundle: the single executable, which embeds its Node.js
+# runtime), the units, the man pages (built here from docs/*.md with go-md2man) and
+# the examples. No maintainer actions: see packaging/README.md for what to run afterwards.
 #
 # Environment (defaults in brackets):
 #   DESTDIR              staging root []
 #   PREFIX               [/usr/local]
 #   BINDIR               [$PREFIX/bin]
-#   PKGLIBDIR            bundle, koffi, BPF object, VERSION [$PREFIX/lib/manifold]
+#   PKGLIBDIR            the executable, koffi, BPF object, VERSION [$PREFIX/lib/manifold]
 #   SYSTEMDUNITDIR       [$PREFIX/lib/systemd/system]
 #   SYSTEMDGENERATORDIR  [$PREFIX/lib/systemd/system-generators]
 #   SYSUSERSDIR          [$PREFIX/lib/sysusers.d]
 #   MANDIR               [$PREFIX/share/man]
 #   DOCDIR               [$PREFIX/share/doc/manifold]
-#   NODE                 Node.js >= 20 the launchers run [/usr/bin/node]
 #   DIST                 the bundle [build/dist]
 set -eu
 cd "$(dirname "$0")/.."
@@ -28,10 +27,9 @@ SYSTEMDGENERATORDIR=${SYSTEMDGENERATORDIR:-$PREFIX/lib/systemd/system-generators
 SYSUSERSDIR=${SYSUSERSDIR:-$PREFIX/lib/sysusers.d}
 MANDIR=${MANDIR:-$PREFIX/share/man}
 DOCDIR=${DOCDIR:-$PREFIX/share/doc/manifold}
-NODE=${NODE:-/usr/bin/node}
 DIST=${DIST:-build/dist}
 
-for v in PREFIX BINDIR PKGLIBDIR SYSTEMDUNITDIR SYSTEMDGENERATORDIR SYSUSERSDIR MANDIR DOCDIR NODE; do
+for v in PREFIX BINDIR PKGLIBDIR SYSTEMDUNITDIR SYSTEMDGENERATORDIR SYSUSERSDIR MANDIR DOCDIR; do
   eval "val=\$$v"
   case $val in
     /*) ;;
@@ -41,7 +39,7 @@ for v in PREFIX BINDIR PKGLIBDIR SYSTEMDUNITDIR SYSTEMDGENERATORDIR SYSUSERSDIR 
     *[!A-Za-z0-9/._+-]*) echo "packaging-install: $v='$val': only letters, digits and /._+- are supported" >&2; exit 1 ;;
   esac
 done
-for f in manifold.mjs manifold-generator.mjs manifold.bpf.o discovery.bpf.o VERSION node_modules/koffi/package.json; do
+for f in manifold manifold.bpf.o discovery.bpf.o VERSION node_modules/koffi/package.json; do
   if [ ! -e "$DIST/$f" ]; then
     echo "packaging-install: $DIST/$f is missing: run 'make bundle' first" >&2
     exit 1
@@ -50,28 +48,36 @@ done
 version=$(cat "$DIST/VERSION")
 D=$DESTDIR
 
-# The program: bundle, generator bundle, koffi, BPF object, VERSION.
-install -d "$D$BINDIR" "$D$PKGLIBDIR" "$D$SYSTEMDUNITDIR" "$D$SYSTEMDGENERATORDIR" "$D$SYSUSERSDIR" \
+# relpath FROM_DIR TO: TO relative to FROM_DIR (symlinks within /usr are relative).
+relpath() { realpath -m --relative-to="$1" "$2"; }
+
+# The program: the executable, the bundles loaded on use, koffi, BPF object, VERSION.
+install -d "$D$BINDIR" "$D$PKGLIBDIR/lib" "$D$SYSTEMDUNITDIR" "$D$SYSTEMDGENERATORDIR" "$D$SYSUSERSDIR" \
   "$D$MANDIR/man1" "$D$MANDIR/man5" "$D$DOCDIR/examples"
-for f in manifold.mjs manifold-generator.mjs manifold.bpf.o discovery.bpf.o VERSION; do
+install -m 0755 "$DIST/manifold" "$D$PKGLIBDIR/manifold"
+for f in manifold.bpf.o discovery.bpf.o VERSION; do
   install -m 0644 "$DIST/$f" "$D$PKGLIBDIR/$f"
 done
+rm -f "$D$PKGLIBDIR"/lib/*.cjs
+for f in "$DIST"/lib/*.cjs; do install -m 0644 "$f" "$D$PKGLIBDIR/lib/"; done
 rm -rf "$D$PKGLIBDIR/node_modules"
 (cd "$DIST" && find node_modules -type d) | while read -r d; do install -d -m 0755 "$D$PKGLIBDIR/$d"; done
 (cd "$DIST" && find node_modules -type f) | while read -r f; do install -m 0644 "$DIST/$f" "$D$PKGLIBDIR/$f"; done
 
-# Launchers.
-subst() {
-  sed -e "s|@NODE@|$NODE|g" -e "s|@PKGLIBDIR@|$PKGLIBDIR|g" -e "s|@BINDIR@|$BINDIR|g" -e "s|@ENV@|$2|g" "$1"
-}
-subst packaging/manifold.in '' > "$D$BINDIR/manifold.tmp"
-genenv=''
-# The generator writes "ExecStartPost=+/usr/bin/manifold ..." unless told otherwise.
-if [ "$BINDIR" != /usr/bin ]; then genenv="MANIFOLD_BIN=$BINDIR/manifold "; fi
-subst packaging/manifold-generator.in "$genenv" > "$D$SYSTEMDGENERATORDIR/manifold-generator.tmp"
-chmod 0755 "$D$BINDIR/manifold.tmp" "$D$SYSTEMDGENERATORDIR/manifold-generator.tmp"
-mv "$D$BINDIR/manifold.tmp" "$D$BINDIR/manifold"
-mv "$D$SYSTEMDGENERATORDIR/manifold-generator.tmp" "$D$SYSTEMDGENERATORDIR/manifold-generator"
+# The command and the generator are the executable under two names (symlinks: no launcher,
+# the pid stays the one systemd started, so socket activation's LISTEN_PID matches).
+ln -sfn manifold "$D$PKGLIBDIR/manifold-generator"
+ln -sfn "$(relpath "$BINDIR" "$PKGLIBDIR/manifold")" "$D$BINDIR/manifold"
+rm -f "$D$SYSTEMDGENERATORDIR/manifold-generator"
+if [ "$BINDIR" = /usr/bin ]; then
+  ln -s "$(relpath "$SYSTEMDGENERATORDIR" "$PKGLIBDIR/manifold-generator")" "$D$SYSTEMDGENERATORDIR/manifold-generator"
+else
+  # The generator writes "ExecStartPost=+/usr/bin/manifold ..." unless told otherwise.
+  sed -e "s|@PKGLIBDIR@|$PKGLIBDIR|g" -e "s|@ENV@|MANIFOLD_BIN=$BINDIR/manifold |g" packaging/manifold-generator.in \
+    > "$D$SYSTEMDGENERATORDIR/manifold-generator.tmp"
+  chmod 0755 "$D$SYSTEMDGENERATORDIR/manifold-generator.tmp"
+  mv "$D$SYSTEMDGENERATORDIR/manifold-generator.tmp" "$D$SYSTEMDGENERATORDIR/manifold-generator"
+fi
 
 # Units (their ExecStart= name /usr/bin/manifold), sysusers.d.
 for u in manifold.service manifold-register@.service manifold-metrics.socket manifold-metrics.service manifold-discovery.service; do
@@ -97,4 +103,4 @@ install -m 0644 docs/discovery.md "$D$DOCDIR/discovery.md"
 install -m 0644 units/README.md "$D$DOCDIR/units.md"
 for f in packaging/examples/*; do install -m 0644 "$f" "$D$DOCDIR/examples/"; done
 
-echo "packaging-install: manifold $version installed into ${DESTDIR:-/}${DESTDIR:+ }(prefix $PREFIX, Node $NODE)"
+echo "packaging-install: manifold $version installed into ${DESTDIR:-/}${DESTDIR:+ }(prefix $PREFIX)"

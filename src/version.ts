@@ -1,9 +1,10 @@
 /**
- * manifold's version: from the build's version file, else package.json.
+ * manifold's version: from the build's version file, else package.json
+ * (the first found from the program directory up, see locate.ts).
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { programDir } from './locate.js';
 
 let cached: string | undefined;
 
@@ -11,7 +12,7 @@ let cached: string | undefined;
 export function manifoldVersion(): string {
   if (cached) return cached;
   if (process.env.MANIFOLD_VERSION_OVERRIDE) return (cached = process.env.MANIFOLD_VERSION_OVERRIDE);
-  let dir = path.dirname(fileURLToPath(import.meta.url));
+  let dir = programDir();
   for (let i = 0; i < 6; i++) {
     for (const name of ['VERSION', 'package.json']) {
       const p = path.join(dir, name);

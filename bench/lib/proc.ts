@@ -1,6 +1,6 @@
 /**
  * Running commands for the benchmark: wall time of one run, peak RSS and
- * CPU time, and
+ * CPU time (through bench/lib/runstat.c), and
  * the interleaved "floor, command, floor, command" sampling that cancels
  * slow drift in machine load.
  */
@@ -9,6 +9,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { pairedDelta, summarize } from './stats.js';
 import { benchTmpDir } from './paths.js';
+import { readRunStat, runstat } from './runstat.js';
 
 /** A command line. */
 export interface Cmd {
@@ -16,70 +17,62 @@ export interface Cmd {
   args: string[];
   env?: NodeJS.ProcessEnv;
   input?: string;
+  /** Run it in this network namespace (runstat joins it before the fork; needs `probe`). */
+  netns?: string;
+  /** Pass it a listening TCP socket as fd 3 with LISTEN_FDS/LISTEN_PID/LISTEN_FDNAMES (needs `probe`). */
+  listenTcp?: { address: string; port: number; name: string };
 }
 
 /** Result of one run. */
 export interface RunResult {
+  /** Wall time: fork to exit (runstat) for probed runs, else spawn to exit. */
   ms: number;
   code: number;
   stdout: string;
   stderr: string;
-  /** Peak RSS (VmHWM at exit) in MiB, for probed node runs. */
+  /** Peak RSS (ru_maxrss) in MiB, for probed runs. */
   rssMiB?: number;
-  /** User + system CPU time (process.cpuUsage at exit) in ms, for probed node runs. */
+  /** User + system CPU time (wait4 rusage) in ms, for probed runs. */
   cpuMs?: number;
 }
 
-/**
- * Preloaded into probed node runs: at exit, write "VmHWM-KiB cpu-µs" to
- * $MF_BENCH_PROBE_FILE. Costs one tiny CommonJS module, floor runs included.
- */
-const PROBE_HOOK = `process.on('exit', () => {
-  try {
-    const fs = require('fs');
-    const m = /VmHWM:\\s+(\\d+)/.exec(fs.readFileSync('/proc/self/status', 'utf8'));
-    const c = process.cpuUsage();
-    fs.writeFileSync(process.env.MF_BENCH_PROBE_FILE, (m ? m[1] : '0') + ' ' + (c.user + c.system));
-  } catch (e) {}
-});
-`;
-
 let probeDir: string | null = null;
 
-function probePaths(): { hook: string; out: string } {
+function probeOut(): string {
   if (!probeDir) {
     probeDir = benchTmpDir('probe');
-    fs.writeFileSync(path.join(probeDir, 'hook.cjs'), PROBE_HOOK);
     const dir = probeDir;
     process.on('exit', () => fs.rmSync(dir, { recursive: true, force: true }));
   }
-  return { hook: path.join(probeDir, 'hook.cjs'), out: path.join(probeDir, 'out') };
+  return path.join(probeDir, 'out');
 }
 
-/** How peak RSS and CPU time are measured (for the report). */
+/** How wall time, peak RSS and CPU time are measured (for the report). */
 export function probeMethod(): string {
-  return 'a preloaded hook (node --require) writes VmHWM and process.cpuUsage() when the process exits; every timed run, floor included, carries it';
+  return 'every timed run, floor included, is started by bench/lib/runstat.c (fork + exec, then wait4): wall time from fork to exit, CPU time (user + system) and peak RSS (ru_maxrss) from wait4\'s rusage of the process; nothing is loaded into the measured process';
 }
 
 /**
- * Run a command to completion and time it (wall clock, spawn included).
- * With `probe` (node commands only) peak RSS and CPU time come back too.
+ * Run a command to completion and time it. With `probe`, it runs under
+ * runstat: wall time from fork to exit, and CPU time and peak RSS come back too.
  */
 export function timeRun(cmd: Cmd, timeoutMs = 120_000, probe = false): RunResult {
+  let file = cmd.file;
   let args = cmd.args;
-  let env = cmd.env ?? process.env;
   let out: string | null = null;
   if (probe) {
-    const p = probePaths();
-    out = p.out;
+    out = probeOut();
     fs.rmSync(out, { force: true });
-    args = ['--require', p.hook, ...args];
-    env = { ...env, MF_BENCH_PROBE_FILE: out };
+    const l = cmd.listenTcp;
+    args = [out, ...(cmd.netns ? ['--netns', cmd.netns] : []), ...(l ? ['--listen-tcp', l.address, String(l.port), l.name] : []), file, ...args];
+    file = runstat();
+  } else if (cmd.netns || cmd.listenTcp) {
+    throw new Error(`${cmd.file}: netns and listenTcp need a probed run`);
   }
   const t0 = process.hrtime.bigint();
-  const r = spawnSync(cmd.file, args, {
+  const r = spawnSync(file, args, {
     encoding: 'utf8',
-    env,
+    env: cmd.env ?? process.env,
     input: cmd.input ?? '',
     timeout: timeoutMs,
     maxBuffer: 256 * 1024 * 1024,
@@ -87,10 +80,11 @@ export function timeRun(cmd: Cmd, timeoutMs = 120_000, probe = false): RunResult
   const ms = Number(process.hrtime.bigint() - t0) / 1e6;
   if (r.error) throw r.error;
   const res: RunResult = { ms, code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
-  if (out && fs.existsSync(out)) {
-    const [kib, us] = fs.readFileSync(out, 'utf8').split(' ').map(Number);
-    res.rssMiB = (kib ?? Number.NaN) / 1024;
-    res.cpuMs = (us ?? Number.NaN) / 1000;
+  const stat = out && fs.existsSync(out) ? readRunStat(out) : null;
+  if (stat) {
+    res.ms = stat.ms;
+    res.rssMiB = stat.rssMiB;
+    res.cpuMs = stat.cpuMs;
   }
   return res;
 }
@@ -124,8 +118,8 @@ export interface Samples {
  * runs untimed before each timed run (e.g. to reset state). With `warmup`,
  * round -1 runs everything once untimed. With `budgetMs`, no new round
  * starts once that much time has passed and `minRounds` are done. Every run
- * is probed for peak RSS and CPU time (commands must be node). A failing
- * run throws.
+ * is probed (runstat) for wall time, peak RSS and CPU time. A failing run
+ * throws.
  */
 export function interleave(
   cmds: Record<string, (i: number) => Cmd>,

@@ -2,6 +2,7 @@
  * The manifold command line (yargs). Argument order follows tubular's
  * tubectl so its users can switch.
  */
+import { isatty } from 'node:tty';
 import yargs, { type Argv } from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { Exit } from '../errors.js';
@@ -20,7 +21,22 @@ import { metricsCommands } from './commands/metrics.js';
 import { discoveryCommands } from './commands/discovery.js';
 import { manifoldVersion } from '../version.js';
 
-function build(argv: string[]): Argv<GlobalArgs> {
+/** What the parser shows that depends on the environment (see {@link cliParser}). */
+export interface ParserEnvironment {
+  /** Terminal width; help is wrapped at min(100, columns). */
+  columns: number | undefined;
+  /** What --version prints. */
+  version: string;
+}
+
+/**
+ * The yargs parser of the CLI for `argv`. It reads nothing from the
+ * environment but `env` (by default this process's stdout width and
+ * manifold's version), so the start-up snapshot's warm-up
+ * (src/entry/warmup.ts) can run it at build time without capturing either.
+ * `argv` is kept by reference (argumentRules reads it when the parse runs).
+ */
+export function cliParser(argv: string[], env: ParserEnvironment = { columns: process.stdout.columns, version: manifoldVersion() }): Argv<GlobalArgs> {
   // duplicate-arguments-array: variadic positionals need it; argumentRules
   // makes the last of a repeated option win (src/cli/args.ts).
   let y = yargs(argv)
@@ -35,9 +51,9 @@ function build(argv: string[]): Argv<GlobalArgs> {
     .strict()
     .demandCommand(1, 'give a command (see --help)')
     .recommendCommands()
-    .version(manifoldVersion())
+    .version(env.version)
     .help()
-    .wrap(Math.min(100, process.stdout.columns || 100)) as unknown as Argv<GlobalArgs>;
+    .wrap(Math.min(100, env.columns || 100)) as unknown as Argv<GlobalArgs>;
   y = y
     .command(loadCommand)
     .command(unloadCommand)
@@ -57,18 +73,67 @@ function build(argv: string[]): Argv<GlobalArgs> {
   return y;
 }
 
+/** What --version would print if nothing asked for it (never shown: see parserFor). */
+const PREPARED_VERSION = '0.0.0-unread';
+
+/** A parser built ahead of time by {@link prepareParser}, used by the next {@link main}, and the argument list it was built with. */
+let prepared: { parser: Argv<GlobalArgs>; argv: string[] } | undefined;
+
+/**
+ * Build the parser before the command line is known: the single executable
+ * does this while its start-up snapshot is built (src/entry/sea.ts), so a
+ * run only sets what depends on the process (arguments, version, width) and
+ * parses.
+ */
+export function prepareParser(): void {
+  const argv: string[] = [];
+  prepared = { parser: cliParser(argv, { columns: undefined, version: PREPARED_VERSION }), argv };
+}
+
+/**
+ * The parser for this process: the prepared one completed, else a new one.
+ * The version is read only when --version asks for it (the `version`
+ * command reads it itself), and stdout's width only when it is a terminal
+ * (else help is 100 columns wide, as before; this spares creating the
+ * stdout stream of a command that prints nothing there).
+ */
+function parserFor(argv: string[]): Argv<GlobalArgs> {
+  const wantsVersion = argv.some((a) => a === '--version' || a.startsWith('--version='));
+  const env: ParserEnvironment = { columns: isatty(1) ? process.stdout.columns : undefined, version: wantsVersion ? manifoldVersion() : PREPARED_VERSION };
+  const p = prepared;
+  prepared = undefined;
+  if (!p) return cliParser(argv, env);
+  // The prepared parser's argument list (argumentRules reads it) becomes this one.
+  p.argv.push(...argv);
+  // Declaring --version again, then --help, keeps both where they were in the help text.
+  return (wantsVersion ? p.parser.version(env.version).help() : p.parser).wrap(Math.min(100, env.columns || 100));
+}
+
+/**
+ * yargs renders a command's whole help after its handler starts, in case an
+ * asynchronous handler fails and help should be shown then. The CLI never
+ * shows help after a failure (its fail handler prints one line), so that
+ * rendering is skipped. `--help` is rendered when asked for, as always.
+ */
+function skipHelpCache(y: Argv<GlobalArgs>): void {
+  const usage = (y as unknown as { getInternalMethods?: () => { getUsageInstance?: () => { cacheHelpMessage?: () => void } } })
+    .getInternalMethods?.().getUsageInstance?.();
+  if (usage && typeof usage.cacheHelpMessage === 'function') usage.cacheHelpMessage = () => {};
+}
+
 /** Run the CLI; resolves to the exit code. */
 export async function main(argv: string[] = hideBin(process.argv)): Promise<number> {
   const json = jsonRequested(argv);
   installLogSinks();
   let usageMessage: string | null = null;
-  const parser = build(argv).fail((msg, err) => {
+  const parser = parserFor(argv).fail((msg, err) => {
     if (err) throw err;
     usageMessage = msg;
     throw new UsageFailure(msg);
   });
+  skipHelpCache(parser);
   try {
-    await parser.parseAsync();
+    await parser.parseAsync(argv);
     flushOut();
     return process.exitCode === undefined ? Exit.OK : Number(process.exitCode);
   } catch (err) {

@@ -3,8 +3,8 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { ManifoldError } from '../errors.js';
+import { findUp } from '../locate.js';
 
 /** Directory under the bpffs root (bpffs refuses dots in names). */
 export const DISC_DIR = 'manifold_discovery';
@@ -49,13 +49,9 @@ export function discoveryObjectPath(): string {
     if (!fs.existsSync(env)) throw new ManifoldError('ERR_BPF_OBJECT', `MANIFOLD_DISCOVERY_OBJECT=${env}: no such file`);
     return env;
   }
-  let dir = path.dirname(fileURLToPath(import.meta.url));
-  for (let i = 0; i < 6; i++) {
-    for (const candidate of [path.join(dir, 'bpf', 'discovery.bpf.o'), path.join(dir, 'discovery.bpf.o')]) {
-      if (fs.existsSync(candidate)) return candidate;
-    }
-    dir = path.dirname(dir);
-  }
+  // From the program's directory up (src/locate.ts): the checkout's bpf/, or beside the executable.
+  const found = findUp([path.join('bpf', 'discovery.bpf.o'), 'discovery.bpf.o']);
+  if (found) return found;
   throw new ManifoldError('ERR_BPF_OBJECT', 'cannot find discovery.bpf.o (set MANIFOLD_DISCOVERY_OBJECT to its path)');
 }
 

@@ -17,10 +17,12 @@ import { ManifoldError } from '../errors.js';
 import { flock, LOCK_EX, LOCK_NB } from '../sys/libc.js';
 import { lockDirName, type ResolvedTarget } from './paths.js';
 
-const sleeper = new Int32Array(new SharedArrayBuffer(4));
+// Created on first use: SharedArrayBuffer does not exist while a start-up snapshot is built.
+let sleeper: Int32Array | undefined;
 
 /** Sleep synchronously (the CLI is single-shot; nothing else runs). */
 export function sleepMs(ms: number): void {
+  sleeper ??= new Int32Array(new SharedArrayBuffer(4));
   Atomics.wait(sleeper, 0, 0, ms);
 }
 

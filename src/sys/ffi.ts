@@ -2,12 +2,13 @@
  * The one place that loads koffi and the native libraries.
  *
  * Libraries are opened lazily so that commands that need none of them (and
- * the generator, which never imports this module) pay nothing.
+ * the generator, which never imports this module) pay nothing. koffi is a
+ * native addon, never part of the start-up snapshot: it is required from its
+ * real path (node_modules/ beside or above the program, see locate.ts) on
+ * first use, after the snapshot is deserialised.
  */
-import { createRequire } from 'node:module';
 import type * as KoffiTypes from 'koffi';
-
-const require = createRequire(import.meta.url);
+import { findUp, programRequire } from '../locate.js';
 
 /** The koffi module, loaded on first use. */
 export type Koffi = typeof KoffiTypes;
@@ -16,10 +17,37 @@ export type Lib = KoffiTypes.LibraryHandle;
 
 let koffiModule: Koffi | undefined;
 
-/** koffi itself (CommonJS build, loaded on demand). */
+/** koffi itself (loaded on demand). */
 export function koffi(): Koffi {
-  koffiModule ??= require('koffi') as Koffi;
+  koffiModule ??= loadKoffi();
   return koffiModule;
+}
+
+/** Directory names of koffi's glibc binaries in its platform packages, by Node architecture. */
+const KOFFI_ABI: Partial<Record<string, string>> = { x64: 'x64', arm64: 'arm64', ia32: 'ia32', arm: 'armhf', riscv64: 'riscv64d' };
+
+/**
+ * koffi's package entry finds this platform's binary through package
+ * resolution and an ELF probe of the Node binary, then wraps a few
+ * deprecated aliases manifold does not use: together most of the cost of a
+ * command that touches BPF. The binary is the module, so it is loaded
+ * directly from where koffi's platform package keeps it
+ * (node_modules/@koromix/koffi-linux-<arch>/linux_<abi>/koffi.node);
+ * anything else (musl, another layout) goes through koffi's own loader.
+ */
+function loadKoffi(): Koffi {
+  const require = programRequire();
+  const abi = KOFFI_ABI[process.arch];
+  const binary = abi && findUp([`node_modules/@koromix/koffi-${process.platform}-${process.arch}/${process.platform}_${abi}/koffi.node`]);
+  if (binary) {
+    try {
+      const native = require(binary) as Partial<Koffi>;
+      if (typeof native.load === 'function' && typeof native.errno === 'function') return native as Koffi;
+    } catch {
+      /* koffi's loader below says what is wrong */
+    }
+  }
+  return require('koffi') as Koffi;
 }
 
 const libs = new Map<string, Lib | null>();

@@ -216,7 +216,7 @@ export async function eventually(fn: () => Promise<boolean> | boolean, ms = 3000
  * registrar) and wait, bounded, until it says it is watching.
  */
 export async function startWatcher(env: TestEnv): Promise<ChildProcess> {
-  const child = spawn(process.execPath, [BIN, 'discovery', 'watch', '--bpffs', env.bpffs], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const child = spawn(BIN, ['discovery', 'watch', '--bpffs', env.bpffs], { stdio: ['ignore', 'ignore', 'pipe'] });
   if (child.pid) env.track(child.pid);
   const lines = readline.createInterface({ input: child.stderr! });
   const ready = new Promise<void>((resolve, reject) => {

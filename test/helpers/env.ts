@@ -86,7 +86,7 @@ export class TestEnv {
    */
   cli(args: string[], opts: { env?: NodeJS.ProcessEnv; input?: string; global?: boolean; timeoutMs?: number; wrap?: string[] } = {}): CliResult {
     const full = opts.global === false ? args : [...args, '--netns', this.netnsPath, '--bpffs', this.bpffs];
-    const argv = [...(opts.wrap ?? []), process.execPath, BIN, ...full];
+    const argv = [...(opts.wrap ?? []), BIN, ...full];
     const r = spawnSync(argv[0]!, argv.slice(1), {
       encoding: 'utf8',
       env: { ...process.env, ...opts.env },
@@ -113,7 +113,7 @@ export class TestEnv {
 
   /** Run the CLI without blocking (so a test can act while it runs); resolves when it exits (limit 120 s). */
   cliAsync(args: string[], env: NodeJS.ProcessEnv = {}, onStderr?: (stderrSoFar: string) => void): Promise<CliResult> {
-    const child = spawn(process.execPath, [BIN, ...args, '--netns', this.netnsPath, '--bpffs', this.bpffs], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(BIN, [...args, '--netns', this.netnsPath, '--bpffs', this.bpffs], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout?.on('data', (d: Buffer) => (stdout += d.toString()));

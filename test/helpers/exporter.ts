@@ -64,7 +64,7 @@ export class Exporter {
   /** Start the exporter and wait for its "serving metrics on" line. */
   static async start(env: TestEnv, opts: ExporterOptions = {}): Promise<Exporter> {
     const listen = opts.listenArgs ?? [opts.host ?? '127.0.0.1', String(opts.port ?? 0)];
-    const argv = [...(opts.wrap ?? []), process.execPath, BIN, 'metrics', ...listen, '--netns', env.netnsPath, '--bpffs', env.bpffs];
+    const argv = [...(opts.wrap ?? []), BIN, 'metrics', ...listen, '--netns', env.netnsPath, '--bpffs', env.bpffs];
     const [cmd, ...args] = argv;
     const child = env.spawn(cmd ?? 'false', args, { stdio: ['ignore', 'pipe', 'pipe'] });
     const err = { text: '' };

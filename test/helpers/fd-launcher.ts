@@ -112,7 +112,7 @@ async function main(): Promise<void> {
   delete env.LISTEN_FDNAMES;
   if (spec.listenFds !== null) env.LISTEN_FDS = spec.listenFds ?? String(spec.fds.length);
   if (spec.names !== false) env.LISTEN_FDNAMES = spec.fds.map((f) => f.name ?? '').join(':');
-  let script = `exec "${process.execPath}" "${BIN}" "$@"`;
+  let script = `exec "${BIN}" "$@"`;
   if (spec.listenPid === 'self' || spec.listenPid === undefined) script = `export LISTEN_PID=$$; ${script}`;
   else if (spec.listenPid !== null) env.LISTEN_PID = spec.listenPid;
   const child = spawn('sh', ['-c', script, 'sh', ...spec.args], { env, stdio: ['ignore', 'pipe', 'pipe', ...passed] });

@@ -96,7 +96,7 @@ test('apply killed with SIGKILL at random points leaves the old or the new set',
     // Spread the kills over the window, from just after the start of the
     // process to the measured end; one stratum per round, random within it.
     const delay = Math.floor(fullMs * (0.1 + (0.9 * (round + Math.random())) / rounds));
-    const child = spawn(process.execPath, [BIN, 'apply', toFile, '--netns', ctx.env.netnsPath, '--bpffs', ctx.env.bpffs], { stdio: 'ignore' });
+    const child = spawn(BIN, ['apply', toFile, '--netns', ctx.env.netnsPath, '--bpffs', ctx.env.bpffs], { stdio: 'ignore' });
     const exited = waitExit(child, 120_000, `manifold apply (round ${round})`);
     await sleep(delay);
     child.kill('SIGKILL');

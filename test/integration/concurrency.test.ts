@@ -25,7 +25,7 @@ test.after(() => {
 
 /** Run the CLI asynchronously (it waits up to 60 s for the lock; killed after 120 s). */
 async function run(args: string[]): Promise<{ code: number; stderr: string }> {
-  const child = spawn(process.execPath, [BIN, ...args, '--netns', ctx.env.netnsPath, '--bpffs', ctx.env.bpffs, '--lock-timeout', '60'], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const child = spawn(BIN, [...args, '--netns', ctx.env.netnsPath, '--bpffs', ctx.env.bpffs, '--lock-timeout', '60'], { stdio: ['ignore', 'ignore', 'pipe'] });
   const exited = waitExit(child, 120_000, `manifold ${args.join(' ')}`);
   let stderr = '';
   child.stderr.on('data', (d) => (stderr += d));

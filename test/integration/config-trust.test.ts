@@ -153,7 +153,7 @@ test('the generator skips an untrusted file and logs it; the others are written'
     file(path.join(etc, 'web.conf'), '[Label]\nSocket=web.socket\n');
     const evil = file(path.join(etc, 'evil.conf'), '[Label]\nService=sshd.service\nListen=tcp 127.0.0.1 22\n');
     fs.chmodSync(evil, 0o666);
-    const r = spawnSync(process.execPath, [path.join(ROOT, 'generators', 'manifold-generator'), out, out, out], {
+    const r = spawnSync(path.join(ROOT, 'generators', 'manifold-generator'), [out, out, out], {
       encoding: 'utf8',
       env: { PATH: process.env['PATH'] ?? '/usr/bin:/bin', MANIFOLD_CONFIG_DIRS: etc, MANIFOLD_GENERATOR_LOG: 'stderr', SYSTEMD_PROC_CMDLINE: '', SYSTEMD_IN_INITRD: '0' },
     });

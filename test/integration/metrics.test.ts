@@ -201,7 +201,7 @@ test('socket activation: serves on the passed fd; address arguments are then ref
   } finally {
     assert.is((await act.stop()).code, 0, act.stderr);
   }
-  const both = ctx.env.spawn('systemd-socket-activate', ['-l', `127.0.0.1:${port}`, process.execPath, BIN, 'metrics', '127.0.0.1', '1', '--netns', ctx.env.netnsPath, '--bpffs', ctx.env.bpffs], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const both = ctx.env.spawn('systemd-socket-activate', ['-l', `127.0.0.1:${port}`, BIN, 'metrics', '127.0.0.1', '1', '--netns', ctx.env.netnsPath, '--bpffs', ctx.env.bpffs], { stdio: ['ignore', 'ignore', 'pipe'] });
   const exited = waitExit(both, 60_000, 'systemd-socket-activate running manifold metrics with an address and a socket');
   let err = '';
   both.stderr?.setEncoding('utf8').on('data', (x: string) => (err += x));

@@ -25,7 +25,7 @@ test('a process of another user, without CAP_SYS_PTRACE: permission denied', asy
     }
     const r = spawnSync(
       'setpriv',
-      ['--inh-caps=-sys_ptrace', '--bounding-set=-sys_ptrace', '--', process.execPath, BIN, 'register-pid', String(nc.pid), 'web', 'tcp', '127.0.0.1', '9876', '--json', '--netns', ctx.env.netnsPath, '--bpffs', ctx.env.bpffs],
+      ['--inh-caps=-sys_ptrace', '--bounding-set=-sys_ptrace', '--', BIN, 'register-pid', String(nc.pid), 'web', 'tcp', '127.0.0.1', '9876', '--json', '--netns', ctx.env.netnsPath, '--bpffs', ctx.env.bpffs],
       { encoding: 'utf8', timeout: 60_000 },
     );
     assert.is(r.status, 4, r.stderr);

@@ -5,7 +5,7 @@
  * the checkout or a built package.
  *
  * - {@link installFromCheckout}: what `make install` would do, with wrappers
- *   that run this checkout's build/ with the test's Node.
+ *   that run this checkout's single executable (build/sea/manifold).
  * - {@link installDeb}: `dpkg -i` of a .deb inside the container.
  *
  * Both leave the system as a package's maintainer scripts would: group
@@ -47,15 +47,17 @@ export const PACKAGE_LAYOUT: Installation = {
 export type FileSet = Record<string, { content: string; mode: number }>;
 
 /**
- * The files of an install from the checkout `workTree`, run with `nodePath`
- * (pure; usable as `bootSystemd({ files })` to install before boot).
+ * The files of an install from the checkout `workTree`: wrappers that run
+ * its single executable (build/sea/manifold, and the generator under its
+ * name manifold-generator; `make build`). Pure; usable as
+ * `bootSystemd({ files })` to install before boot.
  */
-export function checkoutFiles(workTree: string, nodePath: string, layout: Installation = PACKAGE_LAYOUT): FileSet {
+export function checkoutFiles(workTree: string, layout: Installation = PACKAGE_LAYOUT): FileSet {
   const sh = (s: string): string => `'${s.replace(/'/g, `'\\''`)}'`;
-  const wrapper = (script: string): string => `#!/bin/sh\nexec ${sh(nodePath)} ${sh(path.join(workTree, script))} "$@"\n`;
+  const wrapper = (exe: string): string => `#!/bin/sh\nexec ${sh(path.join(workTree, 'build', 'sea', exe))} "$@"\n`;
   const files: FileSet = {
-    [layout.bin]: { content: wrapper('bin/manifold'), mode: 0o755 },
-    [layout.generator]: { content: wrapper('generators/manifold-generator'), mode: 0o755 },
+    [layout.bin]: { content: wrapper('manifold'), mode: 0o755 },
+    [layout.generator]: { content: wrapper('manifold-generator'), mode: 0o755 },
     [layout.sysusers]: { content: fs.readFileSync(path.join(workTree, 'units', 'manifold.sysusers'), 'utf8'), mode: 0o644 },
   };
   for (const unit of layout.units) {
@@ -85,9 +87,9 @@ export async function postInstall(c: Container, layout: Installation = PACKAGE_L
   await must(c, ['systemctl', 'enable', '--now', 'manifold.service']);
 }
 
-/** Installs this checkout (the container's `workTree`, run with its `nodePath`) like `make install`. */
+/** Installs this checkout (the container's `workTree`) like `make install`. */
 export const installFromCheckout: Installer = async (c) => {
-  for (const [file, { content, mode }] of Object.entries(checkoutFiles(c.workTree, c.nodePath))) {
+  for (const [file, { content, mode }] of Object.entries(checkoutFiles(c.workTree))) {
     await c.writeFile(file, content, mode);
   }
   await postInstall(c);

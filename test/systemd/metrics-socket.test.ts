@@ -27,7 +27,7 @@ async function scrape(url = 'http://127.0.0.1:9733/metrics'): Promise<{ status: 
 }
 
 async function manifold(...args: string[]): Promise<string> {
-  const r = await box().exec([box().nodePath, path.join(box().workTree, 'bin', 'manifold'), ...args], { timeoutMs: 60_000 });
+  const r = await box().exec([path.join(box().workTree, 'bin', 'manifold'), ...args], { timeoutMs: 60_000 });
   assert.is(r.code, 0, `manifold ${args.join(' ')}: ${r.stderr}`);
   return r.stdout;
 }
@@ -38,7 +38,7 @@ function unit(name: string): string {
   // The checkout may live under /tmp (a CI clone), which PrivateTmp= (implied
   // by DynamicUser=) hides from the service: bind it in explicitly.
   return text
-    .replace(/^ExecStart=\/usr\/bin\/manifold /m, `ExecStart=${box().nodePath} ${path.join(box().workTree, 'bin', 'manifold')} `)
+    .replace(/^ExecStart=\/usr\/bin\/manifold /m, `ExecStart=${path.join(box().workTree, 'bin', 'manifold')} `)
     .replace(/^\[Service\]$/m, `[Service]\nBindReadOnlyPaths=${box().workTree}`);
 }
 

@@ -33,7 +33,7 @@ interface Run {
 
 /** Run the CLI as given (no options added). */
 function raw(args: string[], env: NodeJS.ProcessEnv = {}): Run {
-  const r = spawnSync(process.execPath, [BIN, ...args], {
+  const r = spawnSync(BIN, args, {
     encoding: 'utf8',
     env: { ...process.env, MANIFOLD_JOURNAL: '0', MANIFOLD_CONFIG_DIRS: path.join(NOT_BPF, 'none'), ...env },
     timeout: 60_000,
@@ -54,7 +54,7 @@ async function cliMany(lists: string[][], env: NodeJS.ProcessEnv = {}): Promise<
     while (next < lists.length) {
       const i = next++;
       results[i] = await new Promise<Run>((resolve, reject) => {
-        const child = spawn(process.execPath, [BIN, '--bpffs', NOT_BPF, ...(lists[i] as string[])], {
+        const child = spawn(BIN, ['--bpffs', NOT_BPF, ...(lists[i] as string[])], {
           env: { ...process.env, MANIFOLD_JOURNAL: '0', MANIFOLD_CONFIG_DIRS: path.join(NOT_BPF, 'none'), ...env },
           stdio: ['ignore', 'pipe', 'pipe'],
         });

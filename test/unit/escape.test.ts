@@ -136,7 +136,7 @@ test('the generator log escapes messages', () => {
   try {
     fs.mkdirSync(path.join(dir, 'etc'));
     fs.writeFileSync(path.join(dir, 'etc', 'bad.conf'), '[Label]\nBind=tcp \x1b]0;pwned\x07 80\n', { mode: 0o644 });
-    const r = spawnSync(process.execPath, [path.join(ROOT, 'generators', 'manifold-generator'), '--dry-run'], {
+    const r = spawnSync(path.join(ROOT, 'generators', 'manifold-generator'), ['--dry-run'], {
       encoding: 'utf8',
       env: { PATH: process.env['PATH'] ?? '/usr/bin:/bin', MANIFOLD_CONFIG_DIRS: path.join(dir, 'etc'), SYSTEMD_PROC_CMDLINE: '', SYSTEMD_IN_INITRD: '0' },
     });
@@ -151,7 +151,7 @@ test('the generator log escapes messages', () => {
 /** Run the CLI so that it fails before any state is touched. */
 function cli(args: string[], env: NodeJS.ProcessEnv = {}): { code: number | null; stdout: string; stderr: string } {
   const notBpf = os.tmpdir();
-  const r = spawnSync(process.execPath, [BIN, ...args, '--bpffs', notBpf], { encoding: 'utf8', env: { ...process.env, MANIFOLD_JOURNAL: '0', ...env } });
+  const r = spawnSync(BIN, [...args, '--bpffs', notBpf], { encoding: 'utf8', env: { ...process.env, MANIFOLD_JOURNAL: '0', ...env } });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 

@@ -70,7 +70,7 @@ interface RunResult {
 }
 
 function runGenerator(args: string[], env: Record<string, string>): RunResult {
-  const r = spawnSync(process.execPath, [SCRIPT, ...args], {
+  const r = spawnSync(SCRIPT, args, {
     encoding: 'utf8',
     // systemd 252 unless a case says otherwise (env.json): the output must not depend on the host's systemd.
     env: { PATH: process.env['PATH'] ?? '/usr/bin:/bin', MANIFOLD_GENERATOR_LOG: 'stderr', SYSTEMD_PROC_CMDLINE: '', SYSTEMD_IN_INITRD: '0', MANIFOLD_SYSTEMD_VERSION: '252', ...env },

@@ -21,7 +21,7 @@ const FILE = path.join(DIR, 'regular');
 fs.writeFileSync(FILE, 'not a namespace\n');
 
 function run(args: string[], netns: string): { code: number | null; stderr: string; error: { code: string; message: string } | undefined } {
-  const r = spawnSync(process.execPath, [BIN, ...args, '--netns', netns, '--bpffs', DIR, '--json'], {
+  const r = spawnSync(BIN, [...args, '--netns', netns, '--bpffs', DIR, '--json'], {
     encoding: 'utf8',
     env: { ...process.env, MANIFOLD_JOURNAL: '0' },
     timeout: 60_000,

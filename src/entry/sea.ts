@@ -1,0 +1,78 @@
+/**
+ * Entry of the single executable (build/sea/manifold, /usr/lib/manifold/manifold;
+ * scripts/build-sea.mjs): an esbuild CommonJS bundle of the CLI and the
+ * generator, evaluated while Node builds the start-up snapshot, so a start
+ * only deserialises it and runs {@link start}.
+ *
+ * Everything that depends on the process (argv, environment, cwd, stdout,
+ * the program directory, the version) is read in {@link start}, after
+ * deserialisation. The generator is the same executable started under the
+ * name `manifold-generator` (a symlink).
+ */
+import path from 'node:path';
+import v8 from 'node:v8';
+import { main, prepareParser } from '../cli/main.js';
+import { run as runGenerator } from '../generator/run.js';
+import { setProgramDir } from '../locate.js';
+import { WARM_UP_LINES, warmUp } from './warmup.js';
+
+/** Name under which the executable runs the systemd generator. */
+const GENERATOR_NAME = 'manifold-generator';
+
+/** Which of process.stdout and process.stderr have been created (Node creates them on first use). */
+function trackStdio(): Set<'stdout' | 'stderr'> {
+  const used = new Set<'stdout' | 'stderr'>();
+  for (const name of ['stdout', 'stderr'] as const) {
+    const d = Object.getOwnPropertyDescriptor(process, name);
+    const get = d?.get;
+    if (!d || !get) {
+      used.add(name);
+      continue;
+    }
+    Object.defineProperty(process, name, { ...d, get: () => (used.add(name), get.call(process) as NodeJS.WriteStream) });
+  }
+  return used;
+}
+
+function start(): void {
+  // process.execPath is the executable's real path (symlinks resolved).
+  setProgramDir(path.dirname(process.execPath));
+  // A single executable's argv is [execPath, argv0, ...arguments].
+  const args = process.argv.slice(2);
+  if (path.basename(process.argv0) === GENERATOR_NAME) {
+    process.exitCode = runGenerator(args);
+    return;
+  }
+  // Exit only once stdout and stderr are flushed (large JSON documents on a pipe);
+  // a stream nothing wrote to is not created just for that.
+  const used = trackStdio();
+  const flush = (s: 'stdout' | 'stderr', then: () => void): void => {
+    if (used.has(s)) process[s].write('', then);
+    else then();
+  };
+  const finish = (code: number): void => flush('stdout', () => flush('stderr', () => process.exit(code)));
+  main(args).then(finish, (err: unknown) => {
+    process.stderr.write(`manifold: internal error: ${err instanceof Error && err.stack ? err.stack : String(err)}\n`);
+    finish(1);
+  });
+}
+
+if (v8.startupSnapshot.isBuildingSnapshot()) {
+  v8.startupSnapshot.setDeserializeMainFunction(start);
+  // The build runs this in its output directory (scripts/build-sea.mjs).
+  warmUp(process.cwd()).then(
+    (n) => {
+      if (n !== WARM_UP_LINES.length) {
+        process.stderr.write(`manifold snapshot: only ${n} of ${WARM_UP_LINES.length} warm-up command lines reached their handler: update src/entry/warmup.ts\n`);
+        process.exitCode = 1;
+      }
+      prepareParser();
+    },
+    (err: unknown) => {
+      process.stderr.write(`manifold snapshot: warm-up failed: ${err instanceof Error ? (err.stack ?? String(err)) : String(err)}\n`);
+      process.exitCode = 1;
+    },
+  );
+} else {
+  start();
+}
