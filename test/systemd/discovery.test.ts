@@ -21,7 +21,7 @@ function box(): Container {
 }
 
 async function manifold(...args: string[]): Promise<string> {
-  const r = await box().exec([box().nodePath, path.join(box().workTree, 'bin', 'manifold'), ...args], { timeoutMs: 60_000 });
+  const r = await box().exec([path.join(box().workTree, 'bin', 'manifold'), ...args], { timeoutMs: 60_000 });
   assert.is(r.code, 0, `manifold ${args.join(' ')}: ${r.stderr}`);
   return r.stdout;
 }
@@ -30,7 +30,7 @@ async function manifold(...args: string[]): Promise<string> {
 function unit(): string {
   const text = fs.readFileSync(path.join(box().workTree, 'units', 'manifold-discovery.service'), 'utf8');
   return text
-    .replace(/^(Exec[A-Za-z]*=)\/usr\/bin\/manifold /gm, `$1${box().nodePath} ${path.join(box().workTree, 'bin', 'manifold')} `)
+    .replace(/^(Exec[A-Za-z]*=)\/usr\/bin\/manifold /gm, `$1${path.join(box().workTree, 'bin', 'manifold')} `)
     .replace(/^\[Service\]$/m, `[Service]\nBindReadOnlyPaths=${box().workTree}`);
 }
 
