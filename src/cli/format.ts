@@ -7,6 +7,7 @@ import type { BindingList } from '../core/binding-list.js';
 import type { Binding, BindingJson } from '../core/binding.js';
 import { formatPorts, formatPrefix, type Prefix, type Protocol } from '../core/net.js';
 import { escapeJson } from '../core/escape.js';
+import { Sizes } from '../core/layout.js';
 import { flushOut, outRaw } from './output.js';
 
 /** "tcp 192.0.2.0/24 80" (a port or a range). */
@@ -48,16 +49,31 @@ export function bindingJson(list: BindingList, i: number, label: string): Bindin
   return { label, protocol: list.protocol(i), prefix: formatPrefix(list.prefix(i)), port: list.port(i) };
 }
 
+/** Entry i's prefix as text (IPv4 straight from the key bytes). */
+function prefixText(list: BindingList, i: number): string {
+  if (list.domain(i) !== 'ipv4') return formatPrefix(list.prefix(i));
+  const k = list.keys;
+  const o = i * Sizes.bindingKey + 8;
+  return `${k[o]}.${k[o + 1]}.${k[o + 2]}.${k[o + 3]}/${list.len(i)}`;
+}
+
 /**
  * Write a JSON array of bindings to stdout piece by piece, inside an
  * optional document: `head` + array + `tail` (e.g. '{"bindings":' … '}').
+ * `labelOf` must depend only on the entry's tag (it is asked once per tag).
  */
 export function streamBindingsJson(list: BindingList, order: ArrayLike<number>, labelOf: (i: number) => string, head = '', tail = ''): void {
   flushOut();
+  // The text JSON.stringify(bindingJson(...)) gives, written directly: one
+  // string per binding, labels encoded once per destination.
+  const labelJson = new Map<number, string>();
   let chunk = `${head}[`;
   for (let k = 0; k < order.length; k++) {
     const i = order[k] as number;
-    chunk += `${k === 0 ? '' : ','}\n  ${JSON.stringify(bindingJson(list, i, labelOf(i)))}`;
+    const tag = list.tag(i);
+    let lj = labelJson.get(tag);
+    if (lj === undefined) labelJson.set(tag, (lj = JSON.stringify(labelOf(i))));
+    chunk += `${k === 0 ? '' : ','}\n  {"label":${lj},"protocol":"${list.protocol(i)}","prefix":"${prefixText(list, i)}","port":${list.port(i)}}`;
     if (chunk.length > 1 << 16) {
       outRaw(escapeJson(chunk));
       chunk = '';

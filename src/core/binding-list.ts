@@ -169,39 +169,101 @@ export class BindingList {
    * compareBindings), ties broken by `labelOf`.
    */
   sortedIndices(labelOf: (i: number) => string): Uint32Array {
-    const idx = new Uint32Array(this.count);
-    for (let i = 0; i < this.count; i++) idx[i] = i;
-    const keys = this.keys;
-    const cmpBytes = (a: number, b: number, from: number, to: number): number => {
-      for (let o = from; o < to; o++) {
-        const d = (keys[a * K + o] ?? 0) - (keys[b * K + o] ?? 0);
-        if (d !== 0) return d;
+    const n = this.count;
+    // Each entry's sort key as SORT_WORDS unsigned words compared in order:
+    // (longest prefix first, exact port before port 0, protocol, family),
+    // the address big-endian, the port, the label's rank. One pass to build,
+    // then a comparator on a flat Uint32Array (no method calls, no strings).
+    const w = new Uint32Array(n * SORT_WORDS);
+    const keys = this.keyBytes;
+    const view = new DataView(keys.buffer, keys.byteOffset, keys.byteLength);
+    const rankOf = labelRanks(this, n, labelOf);
+    for (let i = 0; i < n; i++) {
+      const o = i * K;
+      const at = i * SORT_WORDS;
+      const len = view.getUint32(o, true) - 32;
+      const port = view.getUint16(o + 6, false);
+      w[at] = ((255 - len) << 24) | ((port === 0 ? 1 : 0) << 16) | ((keys[o + 5] ?? 0) << 8) | (keys[o + 4] ?? 0);
+      w[at + 1] = view.getUint32(o + 8, false);
+      w[at + 2] = view.getUint32(o + 12, false);
+      w[at + 3] = view.getUint32(o + 16, false);
+      w[at + 4] = view.getUint32(o + 20, false);
+      w[at + 5] = port;
+      w[at + 6] = rankOf[i] ?? 0;
+    }
+    return sortByWords(w, n, SORT_WORDS);
+  }
+}
+
+const SORT_WORDS = 7;
+
+/**
+ * Indices 0..n-1 ordered by their `width` words (compared in order, as
+ * unsigned): an LSD radix sort on 16-bit digits that skips digits every
+ * entry shares (the usual /32 ports need about five passes), or a
+ * comparator sort for short lists.
+ */
+export function sortByWords(w: Uint32Array, n: number, width: number): Uint32Array {
+  let idx = new Uint32Array(n);
+  for (let i = 0; i < n; i++) idx[i] = i;
+  if (n < 1024) {
+    return idx.sort((a, b) => {
+      for (let k = 0; k < width; k++) {
+        const x = w[a * width + k] as number;
+        const y = w[b * width + k] as number;
+        if (x !== y) return x < y ? -1 : 1;
       }
       return 0;
-    };
-    idx.sort((a, b) => {
-      const la = this.len(a);
-      const lb = this.len(b);
-      if (la !== lb) return lb - la;
-      const wa = this.port(a) === 0 ? 1 : 0;
-      const wb = this.port(b) === 0 ? 1 : 0;
-      if (wa !== wb) return wa - wb;
-      const pa = this.protocol(a);
-      const pb = this.protocol(b);
-      if (pa !== pb) return pa < pb ? -1 : 1;
-      const da = keys[a * K + 4] ?? 0;
-      const db = keys[b * K + 4] ?? 0;
-      if (da !== db) return da - db;
-      const c = cmpBytes(a, b, 8, 24);
-      if (c !== 0) return c;
-      const d = this.port(a) - this.port(b);
-      if (d !== 0) return d;
-      const ka = labelOf(a);
-      const kb = labelOf(b);
-      return ka < kb ? -1 : ka > kb ? 1 : 0;
     });
-    return idx;
   }
+  let tmp = new Uint32Array(n);
+  const count = new Uint32Array(1 << 16);
+  const digits = new Uint16Array(n);
+  for (let k = width - 1; k >= 0; k--) {
+    for (let shift = 0; shift <= 16; shift += 16) {
+      let same = true;
+      for (let i = 0; i < n; i++) {
+        const d = ((w[i * width + k] as number) >>> shift) & 0xffff;
+        digits[i] = d;
+        if (d !== digits[0]) same = false;
+      }
+      if (same) continue;
+      count.fill(0);
+      for (let i = 0; i < n; i++) count[digits[i] as number]! += 1;
+      let sum = 0;
+      for (let d = 0; d < 65536; d++) {
+        const c = count[d] as number;
+        count[d] = sum;
+        sum += c;
+      }
+      for (let j = 0; j < n; j++) {
+        const i = idx[j] as number;
+        const d = digits[i] as number;
+        tmp[count[d] as number] = i;
+        count[d] = (count[d] as number) + 1;
+      }
+      const t = idx;
+      idx = tmp;
+      tmp = t;
+    }
+  }
+  return idx;
+}
+
+/** Each entry's label rank (labels compared as strings; computed once per tag). */
+function labelRanks(list: BindingList, n: number, labelOf: (i: number) => string): Uint32Array {
+  const byTag = new Map<number, string>();
+  for (let i = 0; i < n; i++) {
+    const t = list.tag(i);
+    if (!byTag.has(t)) byTag.set(t, labelOf(i));
+  }
+  const sorted = [...new Set(byTag.values())].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+  const rank = new Map<string, number>(sorted.map((l, r) => [l, r]));
+  const tagRank = new Map<number, number>();
+  for (const [t, l] of byTag) tagRank.set(t, rank.get(l) ?? 0);
+  const out = new Uint32Array(n);
+  for (let i = 0; i < n; i++) out[i] = tagRank.get(list.tag(i)) ?? 0;
+  return out;
 }
 
 /** True when the 24 bytes at `offset` are a well-formed manifold binding key. */

@@ -40,6 +40,9 @@ export interface ExecResult {
   repaired: boolean;
 }
 
+/** Up to this many puts, port words are looked up one by one (IncrementalPlacer caches each). */
+const FEW_PUTS = 64;
+
 const NONE: DestInfo = { kind: DestKind.none, slot: 0 };
 
 function other(g: Gen): Gen {
@@ -59,8 +62,11 @@ export function exactCapacityFor(n: number): number {
 /** Apply the plan's changes to generation g in place; false (nothing written) when it cannot. */
 function applyDelta(maps: DispatcherMaps, g: Gen, plan: Plan, state: GenState): GenState | null {
   const meta = maps.genMeta(g);
+  // A small write looks up the few words it touches; a large one reads them all at once.
   let words: BigUint64Array | null = null;
+  const few = plan.puts.count <= FEW_PUTS;
   const placer = new IncrementalPlacer(meta, (w) => {
+    if (few) return maps.portWord(g, w);
     words ??= maps.portWords(g);
     return words[w] ?? 0n;
   });

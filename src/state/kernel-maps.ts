@@ -121,9 +121,15 @@ export class KernelMaps implements DispatcherMaps {
   portWords(gen: Gen): BigUint64Array {
     const n = SLOTS * PORT_WORDS;
     const raw = mapLookupRange(this.fd('portWords'), gen * n, n, 8);
+    // One copy: the map holds host-order (little-endian) u64 words.
     const out = new BigUint64Array(n);
-    for (let i = 0; i < n; i++) out[i] = raw.readBigUInt64LE(i * 8);
+    new Uint8Array(out.buffer).set(raw.subarray(0, n * 8));
     return out;
+  }
+
+  portWord(gen: Gen, w: number): bigint {
+    const v = mapLookup(this.fd('portWords'), u32(gen * SLOTS * PORT_WORDS + w), 8);
+    return v ? v.readBigUInt64LE(0) : 0n;
   }
 
   setPortWords(gen: Gen, words: ReadonlyMap<number, bigint> | BigUint64Array): void {
@@ -264,8 +270,14 @@ export class KernelMaps implements DispatcherMaps {
   destInfo(gen: Gen): DestInfo[] {
     const n = this.limits.maxIds;
     const raw = mapLookupRange(this.fd('destInfo'), 0, 2 * n, Sizes.destInfo);
-    const out: DestInfo[] = [];
-    for (let id = 0; id < n; id++) out.push(decodeDestInfo(raw, destInfoIndex(id, gen) * Sizes.destInfo));
+    const words = u32View(raw);
+    const per = Sizes.destInfo / 4;
+    const out: DestInfo[] = new Array<DestInfo>(n);
+    // Most ids are unused: share the frozen NO_DEST instead of decoding each.
+    for (let id = 0; id < n; id++) {
+      const at = destInfoIndex(id, gen) * per;
+      out[id] = allZero(words, at, per) ? NO_DEST : decodeDestInfo(raw, at * 4);
+    }
     return out;
   }
 
@@ -343,8 +355,11 @@ export class KernelMaps implements DispatcherMaps {
   allCounters(): Counters[] {
     const n = this.limits.maxIds;
     const raw = mapLookupRange(this.fd('metrics'), 0, n, Sizes.metrics);
-    const out: Counters[] = [];
-    for (let id = 0; id < n; id++) out.push(decodeCounters(raw, id * Sizes.metrics));
+    const words = u32View(raw);
+    const per = Sizes.metrics / 4;
+    const out: Counters[] = new Array<Counters>(n);
+    // Most ids are unused: share one frozen zero record instead of decoding each.
+    for (let id = 0; id < n; id++) out[id] = allZero(words, id * per, per) ? ZERO_COUNTERS : decodeCounters(raw, id * Sizes.metrics);
     return out;
   }
 
@@ -353,5 +368,21 @@ export class KernelMaps implements DispatcherMaps {
   }
 }
 
-/** A DestInfo with nothing behind it. */
-export const NO_DEST: DestInfo = { kind: DestKind.none, slot: 0 };
+/** A DestInfo with nothing behind it (shared and frozen: copy before changing). */
+export const NO_DEST: DestInfo = Object.freeze({ kind: DestKind.none, slot: 0 });
+
+/** Counters of an id that never saw traffic (shared and frozen). */
+const ZERO_COUNTERS: Counters = Object.freeze(noCounters());
+
+/** The 32-bit words of a map read (a copy when the buffer is not 4-byte aligned). */
+function u32View(raw: Buffer): Uint32Array {
+  if (raw.byteOffset % 4 === 0) return new Uint32Array(raw.buffer, raw.byteOffset, raw.length >>> 2);
+  const copy = new Uint32Array(raw.length >>> 2);
+  new Uint8Array(copy.buffer).set(raw.subarray(0, copy.length * 4));
+  return copy;
+}
+
+function allZero(words: Uint32Array, at: number, n: number): boolean {
+  for (let i = 0; i < n; i++) if (words[at + i] !== 0) return false;
+  return true;
+}

@@ -105,6 +105,8 @@ export interface DispatcherMaps {
   setGenMeta(gen: Gen, meta: GenMeta): void;
   /** All SLOTS * PORT_WORDS port words of a generation. */
   portWords(gen: Gen): BigUint64Array;
+  /** One port word of a generation (generation-relative index). */
+  portWord(gen: Gen, w: number): bigint;
   /** Write port words: generation-relative index → value. */
   setPortWords(gen: Gen, words: ReadonlyMap<number, bigint> | BigUint64Array): void;
 

@@ -96,6 +96,10 @@ export class TwinMaps implements DispatcherMaps {
     return BigUint64Array.from(this.gens[gen].words);
   }
 
+  portWord(gen: Gen, w: number): bigint {
+    return this.gens[gen].words[w] ?? 0n;
+  }
+
   setPortWords(gen: Gen, words: ReadonlyMap<number, bigint> | BigUint64Array): void {
     this.writes++;
     const w = this.gens[gen].words;

@@ -6,7 +6,7 @@
  * returns -errno from these functions.
  */
 import fs from 'node:fs';
-import { koffi, openLib, type Lib } from './ffi.js';
+import { koffi, lazyLib, openLib, type Lib } from './ffi.js';
 import { SysError } from './errno.js';
 
 /* eslint-disable @typescript-eslint/no-explicit-any */
@@ -44,7 +44,7 @@ export function libbpf(): Lib {
 
 function bpf(): BpfFns {
   if (fns) return fns;
-  const lib = libbpf();
+  const lib = lazyLib(libbpf);
   fns = {
     obj_get: lib.func('int bpf_obj_get(const char *path)'),
     obj_get_opts: lib.func('int bpf_obj_get_opts(const char *path, const uint8_t *opts)'),

@@ -4,7 +4,7 @@
  * Every wrapper reads errno immediately after a failed call and throws
  * SysError; callers never see koffi types.
  */
-import { koffi, lastErrno, openLib, type Lib } from './ffi.js';
+import { koffi, lastErrno, lazyLib, openLib, type Lib } from './ffi.js';
 import { SysError } from './errno.js';
 
 /* eslint-disable @typescript-eslint/no-explicit-any */
@@ -34,7 +34,7 @@ let fns: LibcFns | undefined;
 
 function libc(): LibcFns {
   if (fns) return fns;
-  const lib = openLib('libc.so.6') as Lib;
+  const lib = lazyLib(() => openLib('libc.so.6') as Lib);
   fns = {
     flock: lib.func('int flock(int fd, int op)'),
     fcntl: lib.func('int fcntl(int fd, int cmd, ...)'),
