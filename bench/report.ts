@@ -22,7 +22,7 @@ export interface BenchResults {
   rows: Row[];
 }
 
-const DIGITS: Record<Unit, number> = { ns: 0, ms: 1, 'conn/s': 0, MiB: 1, count: 0 };
+const DIGITS: Record<Unit, number> = { ns: 0, ms: 1, 'conn/s': 0, KiB: 0, MiB: 1, count: 0 };
 
 function val(s: Summary | null | undefined, unit: Unit): string {
   if (!s) return '—';

@@ -8,7 +8,7 @@
  * deleted at the end, also on failure or Ctrl-C. The root namespace and
  * /sys/fs/bpf are never touched.
  *
- * Environment: MF_BENCH_PHASES=dataplane,connrate,cli,startup,generator,load,discovery
+ * Environment: MF_BENCH_PHASES=dataplane,connrate,cli,startup,generator,load,memory,discovery
  * (subset to run; results then hold only those), MF_BENCH_QUICK=1 (fewer
  * samples, for development; not for published figures), MF_BENCH_TIMEOUT=SECONDS
  * (the whole run is stopped after this long; default 3600).
@@ -31,6 +31,7 @@ import { startupPhase } from './startup.js';
 import { generatorPhase } from './generator.js';
 import { loadPhase } from './load.js';
 import { discoveryPhase } from './discovery.js';
+import { memoryPhase } from './memory.js';
 
 const INNER = 'MF_BENCH_INNER';
 
@@ -51,6 +52,7 @@ function phases(quick: boolean, logDir: string, pkg: Package): Phase[] {
     { name: 'startup', run: () => startupPhase({ samples: q(11, 3), packageCli }) },
     { name: 'generator', run: () => generatorPhase({ samples: q(15, 3), packageGenerator: packageGen }) },
     { name: 'load', run: () => loadPhase({ durationMs: q(20_000, 5000), rate: 1000, others: 2000, logDir }) },
+    { name: 'memory', run: () => memoryPhase() },
     { name: 'discovery', run: () => discoveryPhase({ rounds: q(31, 5), repeat: q(100_000, 20_000) }) },
   ];
 }

@@ -4,7 +4,7 @@
 import type { Summary } from './stats.js';
 
 /** Units of a figure. */
-export type Unit = 'ns' | 'ms' | 'conn/s' | 'MiB' | 'count';
+export type Unit = 'ns' | 'ms' | 'conn/s' | 'KiB' | 'MiB' | 'count';
 
 /** A target and whether the figure met it. */
 export interface TargetCheck {

@@ -111,6 +111,8 @@ export function listConfigFiles(dirs: readonly string[] = configDirs()): { files
   return { files, problems };
 }
 
+let scratch: Buffer | undefined;
+
 /**
  * Read at most MAX_CONFIG_BYTES + 1 bytes of a regular file, without
  * blocking (a FIFO swapped in after classify() is refused, not waited on).
@@ -124,7 +126,9 @@ function readBounded(file: string): Buffer | string {
   }
   try {
     if (!fs.fstatSync(fd).isFile()) return 'is not a regular file';
-    const buf = Buffer.alloc(MAX_CONFIG_BYTES + 1);
+    // One scratch buffer for every file (not a zeroed megabyte per file); the caller gets a copy.
+    scratch ??= Buffer.allocUnsafeSlow(MAX_CONFIG_BYTES + 1);
+    const buf = scratch;
     let n = 0;
     for (;;) {
       const got = fs.readSync(fd, buf, n, buf.length - n, null);
@@ -132,7 +136,7 @@ function readBounded(file: string): Buffer | string {
       n += got;
       if (n === buf.length) return `is larger than ${MAX_CONFIG_BYTES} bytes`;
     }
-    return buf.subarray(0, n);
+    return Buffer.from(buf.subarray(0, n));
   } catch (err) {
     return `cannot read: ${(err as Error).message}`;
   } finally {

@@ -27,11 +27,18 @@ export function dropInPathProblem(file: DropIn): string | null {
 export function writeAtomic(dir: string, file: DropIn): void {
   const full = path.join(dir, file.path);
   const parent = path.dirname(full);
-  fs.mkdirSync(parent, { recursive: true, mode: 0o755 });
+
   // A short name: the final name may already be NAME_MAX bytes long.
   const tmp = path.join(parent, `.#mf${process.pid}-${tmpCounter++}.tmp`);
   try {
-    fs.writeFileSync(tmp, file.content, { mode: 0o644, flag: 'wx' });
+    try {
+      fs.writeFileSync(tmp, file.content, { mode: 0o644, flag: 'wx' });
+    } catch (err) {
+      // The directory is created when the first file needs it (no mkdir per file).
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+      fs.mkdirSync(parent, { recursive: true, mode: 0o755 });
+      fs.writeFileSync(tmp, file.content, { mode: 0o644, flag: 'wx' });
+    }
     fs.renameSync(tmp, full);
   } catch (err) {
     try {
