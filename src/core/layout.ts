@@ -1,7 +1,7 @@
 /**
  * The dispatcher's map ABI as user space sees it: constants, struct sizes
  * and index formulas of bpf/manifold.h, in one pure module.
- * test/unit/layout.test.ts compiles a probe against bpf/manifold.h and checks
+ * test/unit/bpf-object.test.ts compiles a probe against bpf/manifold.h and checks
  * every value here against the C definitions.
  */
 import type { Domain, Protocol } from './net.js';

@@ -5,8 +5,8 @@
  * attaches the four cgroup programs with pinned links — all in a temporary
  * directory renamed into place — then seeds the sockets that already exist
  * and only then marks the index active (disc_meta.active), so a dispatcher
- * never trusts a half-built index. enable and disable serialise with load
- * and unload on an exclusive lock of the bpffs root.
+ * never trusts a half-built index. enable and disable serialise with each
+ * other on discovery's own writers' lock directory (see withRootLock).
  */
 import fs from 'node:fs';
 import path from 'node:path';

@@ -1,6 +1,7 @@
 /**
- * One read of the dispatcher state for a scrape: opened read-only under a
- * shared lock, read, closed. Nothing is held between scrapes.
+ * One read of the dispatcher state for a scrape: opened read-only (readers
+ * take no lock; the read is made consistent by the generation seqlock, see
+ * src/ops/read.ts), read, closed. Nothing is held between scrapes.
  */
 import { withState, type OpenOptions } from '../state/state.js';
 import { gatherDestinations, type Capacity, type DestinationCounters } from '../ops/status.js';

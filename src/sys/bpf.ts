@@ -2,7 +2,7 @@
  * libbpf low-level API (the bpf(2) wrappers of libbpf.so.1).
  *
  * Struct arguments are built as Buffers with the layouts of libbpf 1.1
- * (checked against the C headers by test/unit/abi.test.ts). libbpf >= 1.0
+ * (checked against the C headers by test/unit/bpf-object.test.ts). libbpf >= 1.0
  * returns -errno from these functions.
  */
 import fs from 'node:fs';
