@@ -170,68 +170,81 @@ export class BindingList {
    */
   sortedIndices(labelOf: (i: number) => string): Uint32Array {
     const n = this.count;
-    // Each entry's sort key as SORT_WORDS unsigned words compared in order:
+    // Each entry's sort key as SORT_WORDS unsigned columns compared in order:
     // (longest prefix first, exact port before port 0, protocol, family),
-    // the address big-endian, the port, the label's rank. One pass to build,
-    // then a comparator on a flat Uint32Array (no method calls, no strings).
-    const w = new Uint32Array(n * SORT_WORDS);
+    // the address big-endian (four words), the port, the label's rank.
+    const cols = Array.from({ length: SORT_WORDS }, () => new Uint32Array(n));
+    const [head, a0, a1, a2, a3, ports, ranks] = cols as [Uint32Array, Uint32Array, Uint32Array, Uint32Array, Uint32Array, Uint32Array, Uint32Array];
     const keys = this.keyBytes;
     const view = new DataView(keys.buffer, keys.byteOffset, keys.byteLength);
-    const rankOf = labelRanks(this, n, labelOf);
+    labelRanks(this, n, labelOf, ranks);
     for (let i = 0; i < n; i++) {
       const o = i * K;
-      const at = i * SORT_WORDS;
       const len = view.getUint32(o, true) - 32;
       const port = view.getUint16(o + 6, false);
-      w[at] = ((255 - len) << 24) | ((port === 0 ? 1 : 0) << 16) | ((keys[o + 5] ?? 0) << 8) | (keys[o + 4] ?? 0);
-      w[at + 1] = view.getUint32(o + 8, false);
-      w[at + 2] = view.getUint32(o + 12, false);
-      w[at + 3] = view.getUint32(o + 16, false);
-      w[at + 4] = view.getUint32(o + 20, false);
-      w[at + 5] = port;
-      w[at + 6] = rankOf[i] ?? 0;
+      head[i] = ((255 - len) << 24) | ((port === 0 ? 1 : 0) << 16) | ((keys[o + 5] ?? 0) << 8) | (keys[o + 4] ?? 0);
+      a0[i] = view.getUint32(o + 8, false);
+      a1[i] = view.getUint32(o + 12, false);
+      a2[i] = view.getUint32(o + 16, false);
+      a3[i] = view.getUint32(o + 20, false);
+      ports[i] = port;
     }
-    return sortByWords(w, n, SORT_WORDS);
+    return sortByColumns(cols, n);
   }
 }
 
 const SORT_WORDS = 7;
 
 /**
- * Indices 0..n-1 ordered by their `width` words (compared in order, as
- * unsigned): an LSD radix sort on 16-bit digits that skips digits every
- * entry shares (the usual /32 ports need about five passes), or a
- * comparator sort for short lists.
+ * Indices 0..n-1 ordered by the unsigned words of `cols` (column 0 first,
+ * ties broken by the next): an LSD radix sort on 16-bit digits that skips
+ * columns and digits every entry shares (the usual /32 ports need about
+ * five passes), or a comparator sort for short lists. Stable.
  */
-export function sortByWords(w: Uint32Array, n: number, width: number): Uint32Array {
+export function sortByColumns(cols: readonly Uint32Array[], n: number): Uint32Array {
   let idx = new Uint32Array(n);
   for (let i = 0; i < n; i++) idx[i] = i;
   if (n < 1024) {
     return idx.sort((a, b) => {
-      for (let k = 0; k < width; k++) {
-        const x = w[a * width + k] as number;
-        const y = w[b * width + k] as number;
+      for (const c of cols) {
+        const x = c[a] as number;
+        const y = c[b] as number;
         if (x !== y) return x < y ? -1 : 1;
       }
-      return 0;
+      return a - b;
     });
   }
   let tmp = new Uint32Array(n);
   const count = new Uint32Array(1 << 16);
   const digits = new Uint16Array(n);
-  for (let k = width - 1; k >= 0; k--) {
-    for (let shift = 0; shift <= 16; shift += 16) {
-      let same = true;
-      for (let i = 0; i < n; i++) {
-        const d = ((w[i * width + k] as number) >>> shift) & 0xffff;
-        digits[i] = d;
-        if (d !== digits[0]) same = false;
+  for (let k = cols.length - 1; k >= 0; k--) {
+    const col = cols[k] as Uint32Array;
+    const first = col[0] as number;
+    let constant = true;
+    for (let i = 1; i < n; i++) {
+      if (col[i] !== first) {
+        constant = false;
+        break;
       }
-      if (same) continue;
-      count.fill(0);
-      for (let i = 0; i < n; i++) count[digits[i] as number]! += 1;
+    }
+    if (constant) continue;
+    for (let shift = 0; shift <= 16; shift += 16) {
+      let lo = 0xffff;
+      let hi = 0;
+      for (let i = 0; i < n; i++) {
+        const d = ((col[i] as number) >>> shift) & 0xffff;
+        digits[i] = d;
+        if (d < lo) lo = d;
+        if (d > hi) hi = d;
+      }
+      if (lo === hi) continue;
+      count.fill(0, lo, hi + 1);
+      for (let i = 0; i < n; i++) {
+        const d = digits[i] as number;
+        count[d] = (count[d] as number) + 1;
+      }
       let sum = 0;
-      for (let d = 0; d < 65536; d++) {
+      for (let d = lo; d <= hi; d++) {
         const c = count[d] as number;
         count[d] = sum;
         sum += c;
@@ -239,8 +252,9 @@ export function sortByWords(w: Uint32Array, n: number, width: number): Uint32Arr
       for (let j = 0; j < n; j++) {
         const i = idx[j] as number;
         const d = digits[i] as number;
-        tmp[count[d] as number] = i;
-        count[d] = (count[d] as number) + 1;
+        const at = count[d] as number;
+        tmp[at] = i;
+        count[d] = at + 1;
       }
       const t = idx;
       idx = tmp;
@@ -250,20 +264,27 @@ export function sortByWords(w: Uint32Array, n: number, width: number): Uint32Arr
   return idx;
 }
 
-/** Each entry's label rank (labels compared as strings; computed once per tag). */
-function labelRanks(list: BindingList, n: number, labelOf: (i: number) => string): Uint32Array {
+/** Each entry's label rank into `out` (labels compared as strings; computed once per tag). */
+function labelRanks(list: BindingList, n: number, labelOf: (i: number) => string, out: Uint32Array): void {
   const byTag = new Map<number, string>();
+  let maxTag = 0;
   for (let i = 0; i < n; i++) {
     const t = list.tag(i);
+    if (t > maxTag) maxTag = t;
     if (!byTag.has(t)) byTag.set(t, labelOf(i));
   }
   const sorted = [...new Set(byTag.values())].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
   const rank = new Map<string, number>(sorted.map((l, r) => [l, r]));
+  if (maxTag < 1 << 20) {
+    // Tags are destination ids (small): a table instead of a Map lookup per entry.
+    const table = new Uint32Array(maxTag + 1);
+    for (const [t, l] of byTag) table[t] = rank.get(l) ?? 0;
+    for (let i = 0; i < n; i++) out[i] = table[list.tag(i)] ?? 0;
+    return;
+  }
   const tagRank = new Map<number, number>();
   for (const [t, l] of byTag) tagRank.set(t, rank.get(l) ?? 0);
-  const out = new Uint32Array(n);
   for (let i = 0; i < n; i++) out[i] = tagRank.get(list.tag(i)) ?? 0;
-  return out;
 }
 
 /** True when the 24 bytes at `offset` are a well-formed manifold binding key. */

@@ -7,7 +7,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import fc from 'fast-check';
-import { BindingList, sortByWords } from '../../src/core/binding-list.js';
+import { BindingList, sortByColumns } from '../../src/core/binding-list.js';
 import { maskInPlace } from '../../src/core/net.js';
 
 interface Row {
@@ -67,13 +67,14 @@ test('sortedIndices orders like the reference comparator', () => {
   );
 });
 
-test('sortByWords: the radix path (long lists) orders like a stable comparator sort', () => {
+test('sortByColumns: the radix path (long lists) orders like a stable comparator sort', () => {
   const word = fc.oneof(fc.constant(0), fc.integer({ min: 0, max: 3 }), fc.integer({ min: 0, max: 0xffffffff }), fc.constant(0x10000));
   fc.assert(
     fc.property(fc.integer({ min: 1, max: 4 }), fc.integer({ min: 1024, max: 3000 }), fc.array(word, { minLength: 12000, maxLength: 12000 }), (width, n, pool) => {
       const w = new Uint32Array(n * width);
       for (let i = 0; i < w.length; i++) w[i] = pool[i % pool.length]!;
-      const got = sortByWords(w, n, width);
+      const cols = Array.from({ length: width }, (_, k) => Uint32Array.from({ length: n }, (_, i) => w[i * width + k]!));
+      const got = sortByColumns(cols, n);
       const want = Array.from({ length: n }, (_, i) => i).sort((a, b) => {
         for (let k = 0; k < width; k++) {
           const x = w[a * width + k]!;
