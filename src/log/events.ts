@@ -27,8 +27,39 @@ export type EventKind = keyof typeof EventIds;
 /** syslog priorities. */
 export const Priority = { err: 3, warning: 4, notice: 5, info: 6, debug: 7 } as const;
 
-/** Extra journal fields (upper-case names, MANIFOLD_ prefix added). */
-export type EventFields = Record<string, string | number | bigint | null | undefined>;
+/** A journal field's value (null/undefined: left out). */
+export type FieldValue = string | number | bigint | null | undefined;
+
+/**
+ * The journal fields each kind of event may carry (names without the
+ * MANIFOLD_ prefix). The one list: emitEvent's type is derived from it and
+ * test/unit/journal-fields-doc.test.ts checks docs/journal.md against it.
+ * NETNS is added to every event once the target is known (defaults).
+ */
+export const EventFieldNames = {
+  load: ['NETNS', 'STATE_DIR'],
+  unload: ['STATE_DIR'],
+  upgrade: ['STATE_DIR', 'VERSION', 'ABI', 'NETNS'],
+  bind: ['LABEL', 'PROTOCOL', 'PREFIX', 'PORT'],
+  unbind: ['LABEL', 'PROTOCOL', 'PREFIX', 'PORT'],
+  apply: ['ADDED', 'REMOVED', 'RELABELLED', 'TOTAL', 'SOURCE'],
+  register: ['LABEL', 'PROTOCOL', 'DOMAIN', 'SOCKET_COOKIE', 'ACTION'],
+  unregister: ['LABEL', 'PROTOCOL', 'DOMAIN', 'SOCKET_COOKIE'],
+  error: ['CODE', 'ERRNO', 'CONFIG_FILE', 'CONFIG_LINE'],
+  metrics: ['ERROR_CODE', 'REASON', 'ADDRESSES'],
+  'discovery-enable': ['CGROUP', 'CGROUP_ID', 'STATE_DIR', 'SEED_METHOD', 'SEEDED_TCP', 'SEEDED_UDP'],
+  'discovery-disable': ['CGROUP', 'STATE_DIR'],
+  'discovery-register': ['PROTOCOL', 'ADDRESS', 'PORT', 'SOCKET_COOKIE', 'PID', 'NETNS_COOKIE'],
+} as const satisfies Record<EventKind, readonly string[]>;
+
+/** Fields added to every event (see setDefaultEventFields in journal.ts). */
+export const DefaultFieldNames = ['NETNS'] as const;
+
+/** The fields an event of kind K may carry. */
+export type FieldsOf<K extends EventKind> = Partial<Record<(typeof EventFieldNames)[K][number], FieldValue>>;
+
+/** Extra journal fields of any event (upper-case names, MANIFOLD_ prefix added), as sinks see them. */
+export type EventFields = Record<string, FieldValue>;
 
 /** A sink receives every event. */
 export type EventSink = (kind: EventKind, priority: number, message: string, fields: EventFields) => void;
@@ -41,10 +72,10 @@ export function addEventSink(sink: EventSink): void {
 }
 
 /** Emit one event to every sink. */
-export function emitEvent(kind: EventKind, priority: number, message: string, fields: EventFields = {}): void {
+export function emitEvent<K extends EventKind>(kind: K, priority: number, message: string, fields: FieldsOf<K> = {}): void {
   for (const sink of sinks) {
     try {
-      sink(kind, priority, message, fields);
+      sink(kind, priority, message, fields as EventFields);
     } catch {
       /* logging never breaks a command */
     }
