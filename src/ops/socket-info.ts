@@ -3,22 +3,15 @@
  * can serve a destination. Used by register, register-pid and status.
  */
 import { ManifoldError } from '../errors.js';
-import { inspectInetSocket, socketFamily, SocketType } from '../sys/socket.js';
+import { inspectInetSocket, socketFamily, SocketType, type RawSocketInfo } from '../sys/socket.js';
 import { domainName, formatAddr, formatEndpoint, protocolName, type Domain, type Protocol } from '../core/net.js';
 
-/** What we know about a socket fd. */
-export interface SocketInfo {
+/** What we know about a socket fd: the kernel's facts (RawSocketInfo) with names instead of numbers. */
+export interface SocketInfo extends Pick<RawSocketInfo, 'cookie' | 'listening' | 'connected' | 'v6only' | 'reusePort' | 'inode' | 'netnsIno'> {
   fd: number;
   domain: Domain;
   protocol: Protocol;
-  cookie: bigint;
   local: { address: string; port: number };
-  listening: boolean;
-  connected: boolean;
-  v6only: boolean;
-  reusePort: boolean;
-  inode: number;
-  netnsIno: number;
 }
 
 const familyNames: Record<number, string> = { 1: 'a unix socket', 16: 'a netlink socket', 17: 'a packet socket' };
