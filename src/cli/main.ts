@@ -14,6 +14,7 @@ import { loadCommand, unloadCommand, upgradeCommand, versionCommand } from './co
 import { bindCommand, unbindCommand } from './commands/bind.js';
 import { bindingsCommand } from './commands/list.js';
 import { applyCommand } from './commands/apply.js';
+import { lookupCommand } from './commands/lookup.js';
 import { statusCommand } from './commands/status.js';
 import { registerCommand, registerPidCommand, unregisterCommand } from './commands/registration.js';
 import { verifyCommand } from './config-bindings.js';
@@ -66,7 +67,8 @@ export function cliParser(argv: string[], env: ParserEnvironment = { columns: pr
     .command(statusCommand)
     .command(registerCommand)
     .command(registerPidCommand)
-    .command(unregisterCommand);
+    .command(unregisterCommand)
+    .command(lookupCommand);
   y = verifyCommand(y);
   y = metricsCommands(y);
   y = discoveryCommands(y);

@@ -1,0 +1,167 @@
+/**
+ * lookup: which binding wins for a (protocol, address, port), its
+ * destination and socket, and why — answered twice: by the reference model
+ * over the live bindings (core/binding.ts, for the explanation) and by the
+ * loaded program itself, run on a synthetic sk_lookup context with
+ * BPF_PROG_TEST_RUN (the kernel's answer). The program is a fresh copy of
+ * the dispatcher object sharing every map of the state except the counters
+ * (a private, throw-away dest_metrics), so a lookup changes nothing: no
+ * counter moves, no traffic is seen.
+ */
+import { compareBindings, prefixContains, resolveReference, type Binding } from '../core/binding.js';
+import { DestKind } from '../core/layout.js';
+import { AF_INET, AF_INET6, IPPROTO_TCP, IPPROTO_UDP, formatPrefix, type Domain, type Prefix, type Protocol } from '../core/net.js';
+import { ManifoldError } from '../errors.js';
+import { loadDispatcher } from '../state/loader.js';
+import { MapPins, type KernelMaps, type MapPin } from '../state/kernel-maps.js';
+import { SysError } from '../sys/errno.js';
+import { progTestRun } from '../sys/bpf.js';
+import { readLive } from './read.js';
+import { findSocketOwners, type SocketOwner } from './socket-owners.js';
+import { destName } from './view.js';
+
+/** struct bpf_sk_lookup (uapi), as BPF_PROG_TEST_RUN takes it. */
+const CTX_SIZE = 72;
+const SK_PASS = 1;
+const EOPNOTSUPP = 95;
+
+/** What to look up. */
+export interface LookupRequest {
+  protocol: Protocol;
+  /** The local (destination) address of the connection or datagram. */
+  address: Prefix;
+  port: number;
+  /** The remote end (default: the documentation address of the same family, port 40000). */
+  source?: { address: Prefix; port: number };
+}
+
+/** The model's and the kernel's answer. */
+export interface LookupResult {
+  protocol: Protocol;
+  domain: Domain;
+  address: string;
+  port: number;
+  /** The winning binding, or null when none matches (the kernel's own socket lookup decides). */
+  binding: Binding | null;
+  /** Why it wins (or why nothing matches). */
+  reason: string;
+  /** Other matching bindings it beats, most specific first (at most 10). */
+  beaten: Binding[];
+  /** How many bindings match in all. */
+  matches: number;
+  destination: { name: string; socket: string | null; owner: SocketOwner | null; inode: number | null } | null;
+  kernel: {
+    /** SK_PASS or SK_DROP. */
+    verdict: 'pass' | 'drop';
+    /** Cookie of the socket the program assigned, null when none. */
+    socket: string | null;
+    /** The program assigned a member of an SO_REUSEPORT group (the kernel then picks one; BPF_PROG_TEST_RUN cannot say which). */
+    reuseportGroup: boolean;
+  };
+  /** The kernel did what the model predicts. */
+  agrees: boolean;
+}
+
+function why(win: Binding, beaten: readonly Binding[]): string {
+  const portText = win.port === 0 ? 'all ports' : `port ${win.port}`;
+  const base = `${formatPrefix(win.prefix)} ${portText} is the most specific matching binding`;
+  const next = beaten[0];
+  if (!next) return `${base} (the only one that matches)`;
+  if (next.prefix.len < win.prefix.len) return `${base}: its prefix /${win.prefix.len} is longer than the next match's /${next.prefix.len} (${formatPrefix(next.prefix)})`;
+  return `${base}: at the same prefix length /${win.prefix.len}, an exact port beats all ports (${formatPrefix(next.prefix)} all ports)`;
+}
+
+function contextFor(r: LookupRequest): Buffer {
+  const ctx = Buffer.alloc(CTX_SIZE);
+  const v4 = r.address.domain === 'ipv4';
+  ctx.writeUInt32LE(v4 ? AF_INET : AF_INET6, 8);
+  ctx.writeUInt32LE(r.protocol === 'tcp' ? IPPROTO_TCP : IPPROTO_UDP, 12);
+  const src = r.source ?? { address: defaultSource(r.address.domain), port: 40000 };
+  if (src.address.domain !== r.address.domain) throw new ManifoldError('ERR_USAGE', `--source ${formatPrefix(src.address)} is not an ${r.address.domain} address like ${formatPrefix(r.address)}`);
+  if (v4) {
+    Buffer.from(src.address.addr).copy(ctx, 16);
+    Buffer.from(r.address.addr).copy(ctx, 40);
+  } else {
+    Buffer.from(src.address.addr).copy(ctx, 20);
+    Buffer.from(r.address.addr).copy(ctx, 44);
+  }
+  ctx.writeUInt16BE(src.port, 36); // remote_port: network order
+  ctx.writeUInt32LE(r.port, 60); // local_port: host order
+  return ctx;
+}
+
+function defaultSource(domain: Domain): Prefix {
+  // 198.51.100.7 (TEST-NET-2) or 2001:db8::7 (documentation).
+  return domain === 'ipv4'
+    ? { domain, addr: Uint8Array.of(198, 51, 100, 7), len: 32 }
+    : { domain, addr: Uint8Array.of(0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 7), len: 128 };
+}
+
+/** Run the state's program (a copy with private counters) on one synthetic lookup. */
+function kernelAnswer(maps: KernelMaps, r: LookupRequest): LookupResult['kernel'] {
+  const reuse = new Map<string, number>();
+  for (const [key, name] of Object.entries(MapPins) as [MapPin, string][]) {
+    if (key === 'metrics' || key === 'meta') continue;
+    reuse.set(name, maps.fd(key));
+  }
+  const object = loadDispatcher(maps.limits, reuse);
+  try {
+    const run = progTestRun(object.progFd, contextFor(r), 1);
+    const cookie = run.ctxOut.readBigUInt64LE(0);
+    return { verdict: run.retval === SK_PASS ? 'pass' : 'drop', socket: cookie === 0n ? null : cookie.toString(), reuseportGroup: false };
+  } catch (err) {
+    // The kernel refuses to report a socket of a reuseport group picked without
+    // a reuseport selection (bpf_sk_assign without BPF_SK_LOOKUP_F_NO_REUSEPORT).
+    if (err instanceof SysError && err.errno === EOPNOTSUPP) return { verdict: 'pass', socket: null, reuseportGroup: true };
+    throw err;
+  } finally {
+    object.close();
+  }
+}
+
+/** Answer a lookup from the live state. Needs root (it loads a program). */
+export function lookup(maps: KernelMaps, netnsIno: number, r: LookupRequest): LookupResult {
+  if (r.address.len !== (r.address.domain === 'ipv4' ? 32 : 128)) throw new ManifoldError('ERR_USAGE', `lookup takes an address, not the prefix ${formatPrefix(r.address)}`);
+  const snap = readLive(maps, { bindings: true });
+  const list = snap.bindings!;
+  const labels = new Map(snap.destinations.map((d) => [d.id, d.label]));
+  const matching: Binding[] = [];
+  for (let i = 0; i < list.count; i++) {
+    if (list.protocol(i) !== r.protocol || list.domain(i) !== r.address.domain) continue;
+    const port = list.port(i);
+    if (port !== 0 && port !== r.port) continue;
+    const b = list.binding(i, labels.get(list.tag(i)) ?? `#${list.tag(i)}`);
+    if (prefixContains(b.prefix, r.address.addr)) matching.push(b);
+  }
+  matching.sort(compareBindings);
+  const win = resolveReference(matching, r.protocol, r.address.domain, r.address.addr, r.port);
+  const beaten = win ? matching.filter((b) => b !== win).slice(0, 10) : [];
+  let destination: LookupResult['destination'] = null;
+  let expectSocket: string | null = null;
+  if (win) {
+    const d = snap.destinations.find((x) => x.label === win.label && x.domain === r.address.domain && x.protocol === r.protocol);
+    const info = d ? snap.info[d.id] : undefined;
+    const socket = d && info && info.kind === DestKind.socket ? maps.socketCookie(info.slot) : null;
+    expectSocket = socket === null ? null : socket.toString();
+    let owner: SocketOwner | null = null;
+    let inode: number | null = null;
+    if (socket !== null) {
+      const h = findSocketOwners([{ cookie: socket, domain: r.address.domain, protocol: r.protocol }], netnsIno).get(socket.toString());
+      owner = h?.owners[0] ?? null;
+      inode = h?.inode ?? null;
+    }
+    destination = { name: destName({ label: win.label, domain: r.address.domain, protocol: r.protocol }), socket: expectSocket, owner, inode };
+  }
+  const kernel = kernelAnswer(maps, r);
+  const agrees = win === null
+    ? kernel.verdict === 'pass' && kernel.socket === null && !kernel.reuseportGroup
+    : expectSocket === null
+      ? kernel.verdict === 'drop'
+      : kernel.verdict === 'pass' && (kernel.reuseportGroup || kernel.socket === expectSocket);
+  return {
+    protocol: r.protocol, domain: r.address.domain, address: formatPrefix(r.address).replace(/\/\d+$/, ''), port: r.port,
+    binding: win, beaten, matches: matching.length,
+    reason: win ? why(win, beaten) : 'no binding matches: the program passes and the kernel\'s own socket lookup decides',
+    destination, kernel, agrees,
+  };
+}
