@@ -33,6 +33,7 @@ export const WARM_UP_LINES: readonly (readonly string[])[] = [
   ['register', 'web', ...NS],
   ['register-pid', '1', 'web', 'tcp', '127.0.0.1', '80', ...NS],
   ['unregister', 'web', 'ipv4', 'tcp', ...NS],
+  ['lookup', 'tcp', '192.0.2.1', '80', ...NS],
   ['load', ...NS],
   ['unload', ...NS],
   ['upgrade', ...NS],
