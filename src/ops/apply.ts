@@ -60,17 +60,19 @@ export function readApplyInput(arg: string): Buffer {
     if (st.isDirectory()) throw new ManifoldError('ERR_INVALID_FILE', `cannot read ${arg}: it is a directory`);
     if (!st.isFile()) throw new ManifoldError('ERR_INVALID_FILE', `cannot read ${arg}: not a regular file (use "-" to read standard input)`);
     if (st.size > MAX_APPLY_BYTES) throw new ManifoldError('ERR_INVALID_FILE', `${arg} is ${st.size} bytes, more than the ${MAX_APPLY_BYTES} an apply file may have`);
-    return readBounded(fd, arg);
+    return readBounded(fd, arg, st.size);
   } finally {
     fs.closeSync(fd);
   }
 }
 
-function readBounded(fd: number, what: string): Buffer {
+/** Read to the end, at most MAX_APPLY_BYTES; `sizeHint` (a regular file's size) makes it one buffer and one read. */
+function readBounded(fd: number, what: string, sizeHint = 0): Buffer {
   const parts: Buffer[] = [];
   let total = 0;
   for (;;) {
-    const buf = Buffer.allocUnsafe(Math.min(1 << 20, MAX_APPLY_BYTES + 1 - total));
+    const want = parts.length === 0 && sizeHint > 0 ? sizeHint + 1 : 1 << 20;
+    const buf = Buffer.allocUnsafeSlow(Math.min(want, MAX_APPLY_BYTES + 1 - total));
     let n: number;
     try {
       n = fs.readSync(fd, buf, 0, buf.length, null);
@@ -88,7 +90,8 @@ function readBounded(fd: number, what: string): Buffer {
     if (total > MAX_APPLY_BYTES) throw new ManifoldError('ERR_INVALID_FILE', `${what} is larger than the ${MAX_APPLY_BYTES} bytes an apply input may have`);
     parts.push(buf.subarray(0, n));
   }
-  return Buffer.concat(parts, total);
+  // One part (a regular file read at once): no copy.
+  return parts.length === 1 ? parts[0]! : Buffer.concat(parts, total);
 }
 
 /** Format a builder's problems as one ERR_INVALID_FILE error listing each (or return when there are none). */
