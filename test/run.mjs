@@ -3,7 +3,7 @@
 // first, then (as root) integration and real-systemd tests inside a private
 // mount namespace, and prints the total as "N passed, N failed".
 //
-//   node test/run.mjs [REGEX] [--timeout SECONDS] [--grace SECONDS] [--dir DIR]
+//   node test/run.mjs [REGEX] [--timeout SECONDS] [--grace SECONDS] [--dir DIR] [--jobs N]
 //
 // Each file runs in its own process group with a private TMPDIR, its output
 // streamed as it comes, under a time limit (--timeout or MANIFOLD_TEST_TIMEOUT,
@@ -13,6 +13,10 @@
 // (test/runner/cleanup.mjs); SIGINT/SIGTERM stop the running file the same way
 // and clean up before the runner exits. --dir (MANIFOLD_TEST_DIR) is the
 // directory holding unit/, integration/ and systemd/ (default build/test).
+// --jobs N (MANIFOLD_TEST_JOBS, default 1) runs up to N unit or integration
+// files at once (each in its own namespaces, so they cannot see each other),
+// printing each file's output in one piece when it ends; real-systemd files
+// always run one at a time.
 //
 // Root tests run the checkout's CLI as unprivileged users too, which fails
 // when the checkout lives where others cannot enter (a clone under /root or
@@ -45,7 +49,7 @@ let opts;
 try {
   opts = parseArgs({
     allowPositionals: true,
-    options: { timeout: { type: 'string' }, grace: { type: 'string' }, dir: { type: 'string' } },
+    options: { timeout: { type: 'string' }, grace: { type: 'string' }, dir: { type: 'string' }, jobs: { type: 'string' } },
   });
 } catch (err) {
   fail(err.message);
@@ -58,6 +62,9 @@ function seconds(name, cli, env, dflt) {
   return n;
 }
 const limitS = seconds('--timeout / MANIFOLD_TEST_TIMEOUT', opts.values.timeout, 'MANIFOLD_TEST_TIMEOUT', 300);
+const jobsRaw = opts.values.jobs ?? process.env.MANIFOLD_TEST_JOBS ?? '1';
+if (!/^[1-8]$/.test(jobsRaw)) fail(`--jobs / MANIFOLD_TEST_JOBS must be a whole number from 1 to 8, got ${JSON.stringify(jobsRaw)}`);
+const jobs = Number(jobsRaw);
 const graceS = seconds('--grace / MANIFOLD_TEST_KILL_GRACE', opts.values.grace, 'MANIFOLD_TEST_KILL_GRACE', 10);
 const build = path.resolve(opts.values.dir ?? process.env.MANIFOLD_TEST_DIR ?? path.join(root, 'build', 'test'));
 if (opts.positionals.length > 1) fail(`one filter at most, got ${opts.positionals.join(' ')}`);
@@ -96,8 +103,8 @@ let passed = 0;
 let failed = 0;
 let skipped = 0;
 const failures = [];
-/** @type {{ abort: () => void } | null} */
-let current = null;
+/** @type {Set<{ abort: () => void }>} */
+const running = new Set();
 /** @type {NodeJS.Signals | null} */
 let interrupted = null;
 
@@ -105,7 +112,7 @@ for (const sig of /** @type {const} */ (['SIGINT', 'SIGTERM', 'SIGHUP'])) {
   process.on(sig, () => {
     if (!interrupted) process.stdout.write(`\n# ${sig}: stopping the running test file and cleaning up\n`);
     interrupted ??= sig;
-    current?.abort();
+    for (const r of running) r.abort();
   });
 }
 
@@ -145,70 +152,90 @@ function testCommand(file, asRoot) {
 report('test/run.mjs', 'start', sweepDeadNetns());
 const tag = `${process.pid.toString(36)}${randomBytes(2).toString('hex')}`;
 let index = 0;
-outer: for (const suite of suites) {
-  for (const file of files(suite.dir)) {
-    if (interrupted) break outer;
-    const rel = path.relative(root, file);
-    if (suite.root && !isRoot) {
-      console.log(`# ${rel}: needs root, not run`);
-      failed++;
-      failures.push(`${rel} (needs root)`);
-      continue;
-    }
-    const argv = [...(setpriv ? [setpriv, '--pdeathsig', 'KILL', '--'] : []), ...testCommand(file, suite.root)];
-    const tmpDir = fs.mkdtempSync(path.join(os.tmpdir(), `mf-run-${tag}-${index++}-`));
-    fs.chmodSync(tmpDir, 0o1777);
-    process.stdout.write(`# ${rel}\n`);
-    const started = Date.now();
-    const run = startFile({
-      cmd: argv[0],
-      args: argv.slice(1),
-      cwd: root,
-      env: { ...process.env, FORCE_COLOR: '0', TMPDIR: tmpDir },
-      token: `${tag}-${index}`,
-      limitMs: limitS * 1000,
-      graceMs: graceS * 1000,
-      out: process.stdout,
-    });
-    current = run;
-    const r = await run.done;
-    current = null;
-    const ended = Date.now();
-    const output = r.tail;
-    const total = lastMatch(/Total:\s+(\d+)/g, output);
-    const ok = lastMatch(/Passed:\s+(\d+)/g, output);
-    const skip = lastMatch(/Skipped:\s+(\d+)/g, output);
-    if (r.killed) {
-      const why = r.killed === 'timeout'
-        ? `ran longer than its limit of ${limitS} s (--timeout / MANIFOLD_TEST_TIMEOUT)`
-        : `was stopped by ${interrupted}`;
-      const last = output.replace(/\s+$/, '').split('\n').slice(-30);
-      process.stdout.write(`\n# FAILED: ${rel} ${why}; its process group was killed (${r.signal ?? `exit ${r.code}`}). Last lines of its output:\n`);
-      for (const l of last) process.stdout.write(`#   ${l}\n`);
-      failed++;
-      failures.push(`${rel} (${r.killed === 'timeout' ? `timed out after ${limitS} s` : `interrupted by ${interrupted}`})`);
-    } else {
-      if (total && ok) {
-        const t = Number(total[1]);
-        const p = Number(ok[1]);
-        const s = skip ? Number(skip[1]) : 0;
-        passed += p;
-        skipped += s;
-        failed += t - p - s;
-        if (t - p - s > 0) failures.push(rel);
-      }
-      if (!total || r.code !== 0) {
-        if (!total || (ok && Number(total[1]) === Number(ok[1]))) {
-          failed++;
-          failures.push(`${rel} (exited with ${r.code ?? r.signal}${r.error ? `: ${r.error}` : ''})`);
-        }
-      }
-    }
-    if (r.stragglers.length) process.stdout.write(`# ${rel}: killed processes it left running: ${r.stragglers.join(', ')}\n`);
-    if (r.leftovers.length) process.stdout.write(`# ${rel}: processes that would not die: ${r.leftovers.join(', ')}\n`);
-    report(rel, 'cleanup', cleanupFile({ pid: r.pid, tmpDir, startedMs: started, endedMs: ended }));
-    process.stdout.write(`# ${rel}: ${((ended - started) / 1000).toFixed(1)} s\n`);
+
+/**
+ * Run one test file and count its results. With several jobs its output is
+ * collected and printed in one piece when it ends (files never interleave).
+ * @param {{ dir: string, root: boolean }} suite
+ * @param {string} file
+ * @param {boolean} buffered
+ */
+async function runOne(suite, file, buffered) {
+  const rel = path.relative(root, file);
+  if (suite.root && !isRoot) {
+    console.log(`# ${rel}: needs root, not run`);
+    failed++;
+    failures.push(`${rel} (needs root)`);
+    return;
   }
+  const chunks = [];
+  const sink = buffered ? { write: (d) => void chunks.push(String(d)) } : process.stdout;
+  const argv = [...(setpriv ? [setpriv, '--pdeathsig', 'KILL', '--'] : []), ...testCommand(file, suite.root)];
+  const tmpDir = fs.mkdtempSync(path.join(os.tmpdir(), `mf-run-${tag}-${index++}-`));
+  fs.chmodSync(tmpDir, 0o1777);
+  sink.write(`# ${rel}\n`);
+  const started = Date.now();
+  const run = startFile({
+    cmd: argv[0],
+    args: argv.slice(1),
+    cwd: root,
+    env: { ...process.env, FORCE_COLOR: '0', TMPDIR: tmpDir },
+    token: `${tag}-${index}`,
+    limitMs: limitS * 1000,
+    graceMs: graceS * 1000,
+    out: sink,
+  });
+  running.add(run);
+  const r = await run.done;
+  running.delete(run);
+  const ended = Date.now();
+  const output = r.tail;
+  const total = lastMatch(/Total:\s+(\d+)/g, output);
+  const ok = lastMatch(/Passed:\s+(\d+)/g, output);
+  const skip = lastMatch(/Skipped:\s+(\d+)/g, output);
+  if (r.killed) {
+    const why = r.killed === 'timeout'
+      ? `ran longer than its limit of ${limitS} s (--timeout / MANIFOLD_TEST_TIMEOUT)`
+      : `was stopped by ${interrupted}`;
+    const last = output.replace(/\s+$/, '').split('\n').slice(-30);
+    sink.write(`\n# FAILED: ${rel} ${why}; its process group was killed (${r.signal ?? `exit ${r.code}`}). Last lines of its output:\n`);
+    for (const l of last) sink.write(`#   ${l}\n`);
+    failed++;
+    failures.push(`${rel} (${r.killed === 'timeout' ? `timed out after ${limitS} s` : `interrupted by ${interrupted}`})`);
+  } else {
+    if (total && ok) {
+      const t = Number(total[1]);
+      const p = Number(ok[1]);
+      const s = skip ? Number(skip[1]) : 0;
+      passed += p;
+      skipped += s;
+      failed += t - p - s;
+      if (t - p - s > 0) failures.push(rel);
+    }
+    if (!total || r.code !== 0) {
+      if (!total || (ok && Number(total[1]) === Number(ok[1]))) {
+        failed++;
+        failures.push(`${rel} (exited with ${r.code ?? r.signal}${r.error ? `: ${r.error}` : ''})`);
+      }
+    }
+  }
+  if (r.stragglers.length) sink.write(`# ${rel}: killed processes it left running: ${r.stragglers.join(', ')}\n`);
+  if (r.leftovers.length) sink.write(`# ${rel}: processes that would not die: ${r.leftovers.join(', ')}\n`);
+  const cleaned = cleanupFile({ pid: r.pid, tmpDir, startedMs: started, endedMs: ended });
+  for (const x of cleaned.removed) sink.write(`# ${rel}: cleanup removed ${x}\n`);
+  for (const x of cleaned.problems) sink.write(`# ${rel}: cleanup could not clean up: ${x}\n`);
+  sink.write(`# ${rel}: ${((ended - started) / 1000).toFixed(1)} s\n`);
+  if (buffered) process.stdout.write(chunks.join(''));
+}
+
+for (const suite of suites) {
+  // Real-systemd tests boot whole containers: one at a time. The others in `jobs` parallel lanes.
+  const lanes = suite.dir === 'systemd' ? 1 : jobs;
+  const queue = files(suite.dir);
+  await Promise.all(Array.from({ length: Math.min(lanes, queue.length) }, async () => {
+    for (let file = queue.shift(); file !== undefined && !interrupted; file = queue.shift()) await runOne(suite, file, lanes > 1);
+  }));
+  if (interrupted) break;
 }
 report('test/run.mjs', 'end', sweepDeadNetns());
 if (interrupted) failures.push(`(run interrupted by ${interrupted}: later files not run)`);
