@@ -4,18 +4,23 @@
  * over the live bindings (core/binding.ts, for the explanation) and by the
  * loaded program itself, run on a synthetic sk_lookup context with
  * BPF_PROG_TEST_RUN (the kernel's answer). The program is a fresh copy of
- * the dispatcher object sharing every map of the state except the counters
- * (a private, throw-away dest_metrics), so a lookup changes nothing: no
- * counter moves, no traffic is seen.
+ * the dispatcher object sharing every map the attached program uses (found
+ * by id through the link) except the counters (a private, throw-away
+ * dest_metrics), so a lookup changes nothing: no counter moves, no traffic
+ * is seen.
  */
 import { compareBindings, prefixContains, resolveReference, type Binding } from '../core/binding.js';
 import { DestKind } from '../core/layout.js';
 import { AF_INET, AF_INET6, IPPROTO_TCP, IPPROTO_UDP, formatPrefix, type Domain, type Prefix, type Protocol } from '../core/net.js';
 import { ManifoldError } from '../errors.js';
 import { loadDispatcher } from '../state/loader.js';
-import { MapPins, type KernelMaps, type MapPin } from '../state/kernel-maps.js';
+import { MapPins, type KernelMaps } from '../state/kernel-maps.js';
+import { ObjectPins } from '../state/paths.js';
+import type { Limits } from '../state/maps.js';
+import type { PinDir } from '../state/pins.js';
 import { SysError } from '../sys/errno.js';
-import { progTestRun } from '../sys/bpf.js';
+import { linkInfo, mapFdById, mapInfo, progFdById, progMapIds, progTestRun } from '../sys/bpf.js';
+import { closeFd } from '../sys/libc.js';
 import { readLive } from './read.js';
 import { findSocketOwners, type SocketOwner } from './socket-owners.js';
 import { destName } from './view.js';
@@ -97,14 +102,41 @@ function defaultSource(domain: Domain): Prefix {
     : { domain, addr: Uint8Array.of(0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 7), len: 128 };
 }
 
-/** Run the state's program (a copy with private counters) on one synthetic lookup. */
-function kernelAnswer(maps: KernelMaps, r: LookupRequest): LookupResult['kernel'] {
-  const reuse = new Map<string, number>();
-  for (const [key, name] of Object.entries(MapPins) as [MapPin, string][]) {
-    if (key === 'metrics' || key === 'meta') continue;
-    reuse.set(name, maps.fd(key));
+/**
+ * The maps the attached program uses, by name (the kernel keeps 15
+ * characters of a name), except the counters: fds to close.
+ */
+function runningMaps(dir: PinDir): Map<string, number> {
+  const out = new Map<string, number>();
+  const linkFd = dir.openObject(ObjectPins.link);
+  let progFd = -1;
+  try {
+    progFd = progFdById(linkInfo(linkFd).progId);
+    for (const id of progMapIds(progFd)) {
+      const fd = mapFdById(id);
+      const name = mapInfo(fd).name;
+      if (name === MapPins.metrics || out.has(name)) closeFd(fd);
+      else out.set(name, fd);
+    }
+    return out;
+  } catch (err) {
+    for (const fd of out.values()) closeFd(fd);
+    throw err;
+  } finally {
+    closeFd(linkFd);
+    if (progFd >= 0) closeFd(progFd);
   }
-  const object = loadDispatcher(maps.limits, reuse);
+}
+
+/** Run the attached program's object (a copy with private counters, on the same maps) on one synthetic lookup. */
+function kernelAnswer(dir: PinDir, limits: Limits, r: LookupRequest): LookupResult['kernel'] {
+  const running = runningMaps(dir);
+  let object: ReturnType<typeof loadDispatcher>;
+  try {
+    object = loadDispatcher(limits, undefined, running);
+  } finally {
+    for (const fd of running.values()) closeFd(fd);
+  }
   try {
     const run = progTestRun(object.progFd, contextFor(r), 1);
     const cookie = run.ctxOut.readBigUInt64LE(0);
@@ -120,7 +152,7 @@ function kernelAnswer(maps: KernelMaps, r: LookupRequest): LookupResult['kernel'
 }
 
 /** Answer a lookup from the live state. Needs root (it loads a program). */
-export function lookup(maps: KernelMaps, netnsIno: number, r: LookupRequest): LookupResult {
+export function lookup(maps: KernelMaps, dir: PinDir, netnsIno: number, r: LookupRequest): LookupResult {
   if (r.address.len !== (r.address.domain === 'ipv4' ? 32 : 128)) throw new ManifoldError('ERR_USAGE', `lookup takes an address, not the prefix ${formatPrefix(r.address)}`);
   const snap = readLive(maps, { bindings: true });
   const list = snap.bindings!;
@@ -152,7 +184,7 @@ export function lookup(maps: KernelMaps, netnsIno: number, r: LookupRequest): Lo
     }
     destination = { name: destName({ label: win.label, domain: r.address.domain, protocol: r.protocol }), socket: expectSocket, owner, inode };
   }
-  const kernel = kernelAnswer(maps, r);
+  const kernel = kernelAnswer(dir, maps.limits, r);
   const agrees = win === null
     ? kernel.verdict === 'pass' && kernel.socket === null && !kernel.reuseportGroup
     : expectSocket === null

@@ -54,9 +54,9 @@ function sizedMaps(l: Limits): Map<string, number> {
   ]);
 }
 
-/** Load the dispatcher object (maps created, or reused for an upgrade). */
-export function loadDispatcher(limits: Limits, reuse?: ReadonlyMap<string, number>): LoadedObject {
-  return loadObject(dispatcherObjectPath(), PROGRAM_NAME, { maxEntries: sizedMaps(limits), ...(reuse ? { reuse } : {}) });
+/** Load the dispatcher object (maps created, or reused for an upgrade; `byKernelName`: see LoadOptions.reuseByKernelName). */
+export function loadDispatcher(limits: Limits, reuse?: ReadonlyMap<string, number>, byKernelName?: ReadonlyMap<string, number>): LoadedObject {
+  return loadObject(dispatcherObjectPath(), PROGRAM_NAME, { maxEntries: sizedMaps(limits), ...(reuse ? { reuse } : {}), ...(byKernelName ? { reuseByKernelName: byKernelName } : {}) });
 }
 
 /** Give generation `gen` fresh inner maps: install them in the outer maps and pin them. */

@@ -332,6 +332,20 @@ export function progInfo(fd: number): ProgInfo {
   return { type: b.readUInt32LE(0), id: b.readUInt32LE(4), name: cString(b.subarray(64, 80)) };
 }
 
+/** Ids of the maps a loaded program uses (bpf_prog_info.map_ids). */
+export function progMapIds(fd: number): number[] {
+  const n = objInfo(fd, 232).readUInt32LE(52);
+  if (n === 0) return [];
+  const ids = Buffer.alloc(4 * n);
+  const info = Buffer.alloc(232);
+  info.writeUInt32LE(n, 52);
+  info.writeBigUInt64LE(addressOf(ids), 56);
+  const len = [info.length];
+  check('bpf_obj_get_info_by_fd', bpf().obj_info(fd, info, len));
+  const got = Math.min(n, info.readUInt32LE(52));
+  return Array.from({ length: got }, (_, i) => ids.readUInt32LE(4 * i));
+}
+
 /** Information about a netns link. */
 export interface LinkInfo {
   type: number;

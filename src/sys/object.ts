@@ -20,6 +20,8 @@ interface ObjFns {
   map_reuse_fd: Fn;
   map_set_max_entries: Fn;
   map_fd: Fn;
+  next_map: Fn;
+  map_name: Fn;
   find_prog: Fn;
   prog_fd: Fn;
   set_print: Fn;
@@ -47,6 +49,8 @@ function obj(): ObjFns {
     map_reuse_fd: lib.func('int bpf_map__reuse_fd(bpf_map *map, int fd)'),
     map_set_max_entries: lib.func('int bpf_map__set_max_entries(bpf_map *map, uint32_t max_entries)'),
     map_fd: lib.func('int bpf_map__fd(bpf_map *map)'),
+    next_map: lib.func('bpf_map *bpf_object__next_map(bpf_object *obj, bpf_map *map)'),
+    map_name: lib.func('const char *bpf_map__name(bpf_map *map)'),
     find_prog: lib.func('bpf_program *bpf_object__find_program_by_name(bpf_object *obj, const char *name)'),
     prog_fd: lib.func('int bpf_program__fd(bpf_program *prog)'),
     set_print: lib.func('void *libbpf_set_print(manifold_libbpf_print_fn *fn)'),
@@ -74,6 +78,12 @@ export interface LoadedObject {
 export interface LoadOptions {
   /** Maps not to create: the given fds are used instead (in-place upgrades, shared maps). */
   reuse?: ReadonlyMap<string, number>;
+  /**
+   * Maps to reuse when the object has them, keyed by the kernel's name of
+   * the map (the object's name cut at 15 characters; global-data maps are
+   * never reused): for a copy of a running program on its maps.
+   */
+  reuseByKernelName?: ReadonlyMap<string, number>;
   /** max_entries of maps sized at load time. */
   maxEntries?: ReadonlyMap<string, number>;
 }
@@ -114,6 +124,15 @@ export function loadObjectAll(path: string, what: string, opts: LoadOptions = {}
     for (const [name, fd] of opts.reuse ?? []) {
       const ret = f.map_reuse_fd(findMap(name), fd) as number;
       if (ret < 0) throw new BpfObjectError(`cannot reuse the existing map ${name}`, -ret, logLines);
+    }
+    if (opts.reuseByKernelName) {
+      for (let map = f.next_map(handle, null); map; map = f.next_map(handle, map)) {
+        const name = String(f.map_name(map));
+        const fd = name.includes('.') || opts.reuse?.has(name) ? undefined : opts.reuseByKernelName.get(name.slice(0, 15));
+        if (fd === undefined) continue;
+        const r = f.map_reuse_fd(map, fd) as number;
+        if (r < 0) throw new BpfObjectError(`cannot reuse the existing map ${name}`, -r, logLines);
+      }
     }
     const ret = f.load(handle) as number;
     if (ret < 0) throw new BpfObjectError(`the kernel rejected the ${what}`, -ret, logLines);

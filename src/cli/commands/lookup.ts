@@ -77,7 +77,7 @@ export const lookupCommand: CommandModule<GlobalArgs, LookupArgs> = {
         port: args['source-port'] === undefined ? 40000 : parsePort(args['source-port'], '--source-port'),
       };
     // A reader: nothing is written (the program copy reads the state's maps and counts into its own).
-    const r = withState(openOptions(args, false), (s) => lookup(s.maps, s.target.netnsIno, { protocol, address, port, ...(source ? { source } : {}) }));
+    const r = withState(openOptions(args, false), (s) => lookup(s.maps, s.dir, s.target.netnsIno, { protocol, address, port, ...(source ? { source } : {}) }));
     if (args.json) outJson({ ...r, binding: r.binding ? bindingJson(r.binding) : null, beaten: r.beaten.map(bindingJson) });
     else render(r);
     if (!r.agrees) {
