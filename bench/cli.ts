@@ -209,7 +209,7 @@ export async function cliPhase(o: CliOptions): Promise<{ rows: Row[]; descriptio
     out.rss(`apply ${big} bindings (empty state)`, s4.apply);
     const s5 = interleave({ floor, noop: apply, status: () => cli('status') }, o.bigSamples, { warmup: false, budgetMs: o.bigBudgetMs, minRounds: 3 });
     const fl5 = out.floor(s5.floor);
-    out.absolute(`apply ${big} bindings (no-op re-apply)`, s5.noop, fl5, 700);
+    out.absolute(`apply ${big} bindings (no-op re-apply)`, s5.noop, fl5, 400);
     out.absolute(`status (${big} bindings)`, s5.status, fl5, 400);
     out.rss(`apply ${big} bindings (no-op re-apply)`, s5.noop);
     out.rss(`status (${big} bindings)`, s5.status);

@@ -212,7 +212,11 @@ export function execute(maps: DispatcherMaps, plan: Plan): ExecResult {
   const sLive = maps.genState(live);
   let sStaging = maps.genState(staging);
   const repaired = !inSync(sStaging, sLive);
-  if (isEmptyPlan(plan) && !repaired) return { strategy: 'none', repaired: false };
+  // Nothing to write: done, unless an interrupted write left something to repair. A generation
+  // marked STALE by a completed rebuild is not a leftover: it is rebuilt by the next real write,
+  // so a no-op (e.g. the same apply again) rebuilds nothing.
+  const staleByDesign = sStaging.flags === GEN_STALE && sLive.flags === 0;
+  if (isEmptyPlan(plan) && (!repaired || staleByDesign)) return { strategy: 'none', repaired: false };
   const txid = (sLive.txid > sStaging.txid ? sLive.txid : sStaging.txid) + 1n;
   const liveInfo = maps.destInfo(live);
 

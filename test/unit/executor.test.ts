@@ -7,7 +7,9 @@ import * as assert from 'uvu/assert';
 import { bind, unbind } from '../../src/ops/bind.js';
 import { parsePrefix } from '../../src/core/net.js';
 import { TwinMaps } from '../../src/state/twin-maps.js';
-import { GEN_DIRTY } from '../../src/core/layout.js';
+import { GEN_DIRTY, GEN_STALE } from '../../src/core/layout.js';
+import { apply } from '../../src/ops/apply.js';
+import { BindingList } from '../../src/core/binding-list.js';
 import type { Gen } from '../../src/state/maps.js';
 
 function listing(maps: TwinMaps, gen: Gen): string[] {
@@ -76,6 +78,24 @@ test('many lengths in a slot: the trie takes the shorter ones', () => {
   assert.ok(meta.trieSlots & 1, 'slot 0 uses the trie');
   assert.is(maps.readBindings(g).count, 8);
   assert.equal(listing(maps, 0), listing(maps, 1));
+});
+
+test('a no-op after a rebuild writes nothing; the next real write rebuilds the stale generation', () => {
+  const maps = new TwinMaps({ maxIds: 8 });
+  const list = new BindingList();
+  for (let i = 0; i < 300; i++) list.push('tcp', 'ipv4', Uint8Array.of(10, 0, i >> 8, i & 255), 32, 80, 0);
+  const first = apply(maps, { list, labels: ['web'] }, false, { force: true });
+  assert.is(first.exec?.strategy, 'rebuild');
+  const staging = (maps.activeGen() ^ 1) as Gen;
+  assert.is(maps.genState(staging).flags, GEN_STALE, 'the old generation is stale after a rebuild');
+  const writes = maps.writes;
+  const again = apply(maps, { list, labels: ['web'] }, false, { force: true });
+  assert.is(again.exec?.strategy, 'none');
+  assert.is(maps.writes, writes, 'the same set again writes nothing');
+  const b = bind(maps, { label: 'other', protocol: 'tcp', prefix: parsePrefix('192.0.2.1'), ports: { first: 80, last: 80 } });
+  assert.ok(b.exec.repaired, 'the next real write brings the stale generation back');
+  assert.equal(listing(maps, 0), listing(maps, 1));
+  assert.is(maps.genState(0).flags | maps.genState(1).flags, 0);
 });
 
 test.run();
