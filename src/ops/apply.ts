@@ -83,6 +83,7 @@ function readBounded(fd: number, what: string, sizeHint = 0): Buffer {
         continue;
       }
       if (code === 'EOF') break;
+      if (code === 'EISDIR') throw new ManifoldError('ERR_INVALID_FILE', `cannot read ${what}: it is a directory`);
       throw new ManifoldError('ERR_INVALID_FILE', `cannot read ${what}: ${(err as Error).message}`);
     }
     if (n === 0) break;
