@@ -11,6 +11,9 @@ APT_PACKAGES := clang llvm libbpf-dev libbpf1 bpftool iproute2 libsystemd0 syste
 APT_PACKAGES += go-md2man dpkg-dev lintian
 # Real-systemd tests on stock Debian roots (test/systemd/debian-root.ts): bookworm and trixie.
 APT_PACKAGES += debootstrap
+# promtool (Debian ships it only in the prometheus package) checks and unit-tests the shipped
+# alerting rules and the dashboard's expressions (test/integration/prometheus-assets.test.ts).
+APT_PACKAGES += prometheus
 
 .PHONY: all deps build bpf test demo bench clean
 

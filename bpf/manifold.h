@@ -118,8 +118,16 @@ struct dest_key {
 struct dest_value {
 	__u32 id;
 	__u32 refs[2]; /* bindings referencing this destination, per generation */
-	__u32 flags;
+	__u32 flags;   /* MANIFOLD_DEST_CONFIG(gen) bits; the others reserved (0) */
 };
+
+/*
+ * dest_value.flags, user space only: in generation `gen` the destination's
+ * label is defined by the config files (`apply --config` owns its bindings;
+ * bindings of labels without it were made by hand). One bit per generation,
+ * so it switches with active_gen like the bindings do.
+ */
+#define MANIFOLD_DEST_CONFIG(gen) (1u << (gen))
 
 /* Per-destination counters, shared by all CPUs (atomic adds). */
 struct dest_metrics {

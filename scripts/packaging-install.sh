@@ -14,6 +14,8 @@
 #   SYSUSERSDIR          [$PREFIX/lib/sysusers.d]
 #   MANDIR               [$PREFIX/share/man]
 #   DOCDIR               [$PREFIX/share/doc/manifold]
+#   DATADIR              Prometheus rules, Grafana dashboard [$PREFIX/share/manifold]
+#   SYSCONFDIR           /etc/manifold goes there (what manifold reads) [/etc]
 #   DIST                 the bundle [build/dist]
 set -eu
 cd "$(dirname "$0")/.."
@@ -27,9 +29,11 @@ SYSTEMDGENERATORDIR=${SYSTEMDGENERATORDIR:-$PREFIX/lib/systemd/system-generators
 SYSUSERSDIR=${SYSUSERSDIR:-$PREFIX/lib/sysusers.d}
 MANDIR=${MANDIR:-$PREFIX/share/man}
 DOCDIR=${DOCDIR:-$PREFIX/share/doc/manifold}
+DATADIR=${DATADIR:-$PREFIX/share/manifold}
+SYSCONFDIR=${SYSCONFDIR:-/etc}
 DIST=${DIST:-build/dist}
 
-for v in PREFIX BINDIR PKGLIBDIR SYSTEMDUNITDIR SYSTEMDGENERATORDIR SYSUSERSDIR MANDIR DOCDIR; do
+for v in PREFIX BINDIR PKGLIBDIR SYSTEMDUNITDIR SYSTEMDGENERATORDIR SYSUSERSDIR MANDIR DOCDIR DATADIR SYSCONFDIR; do
   eval "val=\$$v"
   case $val in
     /*) ;;
@@ -81,7 +85,7 @@ fi
 
 # Units (their ExecStart= name /usr/bin/manifold), sysusers.d.
 for u in manifold.service manifold-register@.service manifold-metrics.socket manifold-metrics.service manifold-discovery.service; do
-  sed -e "s|/usr/bin/manifold|$BINDIR/manifold|g" "units/$u" > "$D$SYSTEMDUNITDIR/$u"
+  sed -e "s|/usr/bin/manifold|$BINDIR/manifold|g" -e "s|/usr/share/doc/manifold|$DOCDIR|g" "units/$u" > "$D$SYSTEMDUNITDIR/$u"
   chmod 0644 "$D$SYSTEMDUNITDIR/$u"
 done
 install -m 0644 units/manifold.sysusers "$D$SYSUSERSDIR/manifold.conf"
@@ -100,7 +104,17 @@ install -m 0644 README.md "$D$DOCDIR/README.md"
 install -m 0644 docs/metrics.md "$D$DOCDIR/metrics.md"
 install -m 0644 docs/journal.md "$D$DOCDIR/journal.md"
 install -m 0644 docs/discovery.md "$D$DOCDIR/discovery.md"
+install -m 0644 docs/systemd.md "$D$DOCDIR/systemd.md"
 install -m 0644 units/README.md "$D$DOCDIR/units.md"
 for f in packaging/examples/*; do install -m 0644 "$f" "$D$DOCDIR/examples/"; done
+
+# The configuration directory, with no configuration: a commented example (not *.conf, so not read).
+install -d -m 0755 "$D$SYSCONFDIR/manifold"
+install -m 0644 packaging/manifold.conf.example "$D$SYSCONFDIR/manifold/example.conf.example"
+
+# Monitoring: Prometheus alerting rules (with their promtool unit tests) and a Grafana dashboard.
+install -d "$D$DATADIR/prometheus" "$D$DATADIR/grafana"
+install -m 0644 packaging/prometheus/manifold.rules.yml packaging/prometheus/manifold.rules.test.yml "$D$DATADIR/prometheus/"
+install -m 0644 packaging/grafana/manifold.json "$D$DATADIR/grafana/manifold.json"
 
 echo "packaging-install: manifold $version installed into ${DESTDIR:-/}${DESTDIR:+ }(prefix $PREFIX)"

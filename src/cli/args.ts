@@ -11,7 +11,11 @@
  *   (`bind web tcp 192.0.2.1 80 --label x`, `status --label x`) is a usage
  *   error: yargs would silently use one of the two values;
  * - `--json` is known before parsing (for usage errors) by
- *   {@link jsonRequested}, with the same last-one-wins rule.
+ *   {@link jsonRequested}, with the same last-one-wins rule;
+ * - a lone `-` (standard input: `apply -`) is an argument like any other:
+ *   yargs would read it as an option without a name and pass "" or true
+ *   (yargs/yargs-parser#381), so {@link protectDash} hides it from yargs and
+ *   argumentRules puts it back.
  */
 import { ManifoldError } from '../errors.js';
 
@@ -57,6 +61,21 @@ function sameOption(a: string, b: string): boolean {
   return norm(a) === norm(b);
 }
 
+/** What a lone "-" is passed to yargs as: no command-line argument can contain NUL. */
+const DASH = '\u0000-';
+
+/** The argument list for yargs, each lone "-" replaced by a marker that {@link argumentRules} turns back. */
+export function protectDash(argv: readonly string[]): string[] {
+  return argv.map((a) => (a === '-' ? DASH : a));
+}
+
+function restoreDash(argv: Record<string, unknown>): void {
+  for (const [key, value] of Object.entries(argv)) {
+    if (value === DASH) argv[key] = '-';
+    else if (Array.isArray(value) && value.includes(DASH)) argv[key] = value.map((v: unknown) => (v === DASH ? '-' : v));
+  }
+}
+
 /**
  * A yargs middleware (run before validation): repeated options keep their
  * last value, and options named like one of the running command's
@@ -74,6 +93,7 @@ export function argumentRules(raw: readonly string[]): (argv: Record<string, unk
     }
     const declared = ctx.getOptions?.().array;
     lastValueWins(argv, Array.isArray(declared) ? (declared as string[]) : []);
+    restoreDash(argv);
   };
 }
 

@@ -9,22 +9,39 @@ import { emitEvent, Priority } from '../log/events.js';
 import { info, out, outJson } from './output.js';
 import type { GlobalArgs } from './context.js';
 
+/** What `apply --config` takes from the config files. */
+export interface ConfigSource {
+  /** The Bind= lines of the valid files as apply specs. */
+  specs: (EntryInput & { source: string })[];
+  /** Labels the valid files define (also those without Bind= lines). */
+  labels: Set<string>;
+  /** Problems of the files left out (only with skipInvalid; otherwise they throw). */
+  problems: ConfigProblem[];
+}
+
 /**
- * The Bind= lines of all config files as apply specs. With `skipInvalid`,
- * files with problems are left out (each problem is logged as an error
- * event); otherwise any problem refuses the whole configuration.
+ * The configuration for `apply --config`. Any problem refuses the whole
+ * configuration (ERR_INVALID_CONFIG), unless `skipInvalid`: then the files
+ * with problems are left out and their problems returned.
  */
-export function configSpecs(skipInvalid: boolean): (EntryInput & { source: string })[] {
+export function configSource(skipInvalid: boolean): ConfigSource {
   const { units, problems } = loadConfig();
-  if (problems.length > 0) {
-    if (!skipInvalid) throw configError(problems);
-    for (const p of problems) {
-      const text = formatProblem(p);
-      emitEvent('error', Priority.err, `config: ${text} (file skipped)`, { CODE: 'ERR_INVALID_CONFIG', CONFIG_FILE: p.file, CONFIG_LINE: p.line });
-      info(`manifold: error: ${text} (file skipped)`);
-    }
+  if (problems.length > 0 && !skipInvalid) throw configError(problems);
+  const specs = configBindings(units).map((b) => ({ label: b.label, protocol: b.protocol, prefix: b.prefix, port: b.port, source: b.source }));
+  return { specs, labels: new Set(units.map((u) => u.name)), problems };
+}
+
+/**
+ * Report the problems of files `apply --config --skip-invalid` left out: one
+ * line each on stderr and, unless `dryRun`, one error event each (the
+ * journal at priority err, with the file and line).
+ */
+export function reportLeftOut(problems: readonly ConfigProblem[], dryRun: boolean): void {
+  for (const p of problems) {
+    const text = formatProblem(p);
+    if (!dryRun) emitEvent('error', Priority.err, `config: ${text} (file skipped)`, { CODE: 'ERR_INVALID_CONFIG', CONFIG_FILE: p.file, CONFIG_LINE: p.line });
+    info(`manifold: error: ${text} (file skipped)`);
   }
-  return configBindings(units).map((b) => ({ label: b.label, protocol: b.protocol, prefix: b.prefix, port: b.port, source: b.source }));
 }
 
 /** Register `verify`. */

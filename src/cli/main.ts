@@ -8,7 +8,7 @@ import { hideBin } from 'yargs/helpers';
 import { Exit } from '../errors.js';
 import { installLogSinks } from '../log/sinks.js';
 import { flushOut, info, outJson, reportError } from './output.js';
-import { argumentRules, jsonRequested } from './args.js';
+import { argumentRules, jsonRequested, protectDash } from './args.js';
 import type { GlobalArgs } from './context.js';
 import { loadCommand, unloadCommand, upgradeCommand, versionCommand } from './commands/lifecycle.js';
 import { bindCommand, unbindCommand } from './commands/bind.js';
@@ -135,7 +135,7 @@ export async function main(argv: string[] = hideBin(process.argv)): Promise<numb
   });
   skipHelpCache(parser);
   try {
-    await parser.parseAsync(argv);
+    await parser.parseAsync(protectDash(argv));
     flushOut();
     return process.exitCode === undefined ? Exit.OK : Number(process.exitCode);
   } catch (err) {

@@ -76,6 +76,14 @@ export function destInfoIndex(id: number, gen: number): number {
   return ((id << 1) | gen) >>> 0;
 }
 
+/**
+ * dest_value.flags bit (MANIFOLD_DEST_CONFIG): in generation `gen` the
+ * destination's label is defined by the config files. User space only.
+ */
+export function destConfigBit(gen: number): number {
+  return 1 << gen;
+}
+
 /** Full address length of a family. */
 export function fullLength(domain: Domain): number {
   return domain === 'ipv4' ? 32 : 128;

@@ -42,7 +42,7 @@ export const EventFieldNames = {
   upgrade: ['STATE_DIR', 'VERSION', 'ABI', 'NETNS'],
   bind: ['LABEL', 'PROTOCOL', 'PREFIX', 'PORT'],
   unbind: ['LABEL', 'PROTOCOL', 'PREFIX', 'PORT'],
-  apply: ['ADDED', 'REMOVED', 'RELABELLED', 'TOTAL', 'SOURCE'],
+  apply: ['ADDED', 'REMOVED', 'RELABELLED', 'TOTAL', 'SOURCE', 'KEPT_BY_HAND', 'KEPT_CONFIGURED', 'LEFT_OUT'],
   register: ['LABEL', 'PROTOCOL', 'DOMAIN', 'SOCKET_COOKIE', 'ACTION'],
   unregister: ['LABEL', 'PROTOCOL', 'DOMAIN', 'SOCKET_COOKIE'],
   error: ['CODE', 'ERRNO', 'CONFIG_FILE', 'CONFIG_LINE'],

@@ -83,6 +83,7 @@ function readBounded(fd: number, what: string, sizeHint = 0): Buffer {
         continue;
       }
       if (code === 'EOF') break;
+      if (code === 'EISDIR') throw new ManifoldError('ERR_INVALID_FILE', `cannot read ${what}: it is a directory`);
       throw new ManifoldError('ERR_INVALID_FILE', `cannot read ${what}: ${(err as Error).message}`);
     }
     if (n === 0) break;
@@ -127,9 +128,9 @@ export function parseApplyDocument(buf: Buffer, name: string, limit: number): Bu
 /**
  * Plan the replacement of the live set by `set`. The set is consumed: its
  * list becomes the plan's target, its tags rewritten from label indices to
- * destination ids.
+ * destination ids. `liveSet`: the live bindings, when already read.
  */
-export function planApply(view: View, set: BuiltSet): { plan: Plan; diff: ApplyDiff } {
+export function planApply(view: View, set: BuiltSet, liveSet?: BindingList): { plan: Plan; diff: ApplyDiff } {
   const plan = emptyPlan();
   // Destination id of each (label, slot), -1 until first seen.
   const ids = new Int32Array(set.labels.length * 4).fill(-1);
@@ -152,7 +153,7 @@ export function planApply(view: View, set: BuiltSet): { plan: Plan; diff: ApplyD
     }
     target.setTag(i, id);
   }
-  const live = view.maps.readBindings(view.live);
+  const live = liveSet ?? view.maps.readBindings(view.live);
   const liveIx = KeyIndex.of(live);
   const matched = new Uint8Array(live.count);
   const diff: ApplyDiff = {
@@ -197,7 +198,7 @@ export function planApply(view: View, set: BuiltSet): { plan: Plan; diff: ApplyD
  * Destinations of the new set without a socket: one warning each; a
  * whole-family binding (prefix /0) of one is refused unless `force`.
  */
-function checkUnserved(view: View, diff: ApplyDiff, force: boolean): string[] {
+export function checkUnserved(view: View, diff: ApplyDiff, force: boolean): string[] {
   const served = new Map<number, boolean>();
   const counts = new Map<number, { n: number; example: number; wide: number }>();
   for (let i = 0; i < diff.target.count; i++) {

@@ -26,10 +26,10 @@
  * generation), rebuilds it from the live one and scans every socket slot.
  */
 import { BindingList, KeyIndex } from '../core/binding-list.js';
-import { DestKind, GEN_DIRTY, GEN_STALE } from '../core/layout.js';
+import { DestKind, destConfigBit, GEN_DIRTY, GEN_STALE } from '../core/layout.js';
 import { IncrementalPlacer, layoutGeneration, Place, placeOf, type PlaceId } from '../core/placement.js';
 import { ManifoldError } from '../errors.js';
-import type { DestInfo, DispatcherMaps, Gen, GenState } from '../state/maps.js';
+import type { DestInfo, DestRecord, DispatcherMaps, Gen, GenState } from '../state/maps.js';
 import { step } from './faults.js';
 import { isEmptyPlan, type Plan } from './plan.js';
 
@@ -101,23 +101,40 @@ function applyDelta(maps: DispatcherMaps, g: Gen, plan: Plan, state: GenState): 
   if (placer.changed.size > 0) maps.setPortWords(g, placer.changed);
   if (placer.metaChanged) maps.setGenMeta(g, placer.meta);
   for (const [id, info] of plan.destInfo) maps.setDestInfo(g, id, info);
-  adjustRefs(maps, g, plan.refDelta);
+  adjustDestinations(maps, g, plan.refDelta, plan.configured);
   return { ...state, exactCount };
 }
 
-function adjustRefs(maps: DispatcherMaps, g: Gen, delta: ReadonlyMap<number, number>): void {
-  if (delta.size === 0) return;
+/** `flags` with generation g's config bit set to `on`. */
+function withConfig(flags: number, g: Gen, on: boolean): number {
+  return on ? (flags | destConfigBit(g)) >>> 0 : (flags & ~destConfigBit(g)) >>> 0;
+}
+
+/** Generation g's config bit of a destination. */
+function configIn(d: DestRecord, g: Gen): boolean {
+  return (d.flags & destConfigBit(g)) !== 0;
+}
+
+/** Change generation g's reference counts and config bits of the destinations the plan names. */
+function adjustDestinations(maps: DispatcherMaps, g: Gen, delta: ReadonlyMap<number, number>, configured: ReadonlyMap<number, boolean>): void {
+  if (delta.size === 0 && configured.size === 0) return;
   for (const d of maps.destinations()) {
     const n = delta.get(d.id);
-    if (n === undefined) continue;
+    const c = configured.get(d.id);
+    if (n === undefined && c === undefined) continue;
     const refs: [number, number] = [d.refs[0], d.refs[1]];
-    refs[g] = Math.max(0, refs[g] + n);
-    maps.putDestination({ ...d, refs }, false);
+    if (n !== undefined) refs[g] = Math.max(0, refs[g] + n);
+    const flags = c === undefined ? d.flags : withConfig(d.flags, g, c);
+    if (refs[g] === d.refs[g] && flags === d.flags) continue;
+    maps.putDestination({ ...d, refs, flags }, false);
   }
 }
 
-/** Rebuild generation g from scratch with `content` (tags = destination ids) and `info` for every id. */
-function rebuild(maps: DispatcherMaps, g: Gen, content: BindingList, info: readonly DestInfo[], state: GenState): GenState {
+/**
+ * Rebuild generation g from scratch with `content` (tags = destination ids),
+ * `info` for every id and each destination's config bit from `configured`.
+ */
+function rebuild(maps: DispatcherMaps, g: Gen, content: BindingList, info: readonly DestInfo[], state: GenState, configured: (d: DestRecord) => boolean): GenState {
   if (content.count > maps.limits.maxBindings) {
     throw new ManifoldError('ERR_NO_SPACE', `${content.count} bindings are more than the ${maps.limits.maxBindings} this state was loaded for (manifold load --max-bindings)`);
   }
@@ -141,10 +158,11 @@ function rebuild(maps: DispatcherMaps, g: Gen, content: BindingList, info: reado
   for (let i = 0; i < content.count; i++) counts.set(content.tag(i), (counts.get(content.tag(i)) ?? 0) + 1);
   for (const d of maps.destinations()) {
     const n = counts.get(d.id) ?? 0;
-    if (d.refs[g] === n) continue;
+    const flags = withConfig(d.flags, g, configured(d));
+    if (d.refs[g] === n && flags === d.flags) continue;
     const refs: [number, number] = [d.refs[0], d.refs[1]];
     refs[g] = n;
-    maps.putDestination({ ...d, refs }, false);
+    maps.putDestination({ ...d, refs, flags }, false);
   }
   return { ...state, exactCapacity: capacity, exactCount: layout.hashCount };
 }
@@ -225,10 +243,11 @@ export function execute(maps: DispatcherMaps, plan: Plan): ExecResult {
   maps.setGenState(staging, sStaging);
   step('staging-dirty');
 
+  // Config bits of new destinations are set with the staging generation's content below.
   for (const d of plan.create) {
     maps.zeroCounters(d.id);
     maps.setDestInfo(staging, d.id, NONE);
-    maps.putDestination(d, true);
+    maps.putDestination({ ...d, flags: withConfig(withConfig(d.flags, 0, false), 1, false) }, true);
   }
   step('destinations-created');
   for (const s of plan.sockets) maps.putSocket(s.slot, s.socket);
@@ -238,18 +257,20 @@ export function execute(maps: DispatcherMaps, plan: Plan): ExecResult {
   const bigChange = plan.target !== null && changes * 4 > plan.target.count + 64;
   let strategy: 'incremental' | 'rebuild' = 'incremental';
   let next: GenState | null = null;
+  // Config bits after the plan: the plan's, else the live generation's.
+  const configuredAfter = (d: DestRecord): boolean => plan.configured.get(d.id) ?? configIn(d, live);
   if (bigChange) {
-    next = rebuild(maps, staging, plan.target as BindingList, infoAfter(liveInfo, plan), sStaging);
+    next = rebuild(maps, staging, plan.target as BindingList, infoAfter(liveInfo, plan), sStaging, configuredAfter);
     strategy = 'rebuild';
   } else {
     if (repaired) {
-      sStaging = rebuild(maps, staging, maps.readBindings(live), infoAfter(liveInfo, { ...plan, create: [], destInfo: new Map() }), sStaging);
+      sStaging = rebuild(maps, staging, maps.readBindings(live), infoAfter(liveInfo, { ...plan, create: [], destInfo: new Map() }), sStaging, (d) => configIn(d, live));
       step('staging-resynced');
     }
     next = applyDelta(maps, staging, plan, sStaging);
     if (next === null) {
       const content = plan.target ?? merged(maps.readBindings(live), plan);
-      next = rebuild(maps, staging, content, infoAfter(liveInfo, plan), sStaging);
+      next = rebuild(maps, staging, content, infoAfter(liveInfo, plan), sStaging, configuredAfter);
       strategy = 'rebuild';
     }
   }

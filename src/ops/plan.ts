@@ -21,6 +21,12 @@ export interface Plan {
   refDelta: Map<number, number>;
   /** New destination info per id (both generations end with it). */
   destInfo: Map<number, DestInfo>;
+  /**
+   * Config ownership to set per destination id (both generations end with
+   * it, as with destInfo): true when its label is defined by the config
+   * files (layout.destConfigBit). Ids not listed keep theirs.
+   */
+  configured: Map<number, boolean>;
   /** Sockets to put into free slots before the switch. */
   sockets: { slot: number; socket: SocketHandle }[];
   /**
@@ -32,12 +38,12 @@ export interface Plan {
 
 /** A plan that changes nothing. */
 export function emptyPlan(): Plan {
-  return { create: [], puts: new BindingList(0), putIsNew: [], deletes: new BindingList(0), refDelta: new Map(), destInfo: new Map(), sockets: [], target: null };
+  return { create: [], puts: new BindingList(0), putIsNew: [], deletes: new BindingList(0), refDelta: new Map(), destInfo: new Map(), configured: new Map(), sockets: [], target: null };
 }
 
 /** True when the plan changes nothing. */
 export function isEmptyPlan(p: Plan): boolean {
-  return p.create.length === 0 && p.puts.count === 0 && p.deletes.count === 0 && p.destInfo.size === 0 && p.sockets.length === 0;
+  return p.create.length === 0 && p.puts.count === 0 && p.deletes.count === 0 && p.destInfo.size === 0 && p.configured.size === 0 && p.sockets.length === 0;
 }
 
 /** Add `n` to a destination's binding count change. */

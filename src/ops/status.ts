@@ -5,7 +5,7 @@
  * kernel memory. The binding listing is optional and stays packed.
  */
 import type { BindingList } from '../core/binding-list.js';
-import { DestKind } from '../core/layout.js';
+import { DestKind, destConfigBit } from '../core/layout.js';
 import type { Domain, Protocol } from '../core/net.js';
 import type { Counters, DispatcherMaps, Limits, MemoryUse } from '../state/maps.js';
 import { readLive } from './read.js';
@@ -32,6 +32,8 @@ export interface DestinationCounters {
   socket: string | null;
   /** Bindings of the live generation referring to the destination. */
   bindings: number;
+  /** Its label is defined by the config files (apply --config owns its bindings); false: made by hand. */
+  configured: boolean;
   lookups: number;
   misses: number;
   errors: number;
@@ -128,6 +130,7 @@ function gatherWith(maps: DispatcherMaps, label: string | undefined, withBinding
     if (label !== undefined && d.label !== label) continue;
     out.push({
       label: d.label, domain: d.domain, protocol: d.protocol, id: d.id, socket: cookie === null ? null : cookie.toString(), bindings: d.refs[snap.gen],
+      configured: (d.flags & destConfigBit(snap.gen)) !== 0,
       ...toCounters(counters[d.id] ?? { lookups: 0n, misses: 0n, errBadSocket: 0n, errWrongFamily: 0n, errWrongProtocol: 0n, errOther: 0n }),
     });
   }

@@ -4,7 +4,7 @@
  * the allocation of destination ids and socket slots.
  */
 import type { BindingList } from '../core/binding-list.js';
-import { DestKind } from '../core/layout.js';
+import { DestKind, destConfigBit } from '../core/layout.js';
 import { placeOf, type GenMeta } from '../core/placement.js';
 import { ManifoldError } from '../errors.js';
 import type { BindingValue, DestInfo, DestKey, DestRecord, DispatcherMaps, Gen } from '../state/maps.js';
@@ -54,6 +54,18 @@ export class View {
   /** The label of a destination id (for messages). */
   labelOf(id: number): string {
     return this.destById(id)?.label ?? `#${id}`;
+  }
+
+  /** True when the live generation marks destination `d`'s label as defined by the config files. */
+  isConfigured(d: DestRecord): boolean {
+    return (d.flags & destConfigBit(this.live)) !== 0;
+  }
+
+  /** Labels the live generation marks as defined by the config files (any destination of the label). */
+  configuredLabels(): Set<string> {
+    const out = new Set<string>();
+    for (const d of this.destinations()) if (this.isConfigured(d)) out.add(d.label);
+    return out;
   }
 
   /** Destination info of the live generation. */

@@ -1,6 +1,6 @@
 /**
  * Differential worker (runs inside a test namespace, as root): applies one
- * seeded random sequence of operations — bind, unbind, apply, register,
+ * seeded random sequence of operations — bind, unbind, apply, apply --config, register,
  * close a socket, unregister — to the real maps of a freshly loaded state
  * AND to the in-memory twin, and after every operation compares everything
  * both hold. Argument: JSON {bpffs, seed, steps}. Prints one JSON line
@@ -12,6 +12,7 @@ import { BindingList } from '../../src/core/binding-list.js';
 import { DestKind } from '../../src/core/layout.js';
 import { parsePrefix, type Protocol } from '../../src/core/net.js';
 import { apply } from '../../src/ops/apply.js';
+import { applyConfig } from '../../src/ops/apply-config.js';
 import { BindingSetBuilder } from '../../src/ops/binding-set.js';
 import { bind, unbind } from '../../src/ops/bind.js';
 import { registerSockets, unregisterSocket } from '../../src/ops/register.js';
@@ -131,7 +132,16 @@ async function main(): Promise<void> {
         if (!builder.ok) continue;
         const set = builder.build();
         if (!builder.ok) continue;
-        both(`apply ${set.list.count}`, (m) => apply(m, { list: BindingList.from(Buffer.from(set.list.keys), Uint32Array.from(set.list.tags), set.list.count), labels: set.labels }, false, { force: true }));
+        const copy = (): typeof set => ({ list: BindingList.from(Buffer.from(set.list.keys), Uint32Array.from(set.list.tags), set.list.count), labels: set.labels });
+        if (r() < 0.5) {
+          both(`apply ${set.list.count}`, (m) => apply(m, copy(), false, { force: true }));
+        } else {
+          // apply --config: the set's labels plus some without bindings; files left out or not; prune or not.
+          const labels = new Set([...set.labels, ...LABELS.filter(() => r() < 0.2)]);
+          const incomplete = r() < 0.3;
+          const prune = r() < 0.3;
+          both(`apply --config ${set.list.count} ${[...labels].join(',')}${incomplete ? ' incomplete' : ''}${prune ? ' prune' : ''}`, (m) => applyConfig(m, { set: copy(), labels, incomplete, prune }, false, { force: true }));
+        }
       } else if (op < 0.78) {
         let info: SocketInfo;
         let close: () => Promise<void>;

@@ -3,7 +3,7 @@
  * layer, to check what the CLI cannot show: both generations, their write
  * state, destination info, and the invariants the executor keeps.
  */
-import { DestKind } from '../../src/core/layout.js';
+import { DestKind, destConfigBit } from '../../src/core/layout.js';
 import { formatPrefix } from '../../src/core/net.js';
 import type { DispatcherMaps, Gen } from '../../src/state/maps.js';
 import { withState } from '../../src/state/state.js';
@@ -17,6 +17,8 @@ export interface GenReport {
   bindings: string[];
   /** "label:slot" of destinations with a socket kind, sorted. */
   sockets: string[];
+  /** Labels whose destinations carry this generation's config bit (apply --config), sorted, each once. */
+  configured: string[];
 }
 
 /** The whole state, as text. */
@@ -38,7 +40,8 @@ function genReport(maps: DispatcherMaps, g: Gen, labels: Map<number, string>): G
   maps.destInfo(g).forEach((d, id) => {
     if (d.kind === DestKind.socket && labels.has(id)) sockets.push(`${labels.get(id)}:${d.slot}`);
   });
-  return { seq: st.seq, flags: st.flags, bindings: bindings.sort(), sockets: sockets.sort() };
+  const configured = [...new Set(maps.destinations().filter((d) => (d.flags & destConfigBit(g)) !== 0).map((d) => d.label))].sort();
+  return { seq: st.seq, flags: st.flags, bindings: bindings.sort(), sockets: sockets.sort(), configured };
 }
 
 /** Read the state of a test namespace (null when not loaded). */
@@ -64,10 +67,10 @@ export function inspectTestState(env: TestEnv): StateReport {
 
 /**
  * Problems with the invariants a completed write leaves: the live
- * generation clean; the other one either clean, in sync and equal, or
- * marked STALE (rebuilt before its next use, by design after a rebuild);
- * reference counts equal to the live bindings; no destination without
- * bindings and without a live socket.
+ * generation clean; the other one either clean, in sync and equal (also
+ * in the labels it marks as configured), or marked STALE (rebuilt before
+ * its next use, by design after a rebuild); reference counts equal to the
+ * live bindings; no destination without bindings and without a live socket.
  */
 export function invariantProblems(r: StateReport): string[] {
   const out: string[] = [];
@@ -79,6 +82,7 @@ export function invariantProblems(r: StateReport): string[] {
     if (other.seq !== live.seq) out.push(`generation seqs ${live.seq}/${other.seq} differ`);
     if (other.bindings.join('\n') !== live.bindings.join('\n')) out.push('the two generations hold different bindings');
     if (other.sockets.join('\n') !== live.sockets.join('\n')) out.push('the two generations hold different destination info');
+    if (other.configured.join('\n') !== live.configured.join('\n')) out.push(`the two generations mark different labels as configured: ${live.configured.join(',')} / ${other.configured.join(',')}`);
   }
   const liveLines = live.bindings;
   for (const d of r.destinations) {

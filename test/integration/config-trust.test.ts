@@ -1,8 +1,9 @@
 /**
  * Config files and directories that someone other than root can write are
  * refused everywhere (manifold.conf(5), "Who may write the files"):
- * `verify` reports them, `apply --config` refuses the configuration (with
- * --skip-invalid: leaves the file out, logged) and changes nothing, and the
+ * `verify` reports them, `apply --config` refuses the configuration and
+ * changes nothing (with --skip-invalid: leaves the file out, logged, applies
+ * the rest and exits 1), and the
  * generator skips them (logged). Files are made untrusted by chown to a
  * throw-away uid or by chmod, in temporary directories given through
  * MANIFOLD_CONFIG_DIRS.
@@ -130,18 +131,24 @@ test('verify and apply --config refuse; --skip-invalid leaves the file out and s
     assert.match(a.stderr, `${evil}: it is writable by uid ${STRANGER}`);
     assert.equal(status(ctx).bindings, before, 'nothing changed');
 
+    // --skip-invalid applies the rest and still fails (exit 1), naming the file.
     const s = cli(['apply', '--config', '--skip-invalid'], etc);
-    assert.is(s.code, 0, s.stderr);
+    assert.is(s.code, 1, s.stderr);
     assert.match(s.stderr, `manifold: error: ${evil}: it is writable by uid ${STRANGER}, its owner: ${RULE} (file skipped)`);
     assert.equal(status(ctx).bindings.map((b) => `${b.label} ${b.protocol} ${b.prefix} ${b.port}`), ['good tcp 192.0.2.0/24 80']);
 
-    // Group-writable directory: everything in it is left out.
+    // Group-writable directory: everything in it is left out; labels applied from it before keep their bindings.
     fs.chownSync(evil, 0, 0);
     fs.chmodSync(etc, 0o775);
     const g = cli(['apply', '--config', '--skip-invalid'], etc);
-    assert.is(g.code, 0, g.stderr);
+    assert.is(g.code, 1, g.stderr);
     assert.match(g.stderr, new RegExp(`${etc}: it is writable by group \\S+ \\(gid 0, mode 0775\\)`));
-    assert.equal(status(ctx).bindings, [], 'no trusted file left');
+    assert.equal(status(ctx).bindings.map((b) => b.label), ['good'], 'nothing of the untrusted directory applied, nothing removed');
+    fs.chmodSync(etc, 0o755);
+    fs.rmSync(evil);
+    fs.rmSync(path.join(etc, 'good.conf'));
+    assert.is(cli(['apply', '--config'], etc).code, 0);
+    assert.equal(status(ctx).bindings, [], 'its files removed, the trusted directory empty');
   });
 });
 

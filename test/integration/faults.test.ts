@@ -14,7 +14,8 @@ import path from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { serve, setup, teardown, type Ctx } from '../helpers/suite.js';
-import { inspectTestState, invariantProblems, liveBindings } from '../helpers/inspect.js';
+import { inspectTestState, liveBindings } from '../helpers/inspect.js';
+import { everyStep as everyStepIn, killedAt as killedAtIn, stepsOf as stepsOfIn } from '../helpers/every-step.js';
 
 let ctx: Ctx;
 let dir: string;
@@ -30,25 +31,6 @@ test.after(() => {
   fs.rmSync(dir, { recursive: true, force: true });
 });
 
-/** The steps a command goes through, as NAME:N (N-th arrival at NAME). */
-function stepsOf(args: string[]): string[] {
-  const r = ctx.env.cli(args, { env: { MANIFOLD_TEST_STEPS: '1' } });
-  assert.is(r.code, 0, `${args.join(' ')}: ${r.stderr}`);
-  const seen = new Map<string, number>();
-  const out: string[] = [];
-  for (const m of r.stderr.matchAll(/^manifold-step: ([a-z0-9-]+)$/gm)) {
-    const n = (seen.get(m[1]!) ?? 0) + 1;
-    seen.set(m[1]!, n);
-    out.push(`${m[1]}:${n}`);
-  }
-  return out;
-}
-
-function killedAt(args: string[], spec: string): void {
-  const r = ctx.env.cli(args, { env: { MANIFOLD_TEST_KILL_AT: spec } });
-  assert.is(r.failure, 'was killed by SIGKILL', `${args.join(' ')} killed at ${spec}: ${r.failure ?? `exit ${r.code}`} ${r.stderr}`);
-}
-
 function applyFile(name: string, bindings: { label: string; prefix: string; port: number | string; protocol: string }[]): string {
   const p = path.join(dir, name);
   fs.writeFileSync(p, JSON.stringify({ bindings }));
@@ -61,10 +43,10 @@ async function who(ports: number[], addr = '198.51.100.7'): Promise<string[]> {
   return out;
 }
 
-function assertRepaired(what: string): void {
-  const problems = invariantProblems(inspectTestState(ctx.env));
-  assert.equal(problems, [], `${what}: ${problems.join('; ')}`);
-}
+const stepsOf = (args: string[]): string[] => stepsOfIn(ctx.env, args);
+const killedAt = (args: string[], spec: string): void => killedAtIn(ctx.env, args, spec);
+const everyStep = (name: string, args: string[], reset: () => void, observe: () => Promise<string>, oldObs: string, newObs: string, minSteps?: number): Promise<number> =>
+  everyStepIn(ctx.env, name, args, reset, observe, oldObs, newObs, minSteps);
 
 const RANGE = [8000, 8001, 8002, 8003];
 const OLD = applyFileLater('old.json', [{ label: 'a', prefix: '192.0.2.0/24', port: 80, protocol: 'tcp' }]);
@@ -72,34 +54,6 @@ const OLD = applyFileLater('old.json', [{ label: 'a', prefix: '192.0.2.0/24', po
 function applyFileLater(name: string, b: Parameters<typeof applyFile>[1]): () => string {
   let p: string | null = null;
   return () => (p ??= applyFile(name, b));
-}
-
-/**
- * Kill `args` at each of its steps; before each run `reset` sets the old
- * state; after the kill, `check` inspects traffic (old or new), then the
- * next write (`reset` again) must work and leave the state repaired, and
- * finally the command itself must reach the new state.
- */
-async function everyStep(name: string, args: string[], reset: () => void, observe: () => Promise<string>, oldObs: string, newObs: string, minSteps = 8): Promise<number> {
-  reset();
-  const steps = stepsOf(args);
-  assert.ok(steps.length >= minSteps, `${name}: steps ${steps.join(' ')}`);
-  assert.is(await observe(), newObs, `${name}: the command reaches the new state`);
-  for (const spec of steps) {
-    reset();
-    assert.is(await observe(), oldObs, `${name}: reset to the old state before ${spec}`);
-    killedAt(args, spec);
-    const seen = await observe();
-    assert.ok(seen === oldObs || seen === newObs, `${name} killed at ${spec}: traffic sees ${seen}, neither old (${oldObs}) nor new (${newObs})`);
-    // The next write repairs what the kill left.
-    reset();
-    assertRepaired(`${name} killed at ${spec}, then the next write`);
-    assert.is(await observe(), oldObs, `${name} killed at ${spec}: the next write's state is live`);
-    ctx.env.ok(args);
-    assert.is(await observe(), newObs, `${name} killed at ${spec}: running it again reaches the new state`);
-    assertRepaired(`${name} killed at ${spec}, then run again`);
-  }
-  return steps.length;
 }
 
 test('bind of a port range: killed at every step, all ports or none', async () => {

@@ -424,7 +424,7 @@ test('systemctl reload manifold applies a changed Bind= atomically; traffic foll
   assert.is(e[0]?.MANIFOLD_TOTAL, '12');
 });
 
-test('a broken config file: logged on the console and in the journal, the other labels unaffected', async () => {
+test('a broken config file: logged on the console and in the journal, the reload fails, the other labels unaffected', async () => {
   await box().writeFile('/etc/manifold/broken.conf', '[Label]\nBind=tcp 192.0.2.1/24 443\nSocket=broken.socket\n');
   // Valid on its own, but claims web's binding: rejected as the later file.
   await box().writeFile('/etc/manifold/zz-thief.conf', '[Label]\nBind=tcp 203.0.113.0/24 80\nSocket=thief.socket\n');
@@ -443,11 +443,16 @@ test('a broken config file: logged on the console and in the journal, the other 
   }
 
   const before = await bindings();
-  await systemctl('reload', 'manifold.service');
+  // The reload fails (the valid files are applied, the broken ones left out); the unit stays active.
+  const reload = await box().systemctl('reload', 'manifold.service');
+  assert.is.not(reload.code, 0, 'systemctl reload reports the problems');
   assert.is((await show('manifold.service', 'ActiveState')).ActiveState, 'active');
   assert.equal(await bindings(), before, 'the valid files\' bindings stay applied, nothing of the broken ones');
-  const errs = await entries(['-t', 'manifold', '-p', 'err', '-u', 'manifold.service', 'MANIFOLD_CODE=ERR_INVALID_CONFIG'], 2);
+  // One error per file, and the failure of the command.
+  const all = await entries(['-t', 'manifold', '-p', 'err', '-u', 'manifold.service', 'MANIFOLD_CODE=ERR_INVALID_CONFIG'], 3);
+  const errs = all.filter((e) => e.MANIFOLD_CONFIG_FILE !== undefined);
   assert.equal(errs.map((e) => e.MANIFOLD_CONFIG_FILE).sort(), ['/etc/manifold/broken.conf', '/etc/manifold/zz-thief.conf']);
+  assert.match(all.find((e) => e.MANIFOLD_CONFIG_FILE === undefined)?.MESSAGE ?? '', /^2 problems in the configuration: the files with problems were left out, the rest was applied/);
   for (const e of errs) {
     assert.is(e.MESSAGE_ID, EventIds.error);
     assert.is(e.MANIFOLD_CONFIG_LINE, '2');

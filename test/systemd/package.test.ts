@@ -122,10 +122,17 @@ test('the .deb: name, version, control fields and contents', () => {
     '/usr/share/man/man1/manifold.1.gz', '/usr/share/man/man5/manifold.conf.5.gz',
     '/usr/share/doc/manifold/copyright', '/usr/share/doc/manifold/changelog.Debian.gz',
     '/usr/share/doc/manifold/examples/web.conf',
+    '/usr/share/doc/manifold/systemd.md', '/usr/share/doc/manifold/metrics.md', '/usr/share/doc/manifold/journal.md', '/usr/share/doc/manifold/discovery.md',
+    '/usr/share/manifold/prometheus/manifold.rules.yml', '/usr/share/manifold/prometheus/manifold.rules.test.yml',
+    '/usr/share/manifold/grafana/manifold.json',
+    '/etc/manifold/example.conf.example',
   ]) {
     assert.ok(files.includes(f), `${f} in the package`);
   }
   assert.not.ok(files.some((f) => /musl|\/yargs\/|\/prom-client\//.test(f)), 'only koffi\'s glibc binary; yargs and prom-client are in the bundles');
+  assert.equal(files.filter((f) => f.startsWith('/etc/') && !f.endsWith('/')), ['/etc/manifold/example.conf.example'], 'no configuration, only a commented example');
+  hostRun('dpkg-deb', ['-e', deb, path.join(tmp, 'control')]);
+  assert.is(fs.readFileSync(path.join(tmp, 'control', 'conffiles'), 'utf8'), '/etc/manifold/example.conf.example\n', 'it is a conffile');
   const bpf = fs.readFileSync(path.join(ROOT, 'bpf', 'manifold.bpf.o'));
   hostRun('dpkg-deb', ['-x', deb, path.join(tmp, 'x')]);
   assert.ok(fs.readFileSync(path.join(tmp, 'x', 'usr/lib/manifold/manifold.bpf.o')).equals(bpf), 'the committed BPF object');
@@ -201,6 +208,20 @@ test('dpkg -i: the maintainer scripts create the group, enable and start manifol
   assert.match(v, new RegExp(`^manifold ${version.replace(/-[^-]+$/, '').replace(/[.+~]/g, '\\$&')} \\(BPF ABI \\d+\\)$`));
   assert.match(await must(['man', '-w', 'manifold']), '/usr/share/man/man1/manifold.1.gz');
   assert.match(await must(['man', '-w', '5', 'manifold.conf']), '/usr/share/man/man5/manifold.conf.5.gz');
+  // Every unit points to the man page and to installed documents.
+  for (const u of ['manifold.service', 'manifold-register@web.service', 'manifold-metrics.socket', 'manifold-metrics.service', 'manifold-discovery.service']) {
+    // systemctl show quotes the entries that have parentheses.
+    const docs = (await prop(u, 'Documentation')).split(' ').filter(Boolean).map((d) => d.replace(/^"(.*)"$/, '$1'));
+    assert.ok(docs.includes('man:manifold(1)'), `${u}: ${docs.join(' ')}`);
+    for (const d of docs) {
+      if (d.startsWith('file:')) assert.ok(await exists(d.slice('file:'.length)), `${u}: ${d} is installed`);
+      else if (d.startsWith('man:')) await must(['man', '-w', ...d.slice(4).replace(/^(.*)\((\d)\)$/, '$2 $1').split(' ')]);
+    }
+  }
+  // The configuration directory: no configuration, a commented example that is not read.
+  assert.equal((await must(['ls', '-A', '/etc/manifold'])).trim().split('\n'), ['example.conf.example']);
+  assert.equal(JSON.parse(await must(['manifold', 'bindings', '--json'])), []);
+  await must(['manifold', 'verify']);
 });
 
 test('the installed command, generator and units steer traffic to a socket-activated service', async () => {
@@ -254,7 +275,9 @@ test('dpkg --purge: dispatcher unloaded, every file, unit, drop-in and systemd s
   // Directories the package shares with the system stay (dpkg removes only its own, when empty).
   const shared = new Set(['/', '/usr', '/usr/bin', '/usr/lib', '/usr/lib/systemd', '/usr/lib/systemd/system', '/usr/lib/systemd/system-generators',
     '/usr/lib/sysusers.d', '/usr/share', '/usr/share/doc', '/usr/share/man', '/usr/share/man/man1', '/usr/share/man/man5',
-    '/usr/share/lintian', '/usr/share/lintian/overrides', '/.']);
+    '/usr/share/lintian', '/usr/share/lintian/overrides', '/.', '/etc',
+    // It still holds the administrator's web.conf.
+    '/etc/manifold']);
 
   const r = await box().exec(['dpkg', '--purge', 'manifold'], { timeoutMs: 120_000 });
   assert.is(r.code, 0, r.stderr + r.stdout);
@@ -264,7 +287,8 @@ test('dpkg --purge: dispatcher unloaded, every file, unit, drop-in and systemd s
   const left: string[] = [];
   for (const p of listed) if (!shared.has(p) && await exists(p)) left.push(p);
   assert.equal(left, [], 'nothing dpkg -L listed is left');
-  for (const p of ['/usr/lib/manifold', '/usr/share/doc/manifold', '/etc/systemd/system/sysinit.target.wants/manifold.service',
+  assert.ok(await exists('/etc/manifold/web.conf'), 'the administrator\'s config file stays');
+  for (const p of ['/usr/lib/manifold', '/usr/share/doc/manifold', '/usr/share/manifold', '/etc/manifold/example.conf.example', '/etc/systemd/system/sysinit.target.wants/manifold.service',
     '/run/systemd/generator/web.socket.d', '/run/systemd/generator/manifold-register@web.service.d']) {
     assert.not.ok(await exists(p), `${p} is gone`);
   }

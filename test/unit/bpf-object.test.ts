@@ -22,7 +22,7 @@ import { AttachType, LINK_TYPE_CGROUP, MapType } from '../../src/sys/bpf.js';
 import { CLONE_NEWNET, SO_NETNS_COOKIE } from '../../src/sys/netns.js';
 import {
   DEFAULT_MAX_IDS, destInfoIndex, EXACT_LENS, GEN_DIRTY, GEN_STALE, MANIFOLD_ABI, MAX_BINDINGS, MAX_LABEL_BYTES, PORT_FIRST, PORT_OTHER, PORT_WORDS,
-  portShift, portWordIndex, SLOTS, Sizes, slotOf, trieSlot, DestKind,
+  portShift, portWordIndex, destConfigBit, SLOTS, Sizes, slotOf, trieSlot, DestKind,
 } from '../../src/core/layout.js';
 
 const object = path.join(ROOT, 'bpf', 'manifold.bpf.o');
@@ -111,7 +111,7 @@ test('BTF struct sizes of the object match src/core/layout.ts', () => {
 
 test('constants and index formulas of bpf/manifold.h match src/core/layout.ts', () => {
   const samples = [[0, 0, 0], [1, 3, 65535], [0, 2, 80], [1, 1, 4097], [1, 0, 31], [0, 3, 32]];
-  const calls = samples.map(([g, s, p]) => `printf("%u %u %u %u %u\\n", MANIFOLD_PORT_WORD(${g}, ${s}, ${p}), MANIFOLD_PORT_SHIFT(${p}), MANIFOLD_TRIE_SLOT(${g}, ${s! & 1}), MANIFOLD_DEST_INFO(${p}, ${g}), MANIFOLD_SLOT(${s! & 2}, ${s! & 1}));`).join('\n');
+  const calls = samples.map(([g, s, p]) => `printf("%u %u %u %u %u %u\\n", MANIFOLD_PORT_WORD(${g}, ${s}, ${p}), MANIFOLD_PORT_SHIFT(${p}), MANIFOLD_TRIE_SLOT(${g}, ${s! & 1}), MANIFOLD_DEST_INFO(${p}, ${g}), MANIFOLD_SLOT(${s! & 2}, ${s! & 1}), MANIFOLD_DEST_CONFIG(${g}));`).join('\n');
   const lines = compileAndRun(
     `#include <stdio.h>
 #include "manifold.h"
@@ -130,7 +130,7 @@ int main(void) {
   assert.is(lines[2], [Sizes.bindingKey, Sizes.bindingValue, Sizes.portWord, Sizes.genMeta, Sizes.genState, Sizes.destInfo, Sizes.destKey, Sizes.destValue, Sizes.metrics, Sizes.meta, Sizes.config].join(' '), 'struct sizes');
   samples.forEach(([g, s, p], i) => {
     const slot = slotOf(s! & 2 ? 'ipv6' : 'ipv4', s! & 1 ? 'udp' : 'tcp');
-    assert.is(lines[i + 3], [portWordIndex(g!, s!, p!), portShift(p!), trieSlot(g!, (s! & 1) === 1), destInfoIndex(p!, g!), slot].join(' '), `sample ${i}`);
+    assert.is(lines[i + 3], [portWordIndex(g!, s!, p!), portShift(p!), trieSlot(g!, (s! & 1) === 1), destInfoIndex(p!, g!), slot, destConfigBit(g!)].join(' '), `sample ${i}`);
   });
 });
 

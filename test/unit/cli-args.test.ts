@@ -225,6 +225,17 @@ test('apply: booleans take their last value; a file and --config conflict', () =
   usage(cli(['apply', '--config', '--dry-run', '--no-dry-run', '--skip-invalid', '--skip-invalid']), NOT_BPF_ERROR, 'apply --config');
 });
 
+test('a lone "-" is an argument (standard input), not an option without a name', () => {
+  // Read to its end, then the state is opened (and fails on --bpffs): yargs alone would give "" here.
+  for (const args of [['apply', '-'], ['apply', '--dry-run', '-'], ['load-bindings', '-', '--json']]) {
+    const r = spawnSync(BIN, ['--bpffs', NOT_BPF, ...args], { encoding: 'utf8', input: '{"bindings":[]}', env: { ...process.env, MANIFOLD_JOURNAL: '0' }, timeout: 60_000 });
+    assert.is(r.status, 2, `${args.join(' ')}: ${r.stderr}`);
+    assert.match(r.stderr, NOT_BPF_ERROR, args.join(' '));
+  }
+  const named = cli(['apply', path.join(NOT_BPF, '-')]);
+  assert.match(named.stderr, `cannot read ${path.join(NOT_BPF, '-')}: no such file`, 'a file named "-" is given with its path');
+});
+
 // ---------------------------------------------------------------- ambiguity: positional names as options, extra arguments
 
 test('an option spelled like a positional argument is a usage error, for every command', async () => {

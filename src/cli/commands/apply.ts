@@ -6,7 +6,10 @@ import type { CommandModule } from 'yargs';
 import { formatPrefix } from '../../core/net.js';
 import { ManifoldError } from '../../errors.js';
 import { apply, parseApplyDocument, readApplyInput, throwProblems, type ApplyResult } from '../../ops/apply.js';
+import { applyConfig, type ConfigApplyResult } from '../../ops/apply-config.js';
 import { BindingSetBuilder, type BuiltSet } from '../../ops/binding-set.js';
+import { formatProblem, type ConfigProblem } from '../../config/types.js';
+import type { ConfigSource } from '../config-bindings.js';
 import { withState } from '../../state/state.js';
 import { emitEvent, Priority } from '../../log/events.js';
 import { info, out, outJson } from '../output.js';
@@ -16,41 +19,111 @@ import { bindingJson } from '../format.js';
 /** Most "has no socket" warnings printed by one apply. */
 const MAX_WARNINGS = 10;
 
+/** One warning per destination without a socket, up to a screenful. */
+function warnUnserved(unserved: readonly string[]): void {
+  for (const w of unserved.slice(0, MAX_WARNINGS)) info(`manifold: warning: ${w}`);
+  if (unserved.length > MAX_WARNINGS) info(`manifold: warning: … and ${unserved.length - MAX_WARNINGS} more destinations without a socket (see "manifold status")`);
+}
+
 /** Arguments of apply. */
 export interface ApplyArgs extends GlobalArgs {
   file?: string | undefined;
   'dry-run': boolean;
   config: boolean;
   'skip-invalid': boolean;
+  prune: boolean;
   force: boolean;
 }
 
-async function configSet(skipInvalid: boolean, limit: number): Promise<BuiltSet> {
-  const { configSpecs } = await import('../config-bindings.js');
+function buildSet(specs: ConfigSource['specs'], limit: number): BuiltSet {
   const builder = new BindingSetBuilder(limit);
-  for (const e of configSpecs(skipInvalid)) builder.add(e, e.source);
+  for (const e of specs) builder.add(e, e.source);
   throwProblems(builder.problems, builder.dropped, 'the configuration');
   return builder.build();
 }
 
-function print(args: ApplyArgs, r: ApplyResult, dryRun: boolean): void {
+function diffJson(r: ApplyResult, dryRun: boolean): Record<string, unknown> {
+  return {
+    dryRun,
+    added: r.added.map((i) => bindingJson(r.target, i, r.labelOf(r.target.tag(i)))),
+    removed: r.removed.map((j) => bindingJson(r.live, j, r.labelOf(r.live.tag(j)))),
+    relabelled: r.relabelled.map(([i, j]) => ({ ...bindingJson(r.target, i, r.labelOf(r.target.tag(i))), from: r.labelOf(r.live.tag(j)) })),
+    unchanged: r.unchanged,
+    total: r.target.count,
+  };
+}
+
+function printDiff(r: ApplyResult, dryRun: boolean): void {
   const line = (list: ApplyResult['target'], i: number): string => `${list.protocol(i)} ${formatPrefix(list.prefix(i))} ${list.port(i)}`;
-  if (args.json) {
-    outJson({
-      dryRun,
-      added: r.added.map((i) => bindingJson(r.target, i, r.labelOf(r.target.tag(i)))),
-      removed: r.removed.map((j) => bindingJson(r.live, j, r.labelOf(r.live.tag(j)))),
-      relabelled: r.relabelled.map(([i, j]) => ({ ...bindingJson(r.target, i, r.labelOf(r.target.tag(i))), from: r.labelOf(r.live.tag(j)) })),
-      unchanged: r.unchanged,
-      total: r.target.count,
-    });
-    return;
-  }
   for (const i of r.added) out(`+ ${line(r.target, i)} -> ${r.labelOf(r.target.tag(i))}`);
   for (const j of r.removed) out(`- ${line(r.live, j)} -> ${r.labelOf(r.live.tag(j))}`);
   for (const [i, j] of r.relabelled) out(`~ ${line(r.target, i)} -> ${r.labelOf(r.target.tag(i))} (was ${r.labelOf(r.live.tag(j))})`);
   const verb = (done: string, would: string): string => (dryRun ? would : done);
   info(`${verb('added', 'would add')} ${r.added.length}, ${verb('removed', 'would remove')} ${r.removed.length}, ${verb('relabelled', 'would relabel')} ${r.relabelled.length}, unchanged ${r.unchanged}`);
+}
+
+function perLabel(m: Map<string, number>): string {
+  return [...m].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([l, n]) => `${l} (${n})`).join(', ');
+}
+
+function total(m: Map<string, number>): number {
+  let n = 0;
+  for (const v of m.values()) n += v;
+  return n;
+}
+
+/** What apply --config kept, and why, on stderr. */
+function printKept(r: ConfigApplyResult, prune: boolean, dryRun: boolean): void {
+  const keep = dryRun ? 'would keep' : 'kept';
+  if (r.keptByHand.size > 0) {
+    info(`manifold: ${keep} ${total(r.keptByHand)} binding(s) made by hand, of labels no config file defines: ${perLabel(r.keptByHand)}${prune ? '' : '; --prune removes them'}`);
+  }
+  if (r.keptConfigured.size > 0) {
+    info(`manifold: ${keep} ${total(r.keptConfigured)} binding(s) of labels applied from the configuration before, because files with problems were left out: ${perLabel(r.keptConfigured)}`);
+  }
+  const shown = r.takenOver.slice(0, 5).join(', ');
+  if (r.takenOver.length > 0) info(`manifold: warning: ${r.takenOver.length} binding(s) not from the configuration are now bound by a config file to its label: ${shown}${r.takenOver.length > 5 ? ', …' : ''}`);
+}
+
+function keptJson(r: ConfigApplyResult): Record<string, unknown> {
+  return {
+    configuredLabels: r.configuredLabels,
+    kept: { byHand: Object.fromEntries(r.keptByHand), configured: Object.fromEntries(r.keptConfigured) },
+    takenOver: r.takenOver,
+  };
+}
+
+/** ERR_INVALID_CONFIG after a partial apply: the problems of the files left out. */
+function leftOutError(problems: readonly ConfigProblem[], dryRun: boolean): ManifoldError {
+  const n = problems.length;
+  const head = `${n} problem${n === 1 ? '' : 's'} in the configuration: the files with problems were left out, ${dryRun ? 'the rest would be' : 'the rest was'} applied, and labels applied from the configuration before keep their bindings (manifold verify)`;
+  return new ManifoldError('ERR_INVALID_CONFIG', [`${head}:`, ...problems.map((p) => `  ${formatProblem(p)}`)].join('\n'), { problems: problems.map((p) => ({ ...p })) });
+}
+
+async function applyConfigFiles(args: ApplyArgs): Promise<void> {
+  const dryRun = args['dry-run'];
+  const { configSource, reportLeftOut } = await import('../config-bindings.js');
+  const src = configSource(args['skip-invalid']);
+  const limit = withState(openOptions(args, false), (s) => s.maps.limits.maxBindings);
+  const set = buildSet(src.specs, limit);
+  const input = { set, labels: src.labels, incomplete: src.problems.length > 0, prune: args.prune };
+  const r = withState(openOptions(args, !dryRun), (s) => applyConfig(s.maps, input, dryRun, { force: true }));
+  reportLeftOut(src.problems, dryRun);
+  warnUnserved(r.unserved);
+  if (!dryRun && r.exec) {
+    emitEvent('apply', src.problems.length > 0 ? Priority.warning : Priority.notice, `applied ${r.target.count} bindings from the configuration: added ${r.added.length}, removed ${r.removed.length}, relabelled ${r.relabelled.length}`, {
+      ADDED: r.added.length, REMOVED: r.removed.length, RELABELLED: r.relabelled.length, TOTAL: r.target.count, SOURCE: 'the configuration',
+      KEPT_BY_HAND: total(r.keptByHand), KEPT_CONFIGURED: total(r.keptConfigured), LEFT_OUT: src.problems.length,
+    });
+  }
+  const error = src.problems.length > 0 ? leftOutError(src.problems, dryRun) : null;
+  if (args.json) {
+    outJson({ ...diffJson(r, dryRun), ...keptJson(r), problems: src.problems, ...(error ? { error: { code: error.code, message: error.message } } : {}) });
+  } else {
+    printDiff(r, dryRun);
+    printKept(r, args.prune, dryRun);
+  }
+  if (error) throw error;
 }
 
 /** `manifold apply`. */
@@ -61,27 +134,29 @@ export const applyCommand: CommandModule<GlobalArgs, ApplyArgs> = {
     y
       .positional('file', { type: 'string', describe: 'JSON: {"bindings":[{"label","prefix","port","protocol"?}]} or the output of "bindings --json"; "-" reads standard input' })
       .option('dry-run', { type: 'boolean', default: false, describe: 'print the changes without making them' })
-      .option('config', { type: 'boolean', default: false, describe: 'use the Bind= lines of the manifold config files' })
-      .option('skip-invalid', { type: 'boolean', default: false, describe: 'with --config: leave out files with problems (logged) instead of refusing' })
+      .option('config', { type: 'boolean', default: false, describe: 'apply the Bind= lines of the manifold config files to the labels they define; bindings of other labels (made by hand) are kept' })
+      .option('skip-invalid', { type: 'boolean', default: false, describe: 'with --config: leave out files with problems, apply the rest, keep the bindings of labels applied from the config before, and exit 1' })
+      .option('prune', { type: 'boolean', default: false, describe: 'with --config: also remove bindings of labels no config file defines (made by hand)' })
       .option('force', { type: 'boolean', default: false, describe: 'apply bindings of a whole address family (prefix /0) to labels without a socket' }),
   handler: async (args) => {
     if (args.config && args.file !== undefined) throw new ManifoldError('ERR_USAGE', 'give either a file or --config, not both');
     if (!args.config && args.file === undefined) throw new ManifoldError('ERR_USAGE', 'missing file argument ("-" for standard input), or --config (see "manifold apply --help")');
+    if (!args.config && (args.prune || args['skip-invalid'])) throw new ManifoldError('ERR_USAGE', `--${args.prune ? 'prune' : 'skip-invalid'} goes with --config (apply FILE always replaces the whole set)`);
+    if (args.config) return applyConfigFiles(args);
     const dryRun = args['dry-run'];
     // Read the input before taking the writers' lock (standard input may be slow).
-    const input = args.config ? null : readApplyInput(args.file as string);
+    const input = readApplyInput(args.file as string);
     const limit = withState(openOptions(args, false), (s) => s.maps.limits.maxBindings);
-    const name = args.config ? 'the configuration' : args.file === '-' ? '<stdin>' : (args.file as string);
-    const set = input ? parseApplyDocument(input, name, limit) : await configSet(args['skip-invalid'], limit);
-    const r = withState(openOptions(args, !dryRun), (s) => apply(s.maps, set, dryRun, { force: args.force || args.config }));
-    // One warning per destination without a socket, up to a screenful.
-    for (const w of r.unserved.slice(0, MAX_WARNINGS)) info(`manifold: warning: ${w}`);
-    if (r.unserved.length > MAX_WARNINGS) info(`manifold: warning: … and ${r.unserved.length - MAX_WARNINGS} more destinations without a socket (see "manifold status")`);
+    const name = args.file === '-' ? '<stdin>' : (args.file as string);
+    const set = parseApplyDocument(input, name, limit);
+    const r = withState(openOptions(args, !dryRun), (s) => apply(s.maps, set, dryRun, { force: args.force }));
+    warnUnserved(r.unserved);
     if (!dryRun && r.exec) {
       emitEvent('apply', Priority.notice, `applied ${r.target.count} bindings: added ${r.added.length}, removed ${r.removed.length}, relabelled ${r.relabelled.length}`, {
         ADDED: r.added.length, REMOVED: r.removed.length, RELABELLED: r.relabelled.length, TOTAL: r.target.count, SOURCE: name,
       });
     }
-    print(args, r, dryRun);
+    if (args.json) outJson(diffJson(r, dryRun));
+    else printDiff(r, dryRun);
   },
 };
