@@ -29,6 +29,8 @@ const LIST_LIMIT = 10;
 const LINK_TYPE_NETNS = 5;
 /** BPF_SK_LOOKUP. */
 const ATTACH_SK_LOOKUP = 36;
+/** Name of manifold's dispatcher program as the kernel keeps it (15 characters). */
+const DISPATCHER_NAME = 'manifold_dispat';
 /** Links examined at most (a host has far fewer). */
 const MAX_LINKS = 1_000_000;
 
@@ -116,7 +118,10 @@ function otherPrograms(ctx: DoctorContext): Finding {
   const others = links.filter((l) => l.linkId !== own);
   const details = { links: links.map((l) => ({ ...l, manifold: l.linkId === own })) };
   if (others.length === 0) return finding(id, 'ok', 'no other sk_lookup program is attached to this network namespace', undefined, details);
-  const order = links.map((l) => (l.linkId === own ? `manifold (link ${l.linkId})` : `"${l.program}" (link ${l.linkId}, program ${l.progId})`)).join(', then ');
+  const name = (l: SkLookupLink): string => (l.program.startsWith(DISPATCHER_NAME)
+    ? `"${l.program}" (link ${l.linkId}, program ${l.progId}: a manifold dispatcher whose state is not under ${ctx.opts.bpffs})`
+    : `"${l.program}" (link ${l.linkId}, program ${l.progId})`);
+  const order = links.map((l) => (l.linkId === own ? `manifold (link ${l.linkId})` : name(l))).join(', then ');
   const after = own === null ? [] : others.filter((l) => l.linkId > own);
   const consequence = own === null
     ? 'manifold is not attached here'

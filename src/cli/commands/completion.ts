@@ -24,9 +24,8 @@ export const completionCommand: CommandModule<GlobalArgs, CompletionArgs> = {
     commandHelp(
       y.positional('shell', { choices: SHELLS, demandOption: true, describe: 'bash or zsh' }) as Argv<CompletionArgs>,
       [
-        ['completion bash > /etc/bash_completion.d/manifold', 'install the bash completion for every user'],
-        ['completion zsh > "${fpath[1]}/_manifold"', 'install the zsh completion'],
-        ['completion bash >> ~/.bashrc', 'or enable it for yourself only'],
+        ['completion bash > ~/.bash_completion', 'bash: complete manifold in your shells'],
+        ['completion zsh > ~/.zfunc/_manifold', 'zsh: into a directory of $fpath (then compinit)'],
       ],
     ),
   handler: (args) => {

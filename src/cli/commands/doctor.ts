@@ -36,7 +36,7 @@ export const doctorCommand: CommandModule<GlobalArgs, DoctorArgs> = {
       [
         ['doctor', 'check this network namespace and /sys/fs/bpf'],
         ['doctor --netns /run/netns/blue --json', 'check a named namespace, as JSON'],
-        ['doctor || echo "exit $?: see the WARNING and ERROR lines"', 'exit status 6: warnings, 1: errors'],
+        ['doctor; echo $?', 'exit status 0: fine, 6: warnings, 1: errors'],
       ],
     ),
   handler: (args) => {
