@@ -4,7 +4,6 @@
  * caller's capabilities.
  */
 import fs from 'node:fs';
-import { createRequire } from 'node:module';
 import { findLibrary, libbpfVersion } from '../sys/probe.js';
 import { underSys } from './netns-exec.js';
 import { finding, type DoctorContext, type Finding } from './doctor-finding.js';
@@ -90,11 +89,13 @@ function libraries(): Finding[] {
   return out;
 }
 
-/** Whether this process is a Node.js single executable (node:sea, Node >= 20.12). */
+/** Whether this process is a Node.js single executable (node:sea). */
 function isSingleExecutable(): boolean {
   try {
-    const sea = createRequire(import.meta.url)('node:sea') as { isSea?: () => boolean };
-    return sea.isSea?.() === true;
+    // process.getBuiltinModule (Node >= 20.16): not an import, which the single executable's bundle could not resolve.
+    const get = (process as { getBuiltinModule?: (id: string) => unknown }).getBuiltinModule;
+    const sea = get?.('node:sea') as { isSea?: () => boolean } | undefined;
+    return sea?.isSea?.() === true;
   } catch {
     return false;
   }

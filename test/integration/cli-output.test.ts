@@ -25,7 +25,7 @@ const LAST = 14999;
 
 /** Run the CLI on a terminal (script(1) gives it a pty); stdout and stderr both land in the output, \r\n line ends. */
 function onTerminal(args: string[]): { code: number | null; output: string } {
-  const cmd = [process.execPath, BIN, ...args, '--netns', ctx.env.netnsPath, '--bpffs', ctx.env.bpffs].map((a) => `'${a.replace(/'/g, "'\\''")}'`).join(' ');
+  const cmd = [BIN, ...args, '--netns', ctx.env.netnsPath, '--bpffs', ctx.env.bpffs].map((a) => `'${a.replace(/'/g, "'\\''")}'`).join(' ');
   const r = spawnSync('script', ['-qefc', cmd, '/dev/null'], { encoding: 'utf8', timeout: 120_000, env: { ...process.env, MANIFOLD_JOURNAL: '0', COLUMNS: '120' } });
   if (r.error) throw r.error;
   return { code: r.status, output: r.stdout.replace(/\r\n/g, '\n') };
@@ -39,7 +39,7 @@ function withJournal(args: string[]): { code: number | null; stdout: string; jou
   let stdout: string;
   try {
     const st = fs.fstatSync(fd, { bigint: true });
-    const r = spawnSync(process.execPath, [BIN, ...args, '--netns', ctx.env.netnsPath, '--bpffs', ctx.env.bpffs], {
+    const r = spawnSync(BIN, [...args, '--netns', ctx.env.netnsPath, '--bpffs', ctx.env.bpffs], {
       encoding: 'utf8', timeout: 120_000, stdio: ['ignore', 'pipe', fd], env: { ...process.env, JOURNAL_STREAM: `${st.dev}:${st.ino}`, MANIFOLD_JOURNAL: '' },
     });
     if (r.error) throw r.error;
@@ -134,9 +134,9 @@ test('a socket is shown as ss -e shows it (ino:N sk:HEX) next to the decimal coo
 });
 
 test('completion offers the labels of the loaded state', () => {
-  const r = spawnSync(process.execPath, [BIN, '--get-yargs-completions', 'manifold', '--netns', ctx.env.netnsPath, '--bpffs', ctx.env.bpffs, 'bind', ''], { encoding: 'utf8', timeout: 60_000 });
+  const r = spawnSync(BIN, ['--get-yargs-completions', 'manifold', '--netns', ctx.env.netnsPath, '--bpffs', ctx.env.bpffs, 'bind', ''], { encoding: 'utf8', timeout: 60_000 });
   assert.equal(r.stdout.split('\n').filter(Boolean), ['big', 'web']);
-  const s = spawnSync(process.execPath, [BIN, '--get-yargs-completions', 'manifold', 'status', '--bpffs', ctx.env.bpffs, '--netns', ctx.env.netnsPath, '--label', ''], { encoding: 'utf8', timeout: 60_000 });
+  const s = spawnSync(BIN, ['--get-yargs-completions', 'manifold', 'status', '--bpffs', ctx.env.bpffs, '--netns', ctx.env.netnsPath, '--label', ''], { encoding: 'utf8', timeout: 60_000 });
   assert.equal(s.stdout.split('\n').filter(Boolean), ['big', 'web']);
 });
 

@@ -16,7 +16,7 @@ let ctx: Ctx;
 
 /** Run the CLI under `ip netns exec` of the test namespace (no --netns: the default is the current one). */
 function inExec(args: string[]): CliResult {
-  const r = spawnSync('ip', ['netns', 'exec', ctx.env.name, process.execPath, BIN, ...args], { encoding: 'utf8', timeout: 60_000, env: { ...process.env, MANIFOLD_JOURNAL: '0' } });
+  const r = spawnSync('ip', ['netns', 'exec', ctx.env.name, BIN, ...args], { encoding: 'utf8', timeout: 60_000, env: { ...process.env, MANIFOLD_JOURNAL: '0' } });
   let json: unknown = null;
   try {
     json = JSON.parse(r.stdout);

@@ -27,7 +27,7 @@ function unload(json: boolean): { code: number | null; stdout: string; journal: 
   const fd = fs.openSync(file, 'w');
   try {
     const st = fs.fstatSync(fd, { bigint: true });
-    const r = spawnSync(process.execPath, [BIN, 'unload', ...(json ? ['--json'] : []), '--netns', ctx.env.netnsPath, '--bpffs', ctx.env.bpffs], {
+    const r = spawnSync(BIN, ['unload', ...(json ? ['--json'] : []), '--netns', ctx.env.netnsPath, '--bpffs', ctx.env.bpffs], {
       encoding: 'utf8', timeout: 60_000, stdio: ['ignore', 'pipe', fd], env: { ...process.env, JOURNAL_STREAM: `${st.dev}:${st.ino}`, MANIFOLD_JOURNAL: '' },
     });
     if (r.error) throw r.error;
