@@ -10,7 +10,7 @@ import path from 'node:path';
 import type { BindingList } from '../core/binding-list.js';
 import { GEN_DIRTY, GEN_STALE, MANIFOLD_ABI } from '../core/layout.js';
 import type { Prefix } from '../core/net.js';
-import { toManifoldError } from '../errors.js';
+import { toManifoldError, type ManifoldError } from '../errors.js';
 import { linkFdById, linkInfo, objGet, progFdById, progInfo } from '../sys/bpf.js';
 import { SysError } from '../sys/errno.js';
 import { closeFd } from '../sys/libc.js';
@@ -187,8 +187,7 @@ function health(ctx: DoctorContext): Finding[] {
   try {
     h = inspectState(t.stateDir, t.netnsIno, !isRoot());
   } catch (err) {
-    const m = toManifoldError(err);
-    return [finding('state.abi', m.code === 'ERR_INCOMPATIBLE' ? 'warning' : 'error', m.message, m.code === 'ERR_INCOMPATIBLE' ? 'manifold upgrade' : undefined), ...leftovers(ctx, true)];
+    return [stateError(toManifoldError(err)), ...leftovers(ctx, true)];
   }
   if (!h.ok) {
     return [finding('state.loaded', 'error', `${t.stateDir} is not a working dispatcher state: ${h.reason}`, '"manifold load" replaces it; "manifold unload" removes it'), ...leftovers(ctx, true)];
@@ -220,6 +219,13 @@ function health(ctx: DoctorContext): Finding[] {
   }));
   out.push(...leftovers(ctx, true));
   return out;
+}
+
+/** The finding for a state that could not be opened: unreadable by this caller (info), older ABI, or broken. */
+function stateError(m: ManifoldError): Finding {
+  if (m.code === 'ERR_PERMISSION') return finding('state.abi', 'info', `the state was not checked: ${m.message}`, 'run "manifold doctor" as root, or as a member of the state\'s group');
+  if (m.code === 'ERR_INCOMPATIBLE') return finding('state.abi', 'warning', m.message, 'manifold upgrade');
+  return finding('state.abi', 'error', m.message, '"manifold load" replaces a stale state; "manifold unload" removes a broken one');
 }
 
 function flagText(flags: number): string {

@@ -7,7 +7,8 @@
  * missing or non-bpffs --bpffs is an error finding; a DIRTY generation left
  * by a killed write and leftovers of a killed unload are reported; doctor
  * changes nothing in the bpffs; the systemd installation is checked under
- * --root (units, generator, sysusers.d file, enabled, masked).
+ * --root (units, generator, sysusers.d file, enabled, masked); run by an
+ * unprivileged user, what it may not check is info with the fix (exit 0).
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -242,6 +243,31 @@ test('--root with the units, generator and sysusers.d file: not enabled is a war
   const masked = get(run(), 'systemd.enabled');
   assert.is(masked.severity, 'warning');
   assert.match(masked.message, 'manifold.service is masked');
+});
+
+test('run by an unprivileged user: what it cannot check is info with the fix, never a crash', () => {
+  ctx.env.ok(['load']);
+  try {
+    const r = ctx.env.cli(['doctor', '--json', '--root', tmp], { wrap: ['setpriv', '--reuid', '65534', '--regid', '65534', '--clear-groups', '--'] });
+    assert.not.ok(r.failure, r.failure);
+    const doc = r.json as Report;
+    assert.ok(doc, r.stderr);
+    const caps = get(doc, 'host.capabilities');
+    assert.is(caps.severity, 'info');
+    assert.match(caps.message, /^the caller lacks CAP_NET_ADMIN, CAP_SYS_PTRACE, CAP_SYS_ADMIN, CAP_PERFMON, CAP_BPF/);
+    assert.match(caps.hint ?? '', 'run manifold as root');
+    const other = get(doc, 'netns.other_sk_lookup');
+    assert.is(other.severity, 'info');
+    assert.match(other.message, 'needs CAP_SYS_ADMIN');
+    assert.is(get(doc, 'kernel.release').severity, 'ok');
+    const state = get(doc, 'state.abi');
+    assert.is(state.severity, 'info', 'a state this user may not read is not an error of the state');
+    assert.match(state.message, /^the state was not checked: permission denied/);
+    assert.is(r.code, 0, 'nothing wrong was found, only things not checked');
+    for (const f of doc.findings) assert.ok(f.severity !== 'error' || f.hint, `${f.id}: an error names its fix`);
+  } finally {
+    ctx.env.ok(['unload']);
+  }
 });
 
 test('a --netns that is not a network namespace is a usage error, not a report', () => {
