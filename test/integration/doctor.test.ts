@@ -4,7 +4,8 @@
  * without a local route is named (and no longer once the route exists); a
  * second, foreign sk_lookup program (bench/bpf/empty.bpf.c, loaded and
  * attached here) is reported with the attach order and what it means; a
- * missing or non-bpffs --bpffs is an error finding; a DIRTY generation left
+ * missing or non-bpffs --bpffs is an error finding, a bpffs the state's group
+ * cannot search a warning; a DIRTY generation left
  * by a killed write and leftovers of a killed unload are reported; doctor
  * changes nothing in the bpffs; the systemd installation is checked under
  * --root (units, generator, sysusers.d file, enabled, masked); run by an
@@ -267,6 +268,26 @@ test('run by an unprivileged user: what it cannot check is info with the fix, ne
     for (const f of doc.findings) assert.ok(f.severity !== 'error' || f.hint, `${f.id}: an error names its fix`);
   } finally {
     ctx.env.ok(['unload']);
+  }
+});
+
+test('a bpffs its group cannot search (systemd mounts it 0700): a warning with the chmod; root-only state: info', () => {
+  const mode = fs.statSync(ctx.env.bpffs).mode & 0o7777;
+  try {
+    fs.chmodSync(ctx.env.bpffs, 0o700);
+    ctx.env.ok(['load', '--group', '65534']);
+    const f = get(doctor().doc, 'host.bpffs_mode');
+    assert.is(f.severity, 'warning');
+    assert.match(f.message, 'has mode 700: members of the state\'s group (gid 65534) cannot reach the state');
+    assert.is(f.hint, `chmod o+x ${ctx.env.bpffs}`);
+    ctx.env.ok(['unload']);
+    ctx.env.ok(['load', '--group', '0']);
+    assert.is(get(doctor().doc, 'host.bpffs_mode').severity, 'info');
+    fs.chmodSync(ctx.env.bpffs, 0o711);
+    assert.is(get(doctor().doc, 'host.bpffs_mode').severity, 'ok');
+  } finally {
+    fs.chmodSync(ctx.env.bpffs, mode);
+    ctx.env.cli(['unload']);
   }
 });
 
