@@ -3,7 +3,8 @@
  * follows the worst finding (0 fine, 6 warnings, 1 errors); a bound prefix
  * without a local route is named (and no longer once the route exists); a
  * second, foreign sk_lookup program (bench/bpf/empty.bpf.c, loaded and
- * attached here) is reported with the attach order and what it means; a
+ * attached here, after manifold and before it) is reported with the attach
+ * order and what it means, a second manifold on another bpffs as such; a
  * missing or non-bpffs --bpffs is an error finding, a bpffs the state's group
  * cannot search a warning; a DIRTY generation left
  * by a killed write and leftovers of a killed unload are reported; doctor
@@ -13,7 +14,7 @@
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -172,6 +173,51 @@ test('a foreign sk_lookup program attached after manifold: warning with the atta
     assert.is(get(doctor().doc, 'netns.other_sk_lookup').severity, 'ok', 'detached: no other program');
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('a foreign program attached before manifold: manifold runs last and its choice wins', () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mf-doc-bpf-'));
+  const object = path.join(dir, 'empty.bpf.o');
+  ctx.env.ok(['unload']);
+  try {
+    execFileSync('clang', [...makefileBpfCflags(), '-c', path.join(ROOT, 'bench', 'bpf', 'empty.bpf.c'), '-o', object], { stdio: 'pipe', timeout: 120_000 });
+    const obj = loadObject(object, 'empty_dispatch');
+    let link = -1;
+    try {
+      const nsFd = fs.openSync(ctx.env.netnsPath, 'r');
+      try {
+        link = linkCreate(obj.progFd, nsFd, BPF_SK_LOOKUP, 'cannot attach the test program');
+      } finally {
+        fs.closeSync(nsFd);
+      }
+      ctx.env.ok(['load']);
+      const other = get(doctor().doc, 'netns.other_sk_lookup');
+      assert.is(other.severity, 'warning');
+      assert.match(other.message, /\("empty_dispatch" \(link \d+, program \d+\), then manifold \(link \d+\)\)/);
+      assert.match(other.message, 'manifold runs last, so its choice wins wherever it assigns a socket');
+    } finally {
+      if (link >= 0) closeFd(link);
+      obj.close();
+    }
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('a second manifold dispatcher whose state is on another bpffs is named as such', () => {
+  const other = fs.mkdtempSync(path.join(os.tmpdir(), 'mf-doc-bpffs2-'));
+  execFileSync('mount', ['-t', 'bpf', 'bpf', other], { timeout: 30_000 });
+  try {
+    const second = ctx.env.cli(['load', '--netns', ctx.env.netnsPath, '--bpffs', other], { global: false });
+    assert.is(second.code, 0, second.stderr);
+    const f = get(doctor().doc, 'netns.other_sk_lookup');
+    assert.is(f.severity, 'warning');
+    assert.match(f.message, `a manifold dispatcher whose state is not under ${ctx.env.bpffs}`);
+  } finally {
+    ctx.env.cli(['unload', '--netns', ctx.env.netnsPath, '--bpffs', other], { global: false });
+    spawnSync('umount', [other], { timeout: 30_000 });
+    fs.rmSync(other, { recursive: true, force: true });
   }
 });
 
