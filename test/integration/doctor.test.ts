@@ -337,6 +337,14 @@ test('a bpffs its group cannot search (systemd mounts it 0700): a warning with t
   }
 });
 
+test('paths in findings are printed with control characters escaped', () => {
+  const r = ctx.env.cli(['doctor', '--root', `${tmp}/x\ny`, '--netns', ctx.env.netnsPath, '--bpffs', `${tmp}/no\x1b[31mpe`], { global: false });
+  assert.is(r.code, 1);
+  assert.not.match(r.stdout, '\x1b', 'no raw escape');
+  assert.match(r.stdout, `no bpffs at ${tmp}/no\\x1b[31mpe`);
+  assert.match(r.stdout, `under ${tmp}/x\\x0ay (no units`);
+});
+
 test('a --netns that is not a network namespace is a usage error, not a report', () => {
   const r = ctx.env.cli(['doctor', '--json', '--netns', '/proc/self/ns/mnt', '--bpffs', ctx.env.bpffs], { global: false });
   assert.is(r.code, 2, r.stderr);
