@@ -1,7 +1,8 @@
 /**
  * Readable output at scale, against a real dispatcher in a test namespace:
  * `apply` of 5,000 consecutive ports prints one range line and writes one
- * journal entry (stderr as the journal stream); `bindings` in a pipe prints
+ * journal entry (stderr as the journal stream), and so do bind and unbind of a
+ * range, and status shows it as one line; `bindings` in a pipe prints
  * one tab-separated binding per line (scripts), on a terminal (a pty from
  * script(1)) a header and the range collapsed; progress appears on stderr
  * for a large apply on a terminal only; `status --summary` has one line per
@@ -72,6 +73,19 @@ test('apply of 5,000 consecutive ports: one output line, one journal entry', () 
   const applied = r.journal.filter((l) => l.includes('applied'));
   assert.equal(applied, [`<5>applied ${LAST - FIRST + 2} bindings: added ${LAST - FIRST + 2}, removed 0, relabelled 0`]);
   assert.ok(r.journal.length <= 3, `few journal entries: ${r.journal.join(' | ')}`);
+});
+
+test('status shows the range as one line; bind and unbind of a range print one line and write one journal entry each', () => {
+  const st = ctx.env.ok(['status']);
+  const lines = st.stdout.split('\n').filter((l) => l.includes('192.0.2.0/24'));
+  assert.equal(lines.map((l) => l.trim().replace(/ +/g, ' ')), [`tcp 192.0.2.0/24 ${FIRST}-${LAST} -> big`]);
+  assert.match(st.stdout, `bindings (${LAST - FIRST + 2}):`);
+  const bind = withJournal(['bind', 'more', 'udp', '203.0.113.0/24', '8000-8080']);
+  assert.is(bind.code, 0);
+  assert.equal(bind.journal.filter((l) => l.includes('bound')), ['<6>bound udp 203.0.113.0/24 8000-8080 -> more']);
+  const unbind = withJournal(['unbind', 'more', 'udp', '203.0.113.0/24', '8000-8080']);
+  assert.is(unbind.code, 0);
+  assert.equal(unbind.journal.filter((l) => l.includes('bound')), ['<6>unbound udp 203.0.113.0/24 8000-8080 from more']);
 });
 
 test('bindings in a pipe: one tab-separated binding per line; --json unchanged', () => {
