@@ -30,6 +30,15 @@ export function sysfsSourceAtSys(mountinfo: string): string | null {
   return source;
 }
 
+/** Whether any named network namespace exists (else the mount table need not be read: most hosts). */
+function namedNetnsExist(): boolean {
+  try {
+    return fs.readdirSync('/run/netns').length > 0;
+  } catch {
+    return false;
+  }
+}
+
 /**
  * The NAME when this process runs inside `ip netns exec NAME`: /sys is a
  * sysfs whose source is NAME, and /run/netns/NAME is the network namespace
@@ -37,6 +46,7 @@ export function sysfsSourceAtSys(mountinfo: string): string | null {
  */
 export function netnsExecName(mountinfo?: string): string | null {
   let text = mountinfo;
+  if (text === undefined && !namedNetnsExist()) return null;
   try {
     text ??= fs.readFileSync('/proc/self/mountinfo', 'utf8');
   } catch {
