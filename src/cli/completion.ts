@@ -24,7 +24,7 @@ export const SHELLS = ['bash', 'zsh'] as const;
 export type Shell = (typeof SHELLS)[number];
 
 /** Options (any command's) that take a value; every other option is a flag. */
-const VALUE_OPTIONS = new Set(['netns', 'bpffs', 'lock-timeout', 'label', 'protocol', 'prefix', 'port', 'group', 'max-destinations', 'max-bindings', 'cgroup', 'root']);
+const VALUE_OPTIONS = new Set(['netns', 'bpffs', 'lock-timeout', 'label', 'protocol', 'prefix', 'port', 'group', 'max-destinations', 'max-bindings', 'cgroup', 'root', 'source', 'source-port']);
 
 /** Whether this run only answers a completion request. */
 export function isCompletionRequest(argv: readonly string[]): boolean {
