@@ -77,6 +77,8 @@ test('bash: commands, options of the command, protocols, families; nothing for f
   assert.equal(bash(['bindings', '--protocol', '']), ['tcp', 'udp']);
   assert.ok(bash(['bindings', '--']).includes('--label'));
   assert.equal(bash(['apply', '']), []);
+  assert.equal(bash(['lookup', '']).filter((w) => !w.startsWith('--')), ['tcp', 'udp']);
+  assert.equal(bash(['lookup', '--source', '192.0.2.1', 'u']), ['udp'], 'an option value is not a positional');
   assert.equal(bash(['completion', '']).filter((w) => !w.startsWith('--')), ['bash', 'zsh']);
   assert.equal(bash([...NO_STATE, 'bind', '']), [], 'no state: no labels');
 });
