@@ -110,13 +110,16 @@ export function helpPointer(command: CommandInfo | undefined): string {
 
 /**
  * The first tubectl-style single-dash option before `--` (`-netns`,
- * `-bpffs=/x`), as the error to report, or null. Options here are long
- * options with two dashes; `-h` is the only short one and `-` alone is an
- * argument (standard input).
+ * `-bpffs=/x`) or unknown short option (`-v`), as the error to report, or
+ * null. Options here are long options with two dashes; `-h` is the only
+ * short one, `-` alone is an argument (standard input) and `-1` is not an
+ * option (a bad port, reported as such).
  */
 export function singleDashError(argv: readonly string[]): string | null {
   for (const t of argv) {
     if (t === '--') return null;
+    const one = /^-([A-Za-gi-z])$/.exec(t);
+    if (one) return `"${t}" is not an option: the only short option is -h; options are written with two dashes (see "manifold --help")`;
     const m = /^-([A-Za-z][A-Za-z0-9-]+)(=.*)?$/.exec(t);
     if (!m) continue;
     return `"${t.split('=')[0]}" is not an option: options are written with two dashes ("--${m[1]}")`;

@@ -69,6 +69,8 @@ test('tubectl-style single-dash options are answered with the right spelling, be
   usage(['status', '-netns', '/run/netns/x'], '"-netns" is not an option: options are written with two dashes ("--netns")');
   usage(['-bpffs=/sys/fs/bpf', 'load'], '"-bpffs" is not an option: options are written with two dashes ("--bpffs")');
   usage(['nosuch', '-json'], '"-json" is not an option');
+  usage(['-v'], '"-v" is not an option: the only short option is -h');
+  usage(['status', '-x'], '"-x" is not an option: the only short option is -h');
   // "-" alone is an argument (standard input) and -h is help.
   const h = cli(['status', '-h']);
   assert.is(h.code, 0);
@@ -121,6 +123,7 @@ test('pure parts: edit distance, closest commands, positional words, single-dash
   assert.equal(positionalWords(['--bpffs=/x', 'status']), ['status']);
   assert.is(singleDashError(['-', 'apply']), null);
   assert.is(singleDashError(['-h']), null);
+  assert.is(singleDashError(['bind', 'web', 'tcp', '192.0.2.1', '-1']), null, 'a negative number is an argument (a bad port)');
   assert.is(singleDashError(['apply', '--', '-netns']), null);
   assert.match(singleDashError(['-lock-timeout', '3']) ?? '', '("--lock-timeout")');
   assert.is(explainUsage('Not enough non-option arguments: got 0, need at least 1', ['status', '--json'], COMMANDS), 'missing argument LABEL of "status" (see "manifold status --help")');
