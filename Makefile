@@ -6,7 +6,7 @@ CLANG ?= clang
 LLVM_STRIP ?= llvm-strip
 BPF_CFLAGS := -O2 -g -target bpf -Wall -Werror -I/usr/include/x86_64-linux-gnu \
 	-fdebug-prefix-map=$(CURDIR)=. -fno-ident
-APT_PACKAGES := clang llvm libbpf-dev libbpf1 bpftool iproute2 libsystemd0 systemd util-linux netcat-openbsd gcc libc6-dev time
+APT_PACKAGES := clang llvm libbpf-dev libbpf1 bpftool iproute2 libsystemd0 systemd util-linux netcat-openbsd gcc libc6-dev time zsh
 # make deb (and the package test): man pages from Markdown, dpkg-deb/dpkg-shlibdeps, lintian.
 APT_PACKAGES += go-md2man dpkg-dev lintian
 # Real-systemd tests on stock Debian roots (test/systemd/debian-root.ts): bookworm and trixie.

@@ -8,6 +8,7 @@ import type { EntryInput } from '../ops/binding-set.js';
 import { emitEvent, Priority } from '../log/events.js';
 import { info, out, outJson } from './output.js';
 import type { GlobalArgs } from './context.js';
+import { commandHelp } from './help.js';
 
 /** What `apply --config` takes from the config files. */
 export interface ConfigSource {
@@ -49,7 +50,11 @@ export function verifyCommand(y: Argv<GlobalArgs>): Argv<GlobalArgs> {
   return y.command(
     'verify [files..]',
     'Check config files strictly, together (all files in the config directories when none are given)',
-    (a) => a.positional('files', { type: 'string', array: true, describe: 'config files to check together' }),
+    (a) =>
+      commandHelp(a.positional('files', { type: 'string', array: true, describe: 'config files to check together' }), [
+        ['verify', 'every file of /etc/manifold, /run/manifold and /usr/lib/manifold'],
+        ['verify ./web.conf ./dns.conf', 'new files, checked together before installing them'],
+      ]),
     (argv) => {
       const args = argv as unknown as GlobalArgs & { files?: string[] };
       const files = args.files && args.files.length > 0 ? args.files : undefined;

@@ -5,6 +5,7 @@ import fs from 'node:fs';
 import { ManifoldError } from '../errors.js';
 import { setDefaultEventFields } from '../log/journal.js';
 import { defaultLockTimeoutMs } from '../state/lock.js';
+import { refuseNetnsExecBpffs } from '../ops/netns-exec.js';
 import type { OpenOptions } from '../state/state.js';
 import type { Target } from '../state/paths.js';
 
@@ -45,9 +46,13 @@ function lockTimeoutMs(args: GlobalArgs): number {
   return defaultLockTimeoutMs();
 }
 
-/** Target and lock timeout from the global options. */
+/**
+ * Target and lock timeout from the global options. Refuses a bpffs under
+ * the private /sys of `ip netns exec` (src/ops/netns-exec.ts).
+ */
 export function targetOf(args: GlobalArgs): Target & { lockTimeoutMs: number } {
   const timeoutMs = lockTimeoutMs(args);
+  refuseNetnsExecBpffs(args.bpffs);
   try {
     setDefaultEventFields({ NETNS: Number(fs.statSync(args.netns).ino) });
   } catch {

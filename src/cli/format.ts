@@ -81,3 +81,55 @@ export function streamBindingsJson(list: BindingList, order: ArrayLike<number>, 
   }
   outRaw(escapeJson(`${chunk}${order.length ? '\n' : ''}]${tail}\n`));
 }
+
+/** Consecutive ports of one (label, protocol, prefix) among entries of a list, as found in `order`. */
+export interface IndexRange {
+  /** The first entry of the range. */
+  index: number;
+  label: string;
+  first: number;
+  last: number;
+  /** Extra text shared by the range (e.g. the previous label). */
+  note?: string;
+}
+
+/**
+ * Collapse entries of `list` taken in `order` that differ only by
+ * consecutive ports (never port 0) into ranges, like {@link collapse}.
+ */
+export function collapseIndices(list: BindingList, order: ArrayLike<number>, labelOf: (i: number) => string, note: (i: number) => string | undefined = () => undefined): IndexRange[] {
+  const out: IndexRange[] = [];
+  let prevIndex = -1;
+  for (let k = 0; k < order.length; k++) {
+    const i = order[k] as number;
+    const label = labelOf(i);
+    const n = note(i);
+    const port = list.port(i);
+    const last = out[out.length - 1];
+    if (last && last.label === label && last.note === n && port !== 0 && last.first !== 0 && last.last + 1 === port && sameKeyButPort(list, prevIndex, i)) {
+      last.last = port;
+    } else {
+      out.push({ index: i, label, first: port, last: port, ...(n === undefined ? {} : { note: n }) });
+    }
+    prevIndex = i;
+  }
+  return out;
+}
+
+/** Entries a and b have the same key but for the port (prefix length, family, protocol, address). */
+function sameKeyButPort(list: BindingList, a: number, b: number): boolean {
+  if (a < 0) return false;
+  const ka = list.key(a);
+  const kb = list.key(b);
+  return ka.compare(kb, 0, 6, 0, 6) === 0 && ka.compare(kb, 8, 24, 8, 24) === 0;
+}
+
+/** A range of entries as "tcp 192.0.2.0/24 8000-8080". */
+export function rangeText(list: BindingList, r: IndexRange): string {
+  return bindingText(list.protocol(r.index), list.prefix(r.index), r.first, r.last);
+}
+
+/** A socket as `ss -e` names it: "ino:INODE sk:COOKIE-IN-HEX" (ino: only when known). */
+export function socketIdText(cookie: string, inode: number | null): string {
+  return `${inode === null ? '' : `ino:${inode} `}sk:${BigInt(cookie).toString(16)}`;
+}

@@ -7,7 +7,8 @@ import yargs, { type Argv } from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { Exit } from '../errors.js';
 import { installLogSinks } from '../log/sinks.js';
-import { flushOut, info, outJson, reportError } from './output.js';
+import { ManifoldError } from '../errors.js';
+import { flushOut, reportError } from './output.js';
 import { argumentRules, jsonRequested, protectDash } from './args.js';
 import type { GlobalArgs } from './context.js';
 import { loadCommand, unloadCommand, upgradeCommand, versionCommand } from './commands/lifecycle.js';
@@ -21,6 +22,11 @@ import { verifyCommand } from './config-bindings.js';
 import { metricsCommands } from './commands/metrics.js';
 import { discoveryCommands } from './commands/discovery.js';
 import { manifoldVersion } from '../version.js';
+import { globalHelp } from './help.js';
+import { explainUsage, singleDashError, yargsCommandTable } from './usage.js';
+import { isCompletionRequest } from './completion.js';
+import { answerCompletion, completionCommand } from './commands/completion.js';
+import { doctorCommand } from './commands/doctor.js';
 
 /** What the parser shows that depends on the environment (see {@link cliParser}). */
 export interface ParserEnvironment {
@@ -46,16 +52,17 @@ export function cliParser(argv: string[], env: ParserEnvironment = { columns: pr
     .option('netns', { type: 'string', default: '/proc/self/ns/net', describe: 'network namespace to act on', global: true })
     .option('bpffs', { type: 'string', default: '/sys/fs/bpf', describe: 'bpffs mount holding the state', global: true })
     .option('json', { type: 'boolean', default: false, describe: 'print one JSON document', global: true })
-    .option('lock-timeout', { type: 'string', describe: 'seconds to wait for the state lock (default 10, env MANIFOLD_LOCK_TIMEOUT)', global: true })
+    .option('lock-timeout', { type: 'string', describe: "seconds to wait for the writers' lock (default 10)", global: true })
     .parserConfiguration({ 'duplicate-arguments-array': true })
     .middleware(argumentRules(argv) as never, true)
     .strict()
-    .demandCommand(1, 'give a command (see --help)')
+    .demandCommand(1, 'missing command')
     .recommendCommands()
     .version(env.version)
     .help()
+    .alias('help', 'h')
     .wrap(Math.min(100, env.columns || 100)) as unknown as Argv<GlobalArgs>;
-  y = y
+  y = globalHelp(y)
     .command(loadCommand)
     .command(unloadCommand)
     .command(upgradeCommand)
@@ -72,6 +79,7 @@ export function cliParser(argv: string[], env: ParserEnvironment = { columns: pr
   y = verifyCommand(y);
   y = metricsCommands(y);
   y = discoveryCommands(y);
+  y = y.command(doctorCommand).command(completionCommand);
   return y;
 }
 
@@ -127,6 +135,19 @@ function skipHelpCache(y: Argv<GlobalArgs>): void {
 export async function main(argv: string[] = hideBin(process.argv)): Promise<number> {
   const json = jsonRequested(argv);
   installLogSinks();
+  try {
+    if (isCompletionRequest(argv)) {
+      // A new parser, not the prepared one: yargs reads $SHELL (set by answerCompletion) when a parser is created.
+      await answerCompletion(argv, () => cliParser(argv, { columns: undefined, version: manifoldVersion() }));
+      flushOut();
+      return Exit.OK;
+    }
+    const dash = singleDashError(argv);
+    if (dash) throw new ManifoldError('ERR_USAGE', dash);
+  } catch (err) {
+    flushOut();
+    return reportError(err, json);
+  }
   let usageMessage: string | null = null;
   const parser = parserFor(argv).fail((msg, err) => {
     if (err) throw err;
@@ -134,6 +155,7 @@ export async function main(argv: string[] = hideBin(process.argv)): Promise<numb
     throw new UsageFailure(msg);
   });
   skipHelpCache(parser);
+  const commands = yargsCommandTable(parser);
   try {
     await parser.parseAsync(protectDash(argv));
     flushOut();
@@ -141,11 +163,8 @@ export async function main(argv: string[] = hideBin(process.argv)): Promise<numb
   } catch (err) {
     flushOut();
     if (err instanceof UsageFailure || usageMessage !== null) {
-      const message = usageMessage ?? (err as Error).message;
-      info(`manifold: error: ${message}`);
-      info('(run "manifold --help" for usage)');
-      if (json) outJson({ error: { code: 'ERR_USAGE', message } });
-      return Exit.USAGE;
+      const message = explainUsage(usageMessage ?? (err as Error).message, argv, commands);
+      return reportError(new ManifoldError('ERR_USAGE', message), json);
     }
     return reportError(err, json);
   }

@@ -7,7 +7,7 @@
  * one line, so a newline inside a value cannot forge another line. JSON
  * documents are escaped by JSON.stringify plus escapeJson.
  */
-import { errnoForCode, toManifoldError, type ManifoldError } from '../errors.js';
+import { errnoForCode, Exit, toManifoldError, type ManifoldError } from '../errors.js';
 import { escapeControls, escapeJson } from '../core/escape.js';
 import { SysError } from '../sys/errno.js';
 import { logError } from '../log/error.js';
@@ -60,14 +60,17 @@ export function messageLines(m: ManifoldError): string[] {
   return lines.map((l) => escapeControls(l, '\t'));
 }
 
-/** Report an error (stderr line, JSON on stdout with --json); returns the exit code. */
+/**
+ * Report an error (stderr line, JSON on stdout with --json, a journal
+ * entry: priority err, notice for usage errors); returns the exit code.
+ */
 export function reportError(err: unknown, json: boolean): number {
   const m = toManifoldError(err);
   const lines = messageLines(m);
   lines.forEach((l, i) => info(i === 0 ? `manifold: error: ${l}` : l));
   const text = lines.join('\n');
   const errno = err instanceof SysError ? err.errno : errnoForCode(m.code);
-  logError(m.code, text, errno);
+  logError(m.code, text, errno, m.exitCode === Exit.USAGE);
   notifyError(errno, `error: ${text}`);
   const log = (err as { log?: string }).log;
   if (log && process.env.MANIFOLD_DEBUG) for (const l of log.split('\n')) info(l);

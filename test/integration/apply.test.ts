@@ -59,7 +59,7 @@ test('--dry-run prints the diff and changes nothing; load-bindings is an alias',
     { label: 'new', prefix: '192.0.2.3/32', port: '81-82', protocol: 'tcp' },
   ]);
   const r = ctx.env.ok(['apply', file, '--dry-run']);
-  assert.match(r.stdout, /^\+ tcp 192\.0\.2\.3\/32 81 -> new$/m);
+  assert.match(r.stdout, /^\+ tcp 192\.0\.2\.3\/32 81-82 -> new$/m, 'consecutive ports: one range line');
   assert.match(r.stdout, /^- tcp 192\.0\.2\.2\/32 80 -> new$/m);
   assert.match(r.stdout, /^~ tcp 192\.0\.2\.1\/32 80 -> new \(was old\)$/m);
   assert.equal(listed(), before);

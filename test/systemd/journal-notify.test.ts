@@ -2,10 +2,12 @@
  * Readiness and journal under a real systemd 252 (test harness): sd_notify
  * STATUS=/READY=1/ERRNO= through libsystemd reach the manager (also from a
  * oneshot process that exits at once: sd_notify_barrier), events become
- * structured journal entries, and the `<N>` stderr fallback keeps priorities.
+ * structured journal entries (the CLI's too: a port range is one entry, a
+ * usage error is notice), and the `<N>` stderr fallback keeps priorities.
  * Root only. Run: node test/run.mjs journal-notify
  */
 import { test } from 'uvu';
+import path from 'node:path';
 import * as assert from 'uvu/assert';
 import { EventIds } from '../../src/log/events.js';
 import { bootSystemd, type Container } from './harness.js';
@@ -115,6 +117,29 @@ logError('ERR_PERMISSION', 'permission denied: run as root', 13);
   assert.is(e.MANIFOLD_CODE, 'ERR_PERMISSION');
   assert.is(e.ERRNO, '13');
   assert.equal(await entries(['-t', 'manifold', '-p', 'err', 'MANIFOLD_LABEL=web'], 0), [], 'the bind event is not an error');
+});
+
+test('the CLI: a port range is one entry (MANIFOLD_PORT=8000-8080); a usage error is notice, not err', async () => {
+  const cli = (...args: string[]) => box().exec([path.join(box().workTree, 'bin', 'manifold'), ...args], { timeoutMs: 60_000 });
+  const load = await cli('load');
+  assert.is(load.code, 0, load.stderr);
+  try {
+    const bind = await cli('bind', 'range', 'tcp', '192.0.2.0/24', '8000-8080');
+    assert.is(bind.code, 0, bind.stderr);
+    const found = await entries(['-t', 'manifold', `MESSAGE_ID=${EventIds.bind}`, 'MANIFOLD_LABEL=range']);
+    assert.is(found.length, 1, 'one entry for 81 ports');
+    assert.is(found[0]?.MANIFOLD_PORT, '8000-8080');
+    const bad = await cli('bind', 'range');
+    assert.is(bad.code, 2, bad.stderr);
+    const usage = await entries(['-t', 'manifold', `MESSAGE_ID=${EventIds.error}`, 'MANIFOLD_CODE=ERR_USAGE']);
+    assert.is(usage.length, 1);
+    assert.is(usage[0]?.PRIORITY, '5');
+    assert.match(usage[0]?.MESSAGE ?? '', 'missing arguments PROTOCOL PREFIX PORT of "bind"');
+    const errs = await entries(['-t', 'manifold', '-p', 'err', 'MANIFOLD_CODE=ERR_USAGE'], 0);
+    assert.is(errs.length, 0, 'not listed by journalctl -p err');
+  } finally {
+    await cli('unload');
+  }
 });
 
 test('Type=notify: READY=1 makes the unit active, STATUS= shows in StatusText and systemctl status', async () => {

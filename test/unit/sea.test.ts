@@ -104,11 +104,14 @@ test('started as manifold-generator, it is the generator (and prints what the ge
   assert.equal(run(process.execPath, [script, '--dry-run'], env), viaLink);
   const cli = run(SEA, ['--dry-run'], env);
   assert.is(cli.status, 2, 'under its own name it is the CLI');
-  assert.match(cli.stderr, /^manifold: error: give a command/);
+  assert.match(cli.stderr, /^manifold: error: missing command/);
 });
 
-test('yargs messages are English whatever the locale (its locale files are not shipped)', () => {
-  assert.match(run(SEA, ['bogus'], { LANG: 'de_DE.UTF-8', LC_ALL: 'de_DE.UTF-8' }).stderr, /^manifold: error: Unknown argument: bogus$/m);
+test('yargs messages are English whatever the locale (its locale files are not shipped), so usage errors are explained', () => {
+  const de = { LANG: 'de_DE.UTF-8', LC_ALL: 'de_DE.UTF-8' };
+  // src/cli/usage.ts rewrites yargs' English messages: these only come out when yargs spoke English.
+  assert.match(run(SEA, ['bind', 'web'], de).stderr, /^manifold: error: missing arguments PROTOCOL PREFIX PORT of "bind"/m);
+  assert.match(run(SEA, ['status', '--bogus'], de).stderr, /^manifold: error: unknown option --bogus for "status"/m);
 });
 
 test.run();

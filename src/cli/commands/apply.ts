@@ -1,9 +1,10 @@
 /**
  * apply (load-bindings): replace the whole binding set atomically with the
- * set of a JSON file, standard input, or the config files.
+ * set of a JSON file, standard input, or the config files. Text output
+ * shows consecutive ports as one range; a long apply shows its progress on
+ * a terminal.
  */
 import type { CommandModule } from 'yargs';
-import { formatPrefix } from '../../core/net.js';
 import { ManifoldError } from '../../errors.js';
 import { apply, parseApplyDocument, readApplyInput, throwProblems, type ApplyResult } from '../../ops/apply.js';
 import { applyConfig, type ConfigApplyResult } from '../../ops/apply-config.js';
@@ -14,7 +15,12 @@ import { withState } from '../../state/state.js';
 import { emitEvent, Priority } from '../../log/events.js';
 import { info, out, outJson } from '../output.js';
 import { openOptions, type GlobalArgs } from '../context.js';
-import { bindingJson } from '../format.js';
+import { bindingJson, collapseIndices, rangeText } from '../format.js';
+import { commandHelp } from '../help.js';
+import { Progress } from '../progress.js';
+
+/** Inputs from this size on show progress on a terminal (about 3,000 bindings). */
+const LARGE_INPUT_BYTES = 256 * 1024;
 
 /** Most "has no socket" warnings printed by one apply. */
 const MAX_WARNINGS = 10;
@@ -54,10 +60,13 @@ function diffJson(r: ApplyResult, dryRun: boolean): Record<string, unknown> {
 }
 
 function printDiff(r: ApplyResult, dryRun: boolean): void {
-  const line = (list: ApplyResult['target'], i: number): string => `${list.protocol(i)} ${formatPrefix(list.prefix(i))} ${list.port(i)}`;
-  for (const i of r.added) out(`+ ${line(r.target, i)} -> ${r.labelOf(r.target.tag(i))}`);
-  for (const j of r.removed) out(`- ${line(r.live, j)} -> ${r.labelOf(r.live.tag(j))}`);
-  for (const [i, j] of r.relabelled) out(`~ ${line(r.target, i)} -> ${r.labelOf(r.target.tag(i))} (was ${r.labelOf(r.live.tag(j))})`);
+  const newLabel = (i: number): string => r.labelOf(r.target.tag(i));
+  const oldLabel = (j: number): string => r.labelOf(r.live.tag(j));
+  for (const x of collapseIndices(r.target, r.added, newLabel)) out(`+ ${rangeText(r.target, x)} -> ${x.label}`);
+  for (const x of collapseIndices(r.live, r.removed, oldLabel)) out(`- ${rangeText(r.live, x)} -> ${x.label}`);
+  const was = new Map(r.relabelled);
+  const relabelled = collapseIndices(r.target, r.relabelled.map(([i]) => i), newLabel, (i) => oldLabel(was.get(i) as number));
+  for (const x of relabelled) out(`~ ${rangeText(r.target, x)} -> ${x.label} (was ${x.note ?? '?'})`);
   const verb = (done: string, would: string): string => (dryRun ? would : done);
   info(`${verb('added', 'would add')} ${r.added.length}, ${verb('removed', 'would remove')} ${r.removed.length}, ${verb('relabelled', 'would relabel')} ${r.relabelled.length}, unchanged ${r.unchanged}`);
 }
@@ -131,13 +140,22 @@ export const applyCommand: CommandModule<GlobalArgs, ApplyArgs> = {
   command: ['apply [file]', 'load-bindings [file]'],
   describe: 'Atomically replace all bindings with those of a JSON file ("-": standard input) or of the config files (--config)',
   builder: (y) =>
-    y
-      .positional('file', { type: 'string', describe: 'JSON: {"bindings":[{"label","prefix","port","protocol"?}]} or the output of "bindings --json"; "-" reads standard input' })
-      .option('dry-run', { type: 'boolean', default: false, describe: 'print the changes without making them' })
-      .option('config', { type: 'boolean', default: false, describe: 'apply the Bind= lines of the manifold config files to the labels they define; bindings of other labels (made by hand) are kept' })
-      .option('skip-invalid', { type: 'boolean', default: false, describe: 'with --config: leave out files with problems, apply the rest, keep the bindings of labels applied from the config before, and exit 1' })
-      .option('prune', { type: 'boolean', default: false, describe: 'with --config: also remove bindings of labels no config file defines (made by hand)' })
-      .option('force', { type: 'boolean', default: false, describe: 'apply bindings of a whole address family (prefix /0) to labels without a socket' }),
+    commandHelp(
+      y
+        .positional('file', { type: 'string', describe: 'JSON: {"bindings":[{"label","prefix","port","protocol"?}]} or the output of "bindings --json"; "-" reads standard input' })
+        .option('dry-run', { type: 'boolean', default: false, describe: 'print the changes without making them' })
+        .option('config', { type: 'boolean', default: false, describe: 'apply the Bind= lines of the manifold config files to the labels they define; bindings of other labels (made by hand) are kept' })
+        .option('skip-invalid', { type: 'boolean', default: false, describe: 'with --config: leave out files with problems, apply the rest, keep the bindings of labels applied from the config before, and exit 1' })
+        .option('prune', { type: 'boolean', default: false, describe: 'with --config: also remove bindings of labels no config file defines (made by hand)' })
+        .option('force', { type: 'boolean', default: false, describe: 'apply bindings of a whole address family (prefix /0) to labels without a socket' }),
+      [
+        ['apply bindings.json', 'replace every binding with those of the file'],
+        ['apply --dry-run bindings.json', 'show what would change (+ added, - removed, ~ relabelled)'],
+        ['bindings --json | manifold apply -', 'apply a listing (here: the same set again, nothing changes)'],
+        ['apply --config', 'apply the Bind= lines of /etc/manifold/*.conf to the labels they define'],
+        ['apply --config --prune', 'the same, and remove bindings made by hand'],
+      ],
+    ),
   handler: async (args) => {
     if (args.config && args.file !== undefined) throw new ManifoldError('ERR_USAGE', 'give either a file or --config, not both');
     if (!args.config && args.file === undefined) throw new ManifoldError('ERR_USAGE', 'missing file argument ("-" for standard input), or --config (see "manifold apply --help")');
@@ -146,10 +164,18 @@ export const applyCommand: CommandModule<GlobalArgs, ApplyArgs> = {
     const dryRun = args['dry-run'];
     // Read the input before taking the writers' lock (standard input may be slow).
     const input = readApplyInput(args.file as string);
+    const progress = Progress.forTerminal(input.length >= LARGE_INPUT_BYTES);
     const limit = withState(openOptions(args, false), (s) => s.maps.limits.maxBindings);
     const name = args.file === '-' ? '<stdin>' : (args.file as string);
-    const set = parseApplyDocument(input, name, limit);
-    const r = withState(openOptions(args, !dryRun), (s) => apply(s.maps, set, dryRun, { force: args.force }));
+    progress.phase(`checking ${name}`);
+    let r: ApplyResult;
+    try {
+      const set = parseApplyDocument(input, name, limit);
+      progress.phase(`${dryRun ? 'comparing' : 'comparing and writing'} ${set.list.count} bindings`);
+      r = withState(openOptions(args, !dryRun), (s) => apply(s.maps, set, dryRun, { force: args.force }));
+    } finally {
+      progress.done();
+    }
     warnUnserved(r.unserved);
     if (!dryRun && r.exec) {
       emitEvent('apply', Priority.notice, `applied ${r.target.count} bindings: added ${r.added.length}, removed ${r.removed.length}, relabelled ${r.relabelled.length}`, {

@@ -12,6 +12,7 @@ import { emitEvent, Priority } from '../../log/events.js';
 import { bindingText, collapse, type BindingRange } from '../format.js';
 import { info, outJson } from '../output.js';
 import { openOptions, type GlobalArgs } from '../context.js';
+import { commandHelp } from '../help.js';
 
 /** Arguments of bind and unbind. */
 export interface BindArgs extends GlobalArgs {
@@ -72,12 +73,19 @@ export const bindCommand: CommandModule<GlobalArgs, BindArgs> = {
   command: 'bind <label> <protocol> <prefix> <port>',
   describe: 'Bind a prefix and port (0 = all ports, or a range A-B) to a label',
   builder: (y) =>
-    y
-      .positional('label', { type: 'string', demandOption: true, describe: 'label of the destination' })
-      .positional('protocol', { type: 'string', demandOption: true, describe: 'tcp or udp' })
-      .positional('prefix', { type: 'string', demandOption: true, describe: 'IP address or prefix (host bits are masked)' })
-      .positional('port', { type: 'string', demandOption: true, describe: 'port, 0 for all ports, or a range A-B' })
-      .option('force', { type: 'boolean', default: false, describe: 'bind a whole address family (prefix /0) even though the label has no socket yet' }),
+    commandHelp(
+      y
+        .positional('label', { type: 'string', demandOption: true, describe: 'label of the destination' })
+        .positional('protocol', { type: 'string', demandOption: true, describe: 'tcp or udp' })
+        .positional('prefix', { type: 'string', demandOption: true, describe: 'IP address or prefix (host bits are masked)' })
+        .positional('port', { type: 'string', demandOption: true, describe: 'port, 0 for all ports, or a range A-B' })
+        .option('force', { type: 'boolean', default: false, describe: 'bind a whole address family (prefix /0) even though the label has no socket yet' }),
+      [
+        ['bind web tcp 192.0.2.0/24 80', 'port 80 of a /24 to label web'],
+        ['bind web tcp 192.0.2.0/24 8000-8080', 'a port range (at most 4096 ports)'],
+        ['bind dns udp 2001:db8::/64 0', 'every port of a /64'],
+      ],
+    ),
   handler: (args) => {
     const req = request(args);
     const r = withState(openOptions(args, true), (s) => bind(s.maps, req));
@@ -92,11 +100,17 @@ export const unbindCommand: CommandModule<GlobalArgs, BindArgs> = {
   command: 'unbind <label> <protocol> <prefix> <port>',
   describe: 'Remove bindings of a label (a range: all of them or none)',
   builder: (y) =>
-    y
-      .positional('label', { type: 'string', demandOption: true, describe: 'label of the destination' })
-      .positional('protocol', { type: 'string', demandOption: true, describe: 'tcp or udp' })
-      .positional('prefix', { type: 'string', demandOption: true, describe: 'IP address or prefix (host bits are masked)' })
-      .positional('port', { type: 'string', demandOption: true, describe: 'port, 0 for all ports, or a range A-B' }),
+    commandHelp(
+      y
+        .positional('label', { type: 'string', demandOption: true, describe: 'label of the destination' })
+        .positional('protocol', { type: 'string', demandOption: true, describe: 'tcp or udp' })
+        .positional('prefix', { type: 'string', demandOption: true, describe: 'IP address or prefix (host bits are masked)' })
+        .positional('port', { type: 'string', demandOption: true, describe: 'port, 0 for all ports, or a range A-B' }),
+      [
+        ['unbind web tcp 192.0.2.0/24 80', 'remove one binding'],
+        ['unbind web tcp 192.0.2.0/24 8000-8080', 'remove a range (all of it or nothing)'],
+      ],
+    ),
   handler: (args) => {
     const req = request(args);
     const r = withState(openOptions(args, true), (s) => unbind(s.maps, req));

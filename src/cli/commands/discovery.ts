@@ -10,6 +10,7 @@ import { emitEvent, Priority } from '../../log/events.js';
 import { notifyReady, notifyStatus } from '../../log/notify.js';
 import { info, out, outJson } from '../output.js';
 import { targetOf, type GlobalArgs } from '../context.js';
+import { commandHelp } from '../help.js';
 
 type Args = GlobalArgs & { cgroup?: string };
 
@@ -54,9 +55,17 @@ export function discoveryCommands(y: Argv<GlobalArgs>): Argv<GlobalArgs> {
   return y.command(
     'discovery <action>',
     'Host-wide listener discovery: index every listening/bound socket, keep target sockets (docs/discovery.md)',
-    (a) => a
-      .positional('action', { choices: ['enable', 'disable', 'status', 'watch'] as const, describe: 'enable | disable | status | watch' })
-      .option('cgroup', { type: 'string', describe: 'cgroup v2 directory to attach to (default: the root of the cgroup v2 mount)' }),
+    (a) =>
+      commandHelp(
+        a
+          .positional('action', { choices: ['enable', 'disable', 'status', 'watch'] as const, describe: 'enable | disable | status | watch' })
+          .option('cgroup', { type: 'string', describe: 'cgroup v2 directory to attach to (default: the root of the cgroup v2 mount)' }),
+        [
+          ['discovery enable', 'attach to the root cgroup and index the sockets that exist'],
+          ['discovery status --json', 'attachment, map fill levels, counters, kernel requirements'],
+          ['discovery disable', 'detach and remove everything'],
+        ],
+      ),
     async (argv) => {
       const args = argv as unknown as Args & { action: string };
       const t = targetOf(args);

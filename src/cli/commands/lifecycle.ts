@@ -10,6 +10,7 @@ import { emitEvent, Priority } from '../../log/events.js';
 import { info, out, outJson } from '../output.js';
 import { targetOf, type GlobalArgs } from '../context.js';
 import { resolveGroup } from '../groups.js';
+import { commandHelp } from '../help.js';
 
 /** Arguments of load. */
 export interface LoadArgs extends GlobalArgs {
@@ -23,10 +24,17 @@ export const loadCommand: CommandModule<GlobalArgs, LoadArgs> = {
   command: 'load',
   describe: 'Load the dispatcher into the network namespace and attach it (idempotent)',
   builder: (y) =>
-    y
-      .option('group', { type: 'string', describe: 'group that may read the state (status, bindings, metrics); default: your group' })
-      .option('max-destinations', { type: 'number', describe: 'destinations the state can hold (default 1024, at most 16384); sizes its kernel memory' })
-      .option('max-bindings', { type: 'number', describe: 'bindings the state can hold (default 2097152)' }),
+    commandHelp(
+      y
+        .option('group', { type: 'string', describe: 'group that may read the state (status, bindings, metrics); default: your group' })
+        .option('max-destinations', { type: 'number', describe: 'destinations the state can hold (default 1024, at most 16384); sizes its kernel memory' })
+        .option('max-bindings', { type: 'number', describe: 'bindings the state can hold (default 2097152)' }),
+      [
+        ['load', 'attach the dispatcher to this network namespace'],
+        ['load --group manifold', 'let members of group manifold read the state (status, metrics)'],
+        ['load --netns /run/netns/blue --bpffs /sys/fs/bpf', 'a named namespace (instead of "ip netns exec blue manifold load")'],
+      ],
+    ),
   handler: (args) => {
     const gid = args.group === undefined ? undefined : resolveGroup(args.group);
     const r = load({ ...targetOf(args), gid, maxDestinations: args['max-destinations'], maxBindings: args['max-bindings'] });
@@ -51,7 +59,7 @@ export const loadCommand: CommandModule<GlobalArgs, LoadArgs> = {
 export const unloadCommand: CommandModule<GlobalArgs, GlobalArgs> = {
   command: 'unload',
   describe: 'Detach the dispatcher and remove its state (traffic returns to normal socket lookup); nothing to do when not loaded',
-  builder: (y) => y,
+  builder: (y) => commandHelp(y, [['unload', 'detach and remove (exit 0 also when nothing is loaded)']]),
   handler: (args) => {
     const r = unload(targetOf(args));
     if (!r.wasLoaded) info(`manifold: not loaded (${r.stateDir}); nothing to do${r.leftovers ? ` (removed ${r.leftovers} leftover director${r.leftovers === 1 ? 'y' : 'ies'} of an interrupted command)` : ''}`);
@@ -93,7 +101,11 @@ function upgradeEverything(args: UpgradeArgs): void {
 export const upgradeCommand: CommandModule<GlobalArgs, UpgradeArgs> = {
   command: 'upgrade',
   describe: 'Replace the running dispatcher program in place, keeping bindings, sockets and counters (migrates older map ABIs)',
-  builder: (y) => y.option('all', { type: 'boolean', default: false, describe: 'upgrade the state of every network namespace on the bpffs (as the package does)' }),
+  builder: (y) =>
+    commandHelp(y.option('all', { type: 'boolean', default: false, describe: 'upgrade the state of every network namespace on the bpffs (as the package does)' }), [
+      ['upgrade', "replace this namespace's program with this version's"],
+      ['upgrade --all', 'every namespace with a state on the bpffs'],
+    ]),
   handler: (args) => {
     if (args.all) {
       upgradeEverything(args);
@@ -111,7 +123,7 @@ export const upgradeCommand: CommandModule<GlobalArgs, UpgradeArgs> = {
 export const versionCommand: CommandModule<GlobalArgs, GlobalArgs> = {
   command: 'version',
   describe: 'Print the manifold version and the BPF map ABI version',
-  builder: (y) => y,
+  builder: (y) => commandHelp(y, [['version --json', 'as JSON: {"version","abi"}']]),
   handler: (args) => {
     if (args.json) outJson({ version: manifoldVersion(), abi: MANIFOLD_ABI });
     else out(`manifold ${manifoldVersion()} (BPF ABI ${MANIFOLD_ABI})`);

@@ -1,13 +1,18 @@
 /**
- * bindings: list the live bindings, most specific first.
+ * bindings: list the live bindings, most specific first. On a terminal:
+ * a header, aligned columns, consecutive ports as one range; to a pipe or
+ * file: one binding per line, tab-separated (stable for scripts).
  */
 import type { CommandModule } from 'yargs';
 import { validateLabel } from '../../core/labels.js';
 import { prefixContains } from '../../core/binding.js';
-import { formatPrefix, parsePort, parsePrefix, parseProtocol } from '../../core/net.js';
+import { formatPorts, formatPrefix, parsePort, parsePrefix, parseProtocol } from '../../core/net.js';
 import { readLive } from '../../ops/read.js';
 import { withState } from '../../state/state.js';
-import { streamBindingsJson } from '../format.js';
+import { collapseIndices, streamBindingsJson } from '../format.js';
+import { commandHelp } from '../help.js';
+import { printTable } from '../table.js';
+import { stdoutIsTerminal } from '../tty.js';
 import { out } from '../output.js';
 import { openOptions, type GlobalArgs } from '../context.js';
 
@@ -24,11 +29,18 @@ export const bindingsCommand: CommandModule<GlobalArgs, ListArgs> = {
   command: 'bindings',
   describe: 'List bindings, most specific first',
   builder: (y) =>
-    y
-      .option('label', { type: 'string', describe: 'only this label' })
-      .option('protocol', { type: 'string', describe: 'only tcp or udp' })
-      .option('prefix', { type: 'string', describe: 'only bindings whose prefix contains this address or prefix' })
-      .option('port', { type: 'string', describe: 'only bindings that match this port (exact or 0)' }),
+    commandHelp(
+      y
+        .option('label', { type: 'string', describe: 'only this label' })
+        .option('protocol', { type: 'string', describe: 'only tcp or udp' })
+        .option('prefix', { type: 'string', describe: 'only bindings whose prefix contains this address or prefix' })
+        .option('port', { type: 'string', describe: 'only bindings that match this port (exact or 0)' }),
+      [
+        ['bindings', 'every binding (a table on a terminal; tab-separated, one binding per line, in a pipe)'],
+        ['bindings --prefix 192.0.2.7 --port 80', 'the bindings a connection to 192.0.2.7:80 could match'],
+        ['bindings --label web --json', 'one label, as JSON (accepted by "manifold apply")'],
+      ],
+    ),
   handler: (args) => {
     const label = args.label === undefined ? undefined : validateLabel(args.label);
     const protocol = args.protocol === undefined ? undefined : parseProtocol(args.protocol);
@@ -50,6 +62,9 @@ export const bindingsCommand: CommandModule<GlobalArgs, ListArgs> = {
       keep.push(i);
     }
     if (args.json) streamBindingsJson(list, keep, labelOf);
-    else for (const i of keep) out(`${list.protocol(i)}\t${formatPrefix(list.prefix(i))}\t${list.port(i)}\t${labelOf(i)}`);
+    else if (stdoutIsTerminal()) {
+      const rows = collapseIndices(list, keep, labelOf).map((r) => [list.protocol(r.index), formatPrefix(list.prefix(r.index)), formatPorts(r.first, r.last), r.label]);
+      printTable(['PROTOCOL', 'PREFIX', 'PORT', 'LABEL'], rows);
+    } else for (const i of keep) out(`${list.protocol(i)}\t${formatPrefix(list.prefix(i))}\t${list.port(i)}\t${labelOf(i)}`);
   },
 };

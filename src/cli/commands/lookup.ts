@@ -10,6 +10,7 @@ import { lookup, type LookupResult } from '../../ops/lookup.js';
 import { withState } from '../../state/state.js';
 import { info, out, outJson } from '../output.js';
 import { openOptions, type GlobalArgs } from '../context.js';
+import { commandHelp } from '../help.js';
 
 /** Arguments of lookup. */
 export interface LookupArgs extends GlobalArgs {
@@ -55,14 +56,18 @@ export const lookupCommand: CommandModule<GlobalArgs, LookupArgs> = {
   command: 'lookup <protocol> <address> <port>',
   describe: 'Show which binding, destination and socket the loaded program picks for a connection to ADDRESS:PORT, and why',
   builder: (y) =>
-    y
-      .positional('protocol', { type: 'string', demandOption: true, describe: 'tcp or udp' })
-      .positional('address', { type: 'string', demandOption: true, describe: 'the local address connected to (IPv4 or IPv6)' })
-      .positional('port', { type: 'string', demandOption: true, describe: 'the local port' })
-      .option('source', { type: 'string', describe: 'the remote address (default 198.51.100.7 or 2001:db8::7)' })
-      .option('source-port', { type: 'string', describe: 'the remote port (default 40000)' })
-      .example('$0 lookup tcp 192.0.2.10 443', 'which socket gets a TCP connection to 192.0.2.10:443')
-      .example('$0 lookup udp 2001:db8::53 53 --json', 'the same for a UDP datagram, as JSON'),
+    commandHelp(
+      y
+        .positional('protocol', { type: 'string', demandOption: true, describe: 'tcp or udp' })
+        .positional('address', { type: 'string', demandOption: true, describe: 'the local address connected to (IPv4 or IPv6)' })
+        .positional('port', { type: 'string', demandOption: true, describe: 'the local port' })
+        .option('source', { type: 'string', describe: 'the remote address (default 198.51.100.7 or 2001:db8::7)' })
+        .option('source-port', { type: 'string', describe: 'the remote port (default 40000)' }),
+      [
+        ['lookup tcp 192.0.2.10 443', 'which socket gets a TCP connection to 192.0.2.10:443'],
+        ['lookup udp 2001:db8::53 53 --json', 'the same for a UDP datagram, as JSON'],
+      ],
+    ),
   handler: (args) => {
     const protocol = parseProtocol(args.protocol);
     const address = parseAddress(args.address);

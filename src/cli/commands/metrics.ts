@@ -5,6 +5,7 @@ import type { Argv } from 'yargs';
 import { emitEvent, Priority } from '../../log/events.js';
 import { info } from '../output.js';
 import { targetOf, type GlobalArgs } from '../context.js';
+import { commandHelp } from '../help.js';
 
 /** Lock wait of a scrape unless --lock-timeout or MANIFOLD_LOCK_TIMEOUT say otherwise. */
 const SCRAPE_LOCK_TIMEOUT_MS = 5000;
@@ -20,9 +21,15 @@ export function metricsCommands(y: Argv<GlobalArgs>): Argv<GlobalArgs> {
     'metrics [address] [port]',
     'Serve Prometheus metrics over HTTP at /metrics (address and port, or socket activation)',
     (a) =>
-      a
-        .positional('address', { type: 'string', describe: 'IP address to listen on (not with socket activation)' })
-        .positional('port', { type: 'string', describe: 'TCP port to listen on (0: any free port)' }),
+      commandHelp(
+        a
+          .positional('address', { type: 'string', describe: 'IP address to listen on (not with socket activation)' })
+          .positional('port', { type: 'string', describe: 'TCP port to listen on (0: any free port)' }),
+        [
+          ['metrics 127.0.0.1 9733', 'serve http://127.0.0.1:9733/metrics until SIGTERM'],
+          ['metrics', 'with socket activation (manifold-metrics.socket)'],
+        ],
+      ),
     async (argv) => {
       const args = argv as unknown as MetricsArgs;
       // Loaded here so that other commands never pay for prom-client and http.

@@ -14,6 +14,7 @@ import { emitEvent, Priority } from '../../log/events.js';
 import { notifyStatus } from '../../log/notify.js';
 import { out, outJson } from '../output.js';
 import { openOptions, type GlobalArgs } from '../context.js';
+import { commandHelp } from '../help.js';
 
 function report(args: GlobalArgs, regs: Registration[]): void {
   for (const r of regs) {
@@ -35,7 +36,11 @@ export interface RegisterArgs extends GlobalArgs {
 export const registerCommand: CommandModule<GlobalArgs, RegisterArgs> = {
   command: 'register [label]',
   describe: 'Register socket-activated fds (LISTEN_FDS); labels from the argument, $MANIFOLD_LABEL or LISTEN_FDNAMES',
-  builder: (y) => y.positional('label', { type: 'string', describe: 'label for every fd (default: $MANIFOLD_LABEL, else each fd name)' }),
+  builder: (y) =>
+    commandHelp(y.positional('label', { type: 'string', describe: 'label for every fd (default: $MANIFOLD_LABEL, else each fd name)' }), [
+      ['register', 'in a unit with Sockets=: each fd under its FileDescriptorName='],
+      ['register web', 'every passed fd under label web'],
+    ]),
   handler: (args) => {
     const requests = listenFdRequests(fixedLabel(args.label));
     const regs = withState(openOptions(args, true), (s) => registerListenFds(s.maps, s.target.netnsIno, requests));
@@ -57,12 +62,18 @@ export const registerPidCommand: CommandModule<GlobalArgs, RegisterPidArgs> = {
   command: 'register-pid <pid> <label> <protocol> <ip> <port>',
   describe: "Register a running process's own listening TCP / unconnected UDP socket bound to ip:port",
   builder: (y) =>
-    y
-      .positional('pid', { type: 'string', demandOption: true, describe: 'process id or pid file' })
-      .positional('label', { type: 'string', demandOption: true, describe: 'label of the destination' })
-      .positional('protocol', { type: 'string', demandOption: true, describe: 'tcp or udp' })
-      .positional('ip', { type: 'string', demandOption: true, describe: 'address the socket is bound to' })
-      .positional('port', { type: 'string', demandOption: true, describe: 'port the socket is bound to' }),
+    commandHelp(
+      y
+        .positional('pid', { type: 'string', demandOption: true, describe: 'process id or pid file' })
+        .positional('label', { type: 'string', demandOption: true, describe: 'label of the destination' })
+        .positional('protocol', { type: 'string', demandOption: true, describe: 'tcp or udp' })
+        .positional('ip', { type: 'string', demandOption: true, describe: 'address the socket is bound to' })
+        .positional('port', { type: 'string', demandOption: true, describe: 'port the socket is bound to' }),
+      [
+        ['register-pid "$(pidof nginx)" web tcp 127.0.0.1 8080', "nginx's listener on 127.0.0.1:8080 serves label web"],
+        ['register-pid /run/named.pid dns udp ::1 53', 'a pid file, an IPv6 UDP socket'],
+      ],
+    ),
   handler: (args) => {
     const label = validateLabel(args.label);
     const protocol = parseProtocol(args.protocol);
@@ -87,10 +98,13 @@ export const unregisterCommand: CommandModule<GlobalArgs, UnregisterArgs> = {
   command: 'unregister <label> <domain> <protocol>',
   describe: "Remove a destination's socket (its bindings then refuse traffic until a socket is registered again)",
   builder: (y) =>
-    y
-      .positional('label', { type: 'string', demandOption: true, describe: 'label of the destination' })
-      .positional('domain', { type: 'string', demandOption: true, describe: 'ipv4 or ipv6' })
-      .positional('protocol', { type: 'string', demandOption: true, describe: 'tcp or udp' }),
+    commandHelp(
+      y
+        .positional('label', { type: 'string', demandOption: true, describe: 'label of the destination' })
+        .positional('domain', { type: 'string', demandOption: true, describe: 'ipv4 or ipv6' })
+        .positional('protocol', { type: 'string', demandOption: true, describe: 'tcp or udp' }),
+      [['unregister web ipv4 tcp', "remove web's IPv4 TCP socket (its bindings refuse traffic)"]],
+    ),
   handler: (args) => {
     const key = { label: validateLabel(args.label), domain: parseDomain(args.domain), protocol: parseProtocol(args.protocol) };
     const r = withState(openOptions(args, true), (s) => unregisterSocket(s.maps, key));

@@ -1,25 +1,62 @@
 /**
- * status: bindings, destinations with sockets, owners and counters,
- * warnings, capacity.
+ * status: bindings (consecutive ports as one range), destinations with
+ * sockets (cookie and `ss -e` identity), owners and counters, warnings,
+ * capacity; `--summary`: one line per label.
  */
 import type { CommandModule } from 'yargs';
 import { validateLabel } from '../../core/labels.js';
-import { formatPrefix } from '../../core/net.js';
 import { gatherStatus, type DestinationStatus, type StatusData } from '../../ops/status.js';
 import { destName } from '../../ops/view.js';
 import { withState, type State } from '../../state/state.js';
-import { streamBindingsJson } from '../format.js';
+import { collapseIndices, rangeText, socketIdText, streamBindingsJson } from '../format.js';
+import { commandHelp } from '../help.js';
+import { printTable } from '../table.js';
 import { escapeJson } from '../../core/escape.js';
-import { info, out, outRaw } from '../output.js';
+import { info, out, outJson, outRaw } from '../output.js';
 import { openOptions, type GlobalArgs } from '../context.js';
 
 /** Arguments of status. */
 export interface StatusArgs extends GlobalArgs {
   label?: string | undefined;
+  summary: boolean;
+}
+
+/** One label in `status --summary`. */
+export interface LabelSummary {
+  label: string;
+  /** Destinations (family, protocol) of the label. */
+  destinations: number;
+  /** Bindings of the live generation. */
+  bindings: number;
+  /** Destinations with a socket registered. */
+  sockets: number;
+  lookups: number;
+  misses: number;
+  errors: number;
+}
+
+/** Per-label totals of the destinations (sorted by label). */
+export function summarize(destinations: readonly DestinationStatus[]): LabelSummary[] {
+  const by = new Map<string, LabelSummary>();
+  for (const d of destinations) {
+    const s = by.get(d.label) ?? { label: d.label, destinations: 0, bindings: 0, sockets: 0, lookups: 0, misses: 0, errors: 0 };
+    s.destinations++;
+    s.bindings += d.bindings;
+    if (d.socket !== null) s.sockets++;
+    s.lookups += d.lookups;
+    s.misses += d.misses;
+    s.errors += d.errors;
+    by.set(d.label, s);
+  }
+  return [...by.values()].sort((a, b) => (a.label < b.label ? -1 : a.label > b.label ? 1 : 0));
 }
 
 function kib(bytes: number): string {
   return bytes >= 10 * 1024 * 1024 ? `${(bytes / 1024 / 1024).toFixed(1)} MiB` : `${Math.round(bytes / 1024)} KiB`;
+}
+
+function socketText(d: DestinationStatus): string {
+  return d.socket === null ? 'socket=none' : `socket=${d.socket} (${socketIdText(d.socket, d.inode)})`;
 }
 
 function ownerText(d: DestinationStatus): string {
@@ -45,11 +82,14 @@ function render(r: StatusData, label: string | undefined): void {
   const { order, labelOf } = bindingOrder(r, label);
   out(`bindings (${order.length}):`);
   if (order.length === 0) out('  (none)');
-  for (const i of order) out(`  ${list.protocol(i).padEnd(4)}${formatPrefix(list.prefix(i)).padEnd(44)}${String(list.port(i)).padEnd(7)}-> ${labelOf(i)}`);
+  const ranges = collapseIndices(list, order, labelOf);
+  const texts = ranges.map((x) => rangeText(list, x));
+  const width = Math.max(0, ...texts.map((t) => t.length));
+  ranges.forEach((x, k) => out(`  ${(texts[k] as string).padEnd(width)}  -> ${x.label}`));
   out(`destinations (${r.destinations.length}):`);
   if (r.destinations.length === 0) out('  (none)');
   for (const d of r.destinations) {
-    out(`  ${destName(d)}  socket=${d.socket ?? 'none'}${ownerText(d)}  bindings=${d.bindings}  lookups=${d.lookups} misses=${d.misses} errors=${d.errors}${errorReasons(d)}`);
+    out(`  ${destName(d)}  ${socketText(d)}${ownerText(d)}  bindings=${d.bindings}  lookups=${d.lookups} misses=${d.misses} errors=${d.errors}${errorReasons(d)}`);
   }
   const c = r.capacity;
   out(`capacity: bindings ${c.bindings.used}/${c.bindings.max}, destinations ${c.destinations.used}/${c.destinations.max}, sockets ${c.sockets.used}/${c.sockets.max}`);
@@ -67,18 +107,48 @@ function renderJson(s: State, r: StatusData, label: string | undefined): void {
   const { order, labelOf } = bindingOrder(r, label);
   outRaw(escapeJson(`${JSON.stringify(head, null, 2).slice(0, -2)},\n  "bindings": `));
   streamBindingsJson(r.bindings!, order, labelOf);
-  const rest = JSON.stringify({ destinations: r.destinations, warnings: r.warnings, capacity: r.capacity, kernelMemory: r.memory }, null, 2);
+  const destinations = r.destinations.map((d) => ({ ...d, sk: d.socket === null ? null : BigInt(d.socket).toString(16) }));
+  const rest = JSON.stringify({ destinations, warnings: r.warnings, capacity: r.capacity, kernelMemory: r.memory }, null, 2);
   outRaw(escapeJson(`,\n${rest.slice(2)}\n`));
+}
+
+function renderSummary(s: State, r: StatusData, json: boolean): void {
+  const labels = summarize(r.destinations);
+  if (json) {
+    outJson({ netns: s.target.netns, netnsIno: s.target.netnsIno, stateDir: s.target.stateDir, version: s.meta.version, labels, warnings: r.warnings, capacity: r.capacity });
+    return;
+  }
+  const n = (x: number): string => String(x);
+  printTable(['LABEL', 'DESTINATIONS', 'BINDINGS', 'SOCKETS', 'LOOKUPS', 'MISSES', 'ERRORS'],
+    labels.map((l) => [l.label, n(l.destinations), n(l.bindings), `${l.sockets}/${l.destinations}`, n(l.lookups), n(l.misses), n(l.errors)]));
+  const c = r.capacity;
+  out(`capacity: bindings ${c.bindings.used}/${c.bindings.max}, destinations ${c.destinations.used}/${c.destinations.max}, sockets ${c.sockets.used}/${c.sockets.max}`);
+  for (const w of r.warnings) info(`warning: ${w.message}`);
 }
 
 /** `manifold status`. */
 export const statusCommand: CommandModule<GlobalArgs, StatusArgs> = {
   command: 'status [label]',
   describe: 'Show bindings and destinations (socket, owner, counters), warnings and capacity',
-  builder: (y) => y.positional('label', { type: 'string', describe: 'only this label' }),
+  builder: (y) =>
+    commandHelp(
+      y
+        .positional('label', { type: 'string', describe: 'only this label' })
+        .option('summary', { type: 'boolean', default: false, describe: 'one line per label: destinations, bindings, sockets, lookups, misses, errors' }),
+      [
+        ['status', 'everything: bindings, destinations, warnings, capacity'],
+        ['status web', 'one label'],
+        ['status --summary', 'one line per label'],
+        ['status --json | jq \'.destinations[] | select(.socket == null)\'', 'destinations without a socket'],
+      ],
+    ),
   handler: (args) => {
     const label = args.label === undefined ? undefined : validateLabel(args.label);
     withState(openOptions(args, false), (s) => {
+      if (args.summary) {
+        renderSummary(s, gatherStatus(s.maps, s.target.netnsIno, { label, bindings: false }), args.json);
+        return;
+      }
       const r = gatherStatus(s.maps, s.target.netnsIno, { label, bindings: true });
       if (args.json) renderJson(s, r, label);
       else render(r, label);
