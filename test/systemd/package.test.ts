@@ -125,6 +125,7 @@ test('the .deb: name, version, control fields and contents', () => {
     '/usr/share/doc/manifold/systemd.md', '/usr/share/doc/manifold/metrics.md', '/usr/share/doc/manifold/journal.md', '/usr/share/doc/manifold/discovery.md',
     '/usr/share/manifold/prometheus/manifold.rules.yml', '/usr/share/manifold/prometheus/manifold.rules.test.yml',
     '/usr/share/manifold/grafana/manifold.json',
+    '/usr/share/bash-completion/completions/manifold', '/usr/share/zsh/vendor-completions/_manifold',
     '/etc/manifold/example.conf.example',
   ]) {
     assert.ok(files.includes(f), `${f} in the package`);
@@ -136,6 +137,8 @@ test('the .deb: name, version, control fields and contents', () => {
   const bpf = fs.readFileSync(path.join(ROOT, 'bpf', 'manifold.bpf.o'));
   hostRun('dpkg-deb', ['-x', deb, path.join(tmp, 'x')]);
   assert.ok(fs.readFileSync(path.join(tmp, 'x', 'usr/lib/manifold/manifold.bpf.o')).equals(bpf), 'the committed BPF object');
+  assert.match(fs.readFileSync(path.join(tmp, 'x', 'usr/share/bash-completion/completions/manifold'), 'utf8'), /complete .*manifold/, 'the bash completion script');
+  assert.match(fs.readFileSync(path.join(tmp, 'x', 'usr/share/zsh/vendor-completions/_manifold'), 'utf8'), /^#compdef manifold/, 'the zsh completion script');
   const copyright = fs.readFileSync(path.join(tmp, 'x', 'usr/share/doc/manifold/copyright'), 'utf8');
   assert.match(copyright, /^Files: usr\/lib\/manifold\/manifold\nCopyright: Node\.js contributors/m, 'the embedded Node.js is in the copyright file');
   assert.match(copyright, /^License: Node\.js\n Node\.js is licensed for use as follows:/m, 'with Node\'s licence file in full');
