@@ -18,8 +18,8 @@ import { applyCommand } from './commands/apply.js';
 import { lookupCommand } from './commands/lookup.js';
 import { statusCommand } from './commands/status.js';
 import { registerCommand, registerPidCommand, unregisterCommand } from './commands/registration.js';
-import { verifyCommand } from './config-bindings.js';
-import { metricsCommands } from './commands/metrics.js';
+import { verifyCommand } from './commands/verify.js';
+import { metricsCommand } from './commands/metrics.js';
 import { discoveryCommands } from './commands/discovery.js';
 import { manifoldVersion } from '../version.js';
 import { globalHelp } from './help.js';
@@ -76,8 +76,7 @@ export function cliParser(argv: string[], env: ParserEnvironment = { columns: pr
     .command(registerPidCommand)
     .command(unregisterCommand)
     .command(lookupCommand);
-  y = verifyCommand(y);
-  y = metricsCommands(y);
+  y = y.command(verifyCommand).command(metricsCommand);
   y = discoveryCommands(y);
   y = y.command(doctorCommand).command(completionCommand);
   return y;

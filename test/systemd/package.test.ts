@@ -279,6 +279,8 @@ test('dpkg --purge: dispatcher unloaded, every file, unit, drop-in and systemd s
   const shared = new Set(['/', '/usr', '/usr/bin', '/usr/lib', '/usr/lib/systemd', '/usr/lib/systemd/system', '/usr/lib/systemd/system-generators',
     '/usr/lib/sysusers.d', '/usr/share', '/usr/share/doc', '/usr/share/man', '/usr/share/man/man1', '/usr/share/man/man5',
     '/usr/share/lintian', '/usr/share/lintian/overrides', '/.', '/etc',
+    // Completion directories (bash-completion's and zsh's own when those are installed).
+    '/usr/share/bash-completion', '/usr/share/bash-completion/completions', '/usr/share/zsh', '/usr/share/zsh/vendor-completions',
     // It still holds the administrator's web.conf.
     '/etc/manifold']);
 

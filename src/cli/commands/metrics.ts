@@ -1,7 +1,7 @@
 /**
  * metrics: a Prometheus exporter for the dispatcher's counters.
  */
-import type { Argv } from 'yargs';
+import type { CommandModule } from 'yargs';
 import { emitEvent, Priority } from '../../log/events.js';
 import { info } from '../output.js';
 import { targetOf, type GlobalArgs } from '../context.js';
@@ -10,54 +10,52 @@ import { commandHelp } from '../help.js';
 /** Lock wait of a scrape unless --lock-timeout or MANIFOLD_LOCK_TIMEOUT say otherwise. */
 const SCRAPE_LOCK_TIMEOUT_MS = 5000;
 
-interface MetricsArgs extends GlobalArgs {
-  address?: string;
-  port?: string;
+/** Arguments of metrics. */
+export interface MetricsArgs extends GlobalArgs {
+  address?: string | undefined;
+  port?: string | undefined;
 }
 
-/** Register the metrics command. */
-export function metricsCommands(y: Argv<GlobalArgs>): Argv<GlobalArgs> {
-  return y.command(
-    'metrics [address] [port]',
-    'Serve Prometheus metrics over HTTP at /metrics (address and port, or socket activation)',
-    (a) =>
-      commandHelp(
-        a
-          .positional('address', { type: 'string', describe: 'IP address to listen on (not with socket activation)' })
-          .positional('port', { type: 'string', describe: 'TCP port to listen on (0: any free port)' }),
-        [
-          ['metrics 127.0.0.1 9733', 'serve http://127.0.0.1:9733/metrics until SIGTERM'],
-          ['metrics', 'with socket activation (manifold-metrics.socket)'],
-        ],
-      ),
-    async (argv) => {
-      const args = argv as unknown as MetricsArgs;
-      // Loaded here so that other commands never pay for prom-client and http.
-      const [{ MetricsExporter }, { listenTargets }, { runUntilSignal, startServers }, { readSnapshot }] = await Promise.all([
-        import('../../metrics/handler.js'),
-        import('../../metrics/listen.js'),
-        import('../../metrics/serve.js'),
-        import('../../metrics/snapshot.js'),
-      ]);
-      const target = targetOf(args);
-      const explicitTimeout = args['lock-timeout'] !== undefined || process.env.MANIFOLD_LOCK_TIMEOUT !== undefined;
-      const lockTimeoutMs = explicitTimeout ? target.lockTimeoutMs : SCRAPE_LOCK_TIMEOUT_MS;
-      const targets = listenTargets(args.address, args.port);
-      const exporter = new MetricsExporter(() => readSnapshot({ netns: target.netns, bpffs: target.bpffs, lockTimeoutMs }), {
-        failed(f) {
-          info(`manifold: metrics: scrape failed (HTTP ${f.status}, ${f.code}): ${f.message}`);
-          emitEvent('metrics', Priority.warning, `metrics scrape failed: ${f.message}`, { ERROR_CODE: f.code, REASON: f.reason });
-        },
-        recovered() {
-          info('manifold: metrics: scrapes read the state again');
-          emitEvent('metrics', Priority.info, 'metrics scrapes read the state again');
-        },
-      });
-      const running = await startServers(exporter.handle, targets);
-      info(`manifold: serving metrics on ${running.addresses.join(', ')} (state: ${target.bpffs}, network namespace ${target.netns})`);
-      emitEvent('metrics', Priority.info, `serving metrics on ${running.addresses.join(', ')}`, { ADDRESSES: running.addresses.join(' ') });
-      const signal = await runUntilSignal(running);
-      info(`manifold: metrics exporter stopped${signal ? ` (${signal})` : ''}`);
-    },
-  );
-}
+/** `manifold metrics`: a long-running exporter (unlike every other command). */
+export const metricsCommand: CommandModule<GlobalArgs, MetricsArgs> = {
+  command: 'metrics [address] [port]',
+  describe: 'Serve Prometheus metrics over HTTP at /metrics (address and port, or socket activation)',
+  builder: (y) =>
+    commandHelp(
+      y
+        .positional('address', { type: 'string', describe: 'IP address to listen on (not with socket activation)' })
+        .positional('port', { type: 'string', describe: 'TCP port to listen on (0: any free port)' }),
+      [
+        ['metrics 127.0.0.1 9733', 'serve http://127.0.0.1:9733/metrics until SIGTERM'],
+        ['metrics', 'with socket activation (manifold-metrics.socket)'],
+      ],
+    ),
+  handler: async (args) => {
+    // Loaded here so that other commands never pay for prom-client and http.
+    const [{ MetricsExporter }, { listenTargets }, { runUntilSignal, startServers }, { readSnapshot }] = await Promise.all([
+      import('../../metrics/handler.js'),
+      import('../../metrics/listen.js'),
+      import('../../metrics/serve.js'),
+      import('../../metrics/snapshot.js'),
+    ]);
+    const target = targetOf(args);
+    const explicitTimeout = args['lock-timeout'] !== undefined || process.env.MANIFOLD_LOCK_TIMEOUT !== undefined;
+    const lockTimeoutMs = explicitTimeout ? target.lockTimeoutMs : SCRAPE_LOCK_TIMEOUT_MS;
+    const targets = listenTargets(args.address, args.port);
+    const exporter = new MetricsExporter(() => readSnapshot({ netns: target.netns, bpffs: target.bpffs, lockTimeoutMs }), {
+      failed(f) {
+        info(`manifold: metrics: scrape failed (HTTP ${f.status}, ${f.code}): ${f.message}`);
+        emitEvent('metrics', Priority.warning, `metrics scrape failed: ${f.message}`, { ERROR_CODE: f.code, REASON: f.reason });
+      },
+      recovered() {
+        info('manifold: metrics: scrapes read the state again');
+        emitEvent('metrics', Priority.info, 'metrics scrapes read the state again');
+      },
+    });
+    const running = await startServers(exporter.handle, targets);
+    info(`manifold: serving metrics on ${running.addresses.join(', ')} (state: ${target.bpffs}, network namespace ${target.netns})`);
+    emitEvent('metrics', Priority.info, `serving metrics on ${running.addresses.join(', ')}`, { ADDRESSES: running.addresses.join(' ') });
+    const signal = await runUntilSignal(running);
+    info(`manifold: metrics exporter stopped${signal ? ` (${signal})` : ''}`);
+  },
+};
