@@ -333,7 +333,11 @@ test('journal: the register event, by label', async () => {
   assert.is(e.MANIFOLD_DOMAIN, 'ipv4');
   assert.is(e.PRIORITY, '5');
   assert.is(e.SYSLOG_IDENTIFIER, 'manifold');
-  assert.is(e._SYSTEMD_UNIT, 'manifold-register@web.service');
+  // journald finds an entry's unit in /proc/PID/cgroup when it reads the entry; the helper may
+  // have exited by then (journald of systemd < 254 keeps no pidfd), so the unit can be missing.
+  // Then the entry's trusted _PID must be the helper's.
+  if (e._SYSTEMD_UNIT !== undefined) assert.is(e._SYSTEMD_UNIT, 'manifold-register@web.service');
+  else assert.is(e._PID, (await show('manifold-register@web.service', 'ExecMainPID')).ExecMainPID, 'the entry comes from the register helper');
 });
 
 test('Type=notify service: registered by the generated ExecStartPost=, receives steered traffic', async () => {
