@@ -298,10 +298,7 @@ export function execute(maps: DispatcherMaps, plan: Plan): ExecResult {
   }
   step('old-synced');
   const valid: Gen[] = oldState.flags === 0 ? [staging, live] : [staging];
-  // Garbage only appears where references or sockets went away (or a rebuild/repair happened):
-  // a write that only adds (a bind, a first registration) has nothing to collect.
-  const onlyAdds = strategy === 'incremental' && !repaired && released.size === 0 && plan.deletes.count === 0 && [...plan.refDelta.values()].every((d) => d >= 0);
-  if (!onlyAdds) collectGarbage(maps, valid, released, repaired);
+  collectGarbage(maps, valid, released, repaired);
   step('collected');
   if (oldState.flags === 0) maps.setGenState(live, oldState);
   step('done');
