@@ -149,6 +149,12 @@ test('Bind= accepts exactly what src/core/net.ts accepts (host bits must be zero
   fc.assert(
     fc.property(value, (v) => {
       const r = parseConfigText(`[Label]\nBind=${v}\n`, '/etc/manifold/p.conf');
+      if (v.trim() === '') {
+        // An empty assignment (blanks only) resets the list, as in systemd units (manifold.conf(5)).
+        assert.equal(r.problems, [], `refused ${JSON.stringify(v)}`);
+        assert.is(r.unit?.binds.length, 0);
+        return;
+      }
       const w = words(v);
       let expected: { protocols: string[]; prefix: string; range: { first: number; last: number } } | null = null;
       if (w.length === 3) {
