@@ -23,6 +23,21 @@
  *     port word says one may name this port;
  *  3. port-0 bindings in the all-ports trie, only when one could be longer
  *     than the match so far (equal length: the exact port wins).
+ *
+ * Then, for the matching binding's destination:
+ *  4. "explicit listeners first" (gen_meta.flags, only while listener
+ *     discovery is active): a socket bound exactly to the destination
+ *     address and port, or a wildcard socket covering it, gets the
+ *     connection through the kernel's own lookup (SK_PASS, counted deferred);
+ *  5. a socket-served destination: bpf_sk_assign its socket (none: SK_DROP,
+ *     a miss);
+ *  6. a target-served destination: bpf_sk_assign the socket discovery keeps
+ *     for the target address and port (redirected); none: SK_PASS when the
+ *     traffic is addressed to the target itself, else SK_DROP (no target).
+ *
+ * Listener discovery's maps (bpf/discovery.h) are the pinned shared ones
+ * while discovery is enabled, else private one-entry maps whose marker says
+ * "inactive": then 4 never defers and 6 finds no socket.
  */
 #include <linux/bpf.h>
 #include <linux/in.h>
@@ -30,6 +45,7 @@
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_endian.h>
 #include "manifold.h"
+#include "discovery.h"
 
 #ifndef AF_INET
 #define AF_INET 2
@@ -112,6 +128,13 @@ struct {
 } dest_info SEC(".maps");
 
 struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 2 * MANIFOLD_DEFAULT_MAX_IDS);
+	__type(key, __u32);
+	__type(value, struct dest_target);
+} dest_target SEC(".maps");
+
+struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__uint(max_entries, MANIFOLD_DEFAULT_MAX_IDS);
@@ -132,6 +155,20 @@ struct {
 	__type(key, __u32);
 	__type(value, struct dest_metrics);
 } dest_metrics SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, MANIFOLD_DEFAULT_MAX_IDS);
+	__type(key, __u32);
+	__type(value, struct dest_metrics2);
+} dest_metrics2 SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct ns_metrics);
+} ns_metrics SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
@@ -160,6 +197,94 @@ static __always_inline __u32 mask_word(__u32 len, __u32 word)
 	return bpf_htonl(0xffffffff << (32 - (len - lo)));
 }
 
+/* Count a failed bpf_sk_assign by reason. */
+static __always_inline void count_assign_error(struct dest_metrics *m, long err)
+{
+	if (!m)
+		return;
+	if (err == -E_SOCKTNOSUPPORT)
+		__sync_fetch_and_add(&m->err_bad_socket, 1);
+	else if (err == -E_AFNOSUPPORT)
+		__sync_fetch_and_add(&m->err_wrong_family, 1);
+	else if (err == -E_PROTOTYPE)
+		__sync_fetch_and_add(&m->err_wrong_protocol, 1);
+	else
+		__sync_fetch_and_add(&m->err_other, 1);
+}
+
+/* The namespace cookie when listener discovery is active, else 0. */
+static __always_inline __u64 discovery_netns(void)
+{
+	struct manifold_config *cfg;
+	__u32 zero = 0;
+
+	cfg = bpf_map_lookup_elem(&config, &zero);
+	if (!cfg || !cfg->netns_cookie || !discovery_active())
+		return 0;
+	return cfg->netns_cookie;
+}
+
+/* Step 4: does an explicit listener own this address and port? Counted. */
+static __always_inline int defer_to_listener(__u32 id, __u8 proto, __u32 family, const __u32 *addr, __u16 port)
+{
+	struct dest_metrics2 *m2;
+	struct ns_metrics *nm;
+	__u64 netns = discovery_netns();
+	__u32 zero = 0;
+
+	if (!netns || !discovery_has_listener(netns, proto, family, addr, port))
+		return 0;
+	m2 = bpf_map_lookup_elem(&dest_metrics2, &id);
+	if (m2)
+		__sync_fetch_and_add(&m2->deferred, 1);
+	nm = bpf_map_lookup_elem(&ns_metrics, &zero);
+	if (nm)
+		__sync_fetch_and_add(&nm->deferred, 1);
+	return 1;
+}
+
+/* Step 6: steer to whatever listens on the destination's target. */
+static __always_inline int steer_to_target(struct bpf_sk_lookup *ctx, struct dest_metrics *m, __u32 id, __u32 idx, __u8 proto, __u32 family,
+					   const __u32 *addr, __u16 port)
+{
+	struct dest_metrics2 *m2 = bpf_map_lookup_elem(&dest_metrics2, &id);
+	struct dest_target *t = bpf_map_lookup_elem(&dest_target, &idx);
+	struct bpf_sock *sk = 0;
+	__u64 netns;
+	__u16 tport;
+	long err;
+
+	if (!t || t->family != family) {
+		if (m2)
+			__sync_fetch_and_add(&m2->no_target, 1);
+		return SK_DROP;
+	}
+	tport = t->port ? t->port : port;
+	netns = discovery_netns();
+	if (netns)
+		sk = discovery_target_sk(netns, proto, family, t->addr, tport);
+	if (sk) {
+		err = bpf_sk_assign(ctx, sk, 0);
+		bpf_sk_release(sk);
+		if (!err) {
+			if (m2)
+				__sync_fetch_and_add(&m2->redirected, 1);
+			return SK_PASS;
+		}
+		count_assign_error(m, err);
+	}
+	/* Traffic addressed to the target itself goes to whatever the kernel
+	 * finds there (e.g. a UDP socket not registered yet). */
+	if (port == tport && addr[0] == t->addr[0] && addr[1] == t->addr[1] && addr[2] == t->addr[2] && addr[3] == t->addr[3]) {
+		if (m2)
+			__sync_fetch_and_add(&m2->target_own, 1);
+		return SK_PASS;
+	}
+	if (m2)
+		__sync_fetch_and_add(&m2->no_target, 1);
+	return SK_DROP;
+}
+
 SEC("sk_lookup")
 int manifold_dispatch(struct bpf_sk_lookup *ctx)
 {
@@ -170,7 +295,7 @@ int manifold_dispatch(struct bpf_sk_lookup *ctx)
 	struct gen_meta *gm;
 	struct bpf_sock *sk;
 	__u32 zero = 0, gen, fp, port, widx, id, full, idx, len, i, bits, *genp;
-	__u32 a0 = 0, a1 = 0, a2 = 0, a3 = 0;
+	__u32 a0 = 0, a1 = 0, a2 = 0, a3 = 0, addr[4];
 	port_word_t *pw;
 	__u8 l1, wild;
 	void *map;
@@ -278,10 +403,19 @@ int manifold_dispatch(struct bpf_sk_lookup *ctx)
 	if (!best)
 		return SK_PASS;
 	id = best->dest_id;
+	addr[0] = a0;
+	addr[1] = a1;
+	addr[2] = a2;
+	addr[3] = a3;
+
+	if ((gm->flags & MANIFOLD_POLICY_EXPLICIT_FIRST) && defer_to_listener(id, key.protocol, key.family, addr, port))
+		return SK_PASS;
 
 	m = bpf_map_lookup_elem(&dest_metrics, &id);
 	idx = MANIFOLD_DEST_INFO(id, gen);
 	di = bpf_map_lookup_elem(&dest_info, &idx);
+	if (di && di->kind == MANIFOLD_DEST_TARGET)
+		return steer_to_target(ctx, m, id, idx, key.protocol, key.family, addr, port);
 	sk = 0;
 	if (di && di->kind == MANIFOLD_DEST_SOCKET)
 		sk = bpf_map_lookup_elem(&sockets, &di->slot);
@@ -294,16 +428,7 @@ int manifold_dispatch(struct bpf_sk_lookup *ctx)
 	err = bpf_sk_assign(ctx, sk, 0);
 	bpf_sk_release(sk);
 	if (err) {
-		if (m) {
-			if (err == -E_SOCKTNOSUPPORT)
-				__sync_fetch_and_add(&m->err_bad_socket, 1);
-			else if (err == -E_AFNOSUPPORT)
-				__sync_fetch_and_add(&m->err_wrong_family, 1);
-			else if (err == -E_PROTOTYPE)
-				__sync_fetch_and_add(&m->err_wrong_protocol, 1);
-			else
-				__sync_fetch_and_add(&m->err_other, 1);
-		}
+		count_assign_error(m, err);
 		return SK_DROP;
 	}
 	if (m)

@@ -14,7 +14,7 @@
 
 #include <linux/types.h>
 
-#define MANIFOLD_ABI 2
+#define MANIFOLD_ABI 3
 
 /* Longest label in bytes (dest_key holds it NUL padded). */
 #define MANIFOLD_MAX_LABEL_LEN 255
@@ -26,8 +26,8 @@
  * Default sizes of the id-indexed maps. `manifold load --max-destinations N`
  * sizes them at load time: ids = 2 * N (an apply may swap a full set for a
  * disjoint one), socket slots = 2 * ids (a registration swaps sockets
- * through the staging generation), destination info = 2 * ids (one entry
- * per id and generation).
+ * through the staging generation), destination info and destination
+ * targets = 2 * ids (one entry per id and generation).
  */
 #define MANIFOLD_DEFAULT_MAX_IDS 2048
 
@@ -86,18 +86,30 @@ struct binding_value {
  */
 typedef __u64 port_word_t;
 
-/* Per generation: what to look up for each (family, protocol) slot. */
+/* Per generation: what to look up for each (family, protocol) slot, and the
+ * namespace's policy (switched with the generation like everything else). */
 struct gen_meta {
 	__u8 wild_plus1[MANIFOLD_SLOTS];  /* longest port-0 prefix + 1 (0 = none) */
 	__u8 trie_slots;                  /* bit s: slot s has exact-port bindings in the trie */
-	__u8 pad[3];
+	__u8 flags;                       /* MANIFOLD_POLICY_* */
+	__u8 pad[2];
 	__u8 exact_lens[MANIFOLD_SLOTS][MANIFOLD_EXACT_LENS]; /* length + 1, longest first, 0 = end */
 };
+
+/*
+ * gen_meta.flags: "explicit listeners first". When a binding matched and
+ * listener discovery (bpf/discovery.h) is active, a connection whose exact
+ * destination address and port has a socket (or a wildcard socket that
+ * covers it) is handed back to the kernel's own lookup (SK_PASS, counted as
+ * deferred) instead of being steered.
+ */
+#define MANIFOLD_POLICY_EXPLICIT_FIRST 1u
 
 /* What serves a destination in one generation. */
 enum manifold_dest_kind {
 	MANIFOLD_DEST_NONE = 0,   /* no socket: traffic is refused (a miss) */
 	MANIFOLD_DEST_SOCKET = 1, /* the socket in sockets[slot] */
+	MANIFOLD_DEST_TARGET = 2, /* whatever listens on dest_target[MANIFOLD_DEST_INFO(id, gen)] (listener discovery) */
 };
 
 struct dest_info {
@@ -105,6 +117,19 @@ struct dest_info {
 	__u8 kind;   /* enum manifold_dest_kind */
 	__u8 flags;  /* reserved */
 	__u16 pad;
+};
+
+/*
+ * The address target of a destination in one generation (index
+ * MANIFOLD_DEST_INFO(id, gen), like dest_info): the socket registered by
+ * listener discovery on exactly addr and port, in the dispatcher's own
+ * namespace, gets the lookup.
+ */
+struct dest_target {
+	__u32 addr[4]; /* network byte order, as in struct bpf_sk_lookup: IPv4 in addr[0] */
+	__u16 port;    /* host byte order; 0 = the connection's own port */
+	__u8 family;   /* AF_INET or AF_INET6: the destination's family */
+	__u8 pad;
 };
 
 /* Destination: (label, family, protocol). User space only. */
@@ -139,6 +164,23 @@ struct dest_metrics {
 	__u64 err_other;
 };
 
+/*
+ * Per-destination counters of listener discovery, shared by all CPUs
+ * (atomic adds). Indexed by destination id like dest_metrics.
+ */
+struct dest_metrics2 {
+	__u64 deferred;   /* handed back to an explicit listener (policy) */
+	__u64 redirected; /* assigned to the target's socket */
+	__u64 no_target;  /* refused: the target had no usable socket */
+	__u64 target_own; /* passed: addressed to the target's own address and port, no socket registered */
+};
+
+/* Per-namespace counters (one entry). */
+struct ns_metrics {
+	__u64 deferred;   /* all destinations, also those collected since */
+	__u64 reserved[3];
+};
+
 /* The ABI marker. */
 struct manifold_meta {
 	__u64 magic;      /* "manifold" */
@@ -169,8 +211,8 @@ struct gen_state {
 
 /* Load-time configuration (one entry). */
 struct manifold_config {
-	__u64 netns_cookie; /* reserved for listener discovery */
-	__u32 flags;        /* reserved for listener discovery */
+	__u64 netns_cookie; /* SO_NETNS_COOKIE of the namespace, for listener discovery */
+	__u32 flags;        /* reserved */
 	__u32 max_ids;      /* destination ids: [0, max_ids) */
 	__u32 sock_slots;   /* sockets[] slots */
 	__u32 max_bindings; /* bindings per generation */

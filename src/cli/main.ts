@@ -21,6 +21,7 @@ import { registerCommand, registerPidCommand, unregisterCommand } from './comman
 import { verifyCommand } from './commands/verify.js';
 import { metricsCommand } from './commands/metrics.js';
 import { discoveryCommands } from './commands/discovery.js';
+import { policyCommand, targetCommand, untargetCommand } from './commands/target.js';
 import { manifoldVersion } from '../version.js';
 import { globalHelp } from './help.js';
 import { explainUsage, singleDashError, yargsCommandTable } from './usage.js';
@@ -75,7 +76,10 @@ export function cliParser(argv: string[], env: ParserEnvironment = { columns: pr
     .command(registerCommand)
     .command(registerPidCommand)
     .command(unregisterCommand)
-    .command(lookupCommand);
+    .command(lookupCommand)
+    .command(targetCommand)
+    .command(untargetCommand)
+    .command(policyCommand);
   y = y.command(verifyCommand).command(metricsCommand);
   y = discoveryCommands(y);
   y = y.command(doctorCommand).command(completionCommand);

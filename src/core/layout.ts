@@ -7,7 +7,7 @@
 import type { Domain, Protocol } from './net.js';
 
 /** Version of the map layouts; bumped on any incompatible change (with a migration). */
-export const MANIFOLD_ABI = 2;
+export const MANIFOLD_ABI = 3;
 /** "manifold" in ASCII, little-endian u64 marker in manifold_meta. */
 export const MANIFOLD_MAGIC = 0x646c6f66696e616dn;
 /** Longest label in bytes. */
@@ -34,7 +34,10 @@ export const GEN_DIRTY = 1;
 export const GEN_STALE = 2;
 
 /** What serves a destination in a generation (enum manifold_dest_kind). */
-export const DestKind = { none: 0, socket: 1 } as const;
+export const DestKind = { none: 0, socket: 1, target: 2 } as const;
+
+/** gen_meta.flags: hand connections to explicit listeners first (MANIFOLD_POLICY_EXPLICIT_FIRST). */
+export const POLICY_EXPLICIT_FIRST = 1;
 
 /** Sizes in bytes of the C structs. */
 export const Sizes = {
@@ -47,6 +50,9 @@ export const Sizes = {
   destKey: 260,
   destValue: 16,
   metrics: 48,
+  destTarget: 20,
+  metrics2: 32,
+  nsMetrics: 32,
   meta: 72,
   config: 40,
 } as const;

@@ -24,16 +24,18 @@ export interface GenMeta {
   trieSlots: number;
   /** Hashed exact-port lengths per slot, longest first. */
   exactLens: number[][];
+  /** The namespace's policy (POLICY_* of core/layout.ts): not about placement, carried along with the generation. */
+  flags: number;
 }
 
 /** An empty gen_meta. */
 export function emptyMeta(): GenMeta {
-  return { wildPlus1: [0, 0, 0, 0], trieSlots: 0, exactLens: [[], [], [], []] };
+  return { wildPlus1: [0, 0, 0, 0], trieSlots: 0, exactLens: [[], [], [], []], flags: 0 };
 }
 
 /** A deep copy. */
 export function copyMeta(m: GenMeta): GenMeta {
-  return { wildPlus1: [...m.wildPlus1], trieSlots: m.trieSlots, exactLens: m.exactLens.map((l) => [...l]) };
+  return { wildPlus1: [...m.wildPlus1], trieSlots: m.trieSlots, exactLens: m.exactLens.map((l) => [...l]), flags: m.flags };
 }
 
 /** Word index inside one generation's words: slot * PORT_WORDS + port / 32. */

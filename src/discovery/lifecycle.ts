@@ -25,6 +25,7 @@ import {
 } from './paths.js';
 import { namespacesOf, seed, seedMethod, type SeedSummary } from './seed.js';
 import { DiscoveryState, inspectDir, notEnabled } from './state.js';
+import { relinkDispatchers, type DispatcherRelink } from '../ops/discovery-dispatchers.js';
 
 /** Options of enable. */
 export interface EnableOptions {
@@ -44,6 +45,8 @@ export interface EnableResult {
   /** Why a broken state directory was replaced. */
   replaced: string | null;
   seed: SeedSummary;
+  /** The dispatchers of the bpffs, now using discovery's maps (with their target addresses registered). */
+  dispatchers: DispatcherRelink[];
 }
 
 const ZERO = Buffer.alloc(4);
@@ -60,20 +63,24 @@ function withRootLock<T>(bpffs: string, timeoutMs: number, fn: () => T): T {
   }
 }
 
-/** Mark inactive, detach every link pinned in `dir`, remove it. Returns the links detached. */
-function destroyDir(dir: string): string[] {
-  const detached: string[] = [];
+/** Zero the marker: inactive for dispatchers, not discovery state for loaders. */
+function clearMarker(dir: string): void {
   try {
     const meta = objGet(path.join(dir, 'disc_meta'));
     try {
-      const b = Buffer.alloc(64);
-      mapUpdate(meta, ZERO, b);
+      mapUpdate(meta, ZERO, Buffer.alloc(64));
     } finally {
       closeFd(meta);
     }
   } catch {
     /* no meta pinned */
   }
+}
+
+/** Mark inactive, detach every link pinned in `dir`, remove it. Returns the links detached. */
+function destroyDir(dir: string): string[] {
+  const detached: string[] = [];
+  clearMarker(dir);
   for (const p of CGROUP_PROGRAMS) {
     let fd: number;
     try {
@@ -161,11 +168,13 @@ export function enable(opts: EnableOptions): EnableResult {
           throw new ManifoldError('ERR_ALREADY_LOADED', `listener discovery is already enabled on cgroup ${health.config.cgroupPath || String(health.config.cgroupId)}: run "manifold discovery disable" first`);
         }
         const state = DiscoveryState.open(opts.bpffs, true, opts.lockTimeoutMs);
+        let seeded: SeedSummary;
         try {
-          return { stateDir: dir, cgroup: cg, alreadyEnabled: true, replaced: null, seed: seedAndActivate(state, cg, opts.seedNetns) };
+          seeded = seedAndActivate(state, cg, opts.seedNetns);
         } finally {
           state.close();
         }
+        return { stateDir: dir, cgroup: cg, alreadyEnabled: true, replaced: null, seed: seeded, dispatchers: relinkDispatchers(opts.bpffs, opts.lockTimeoutMs) };
       }
       replaced = health.reason;
       destroyDir(dir);
@@ -181,10 +190,10 @@ export function enable(opts: EnableOptions): EnableResult {
       throw err;
     }
     let state: DiscoveryState | null = null;
+    let summary: SeedSummary;
     try {
       state = DiscoveryState.open(opts.bpffs, true, opts.lockTimeoutMs);
-      const summary = seedAndActivate(state, cg, opts.seedNetns);
-      return { stateDir: dir, cgroup: cg, alreadyEnabled: false, replaced, seed: summary };
+      summary = seedAndActivate(state, cg, opts.seedNetns);
     } catch (err) {
       state?.close();
       state = null;
@@ -193,6 +202,8 @@ export function enable(opts: EnableOptions): EnableResult {
     } finally {
       state?.close();
     }
+    // Active and seeded: the dispatchers switch to the shared maps and register their targets.
+    return { stateDir: dir, cgroup: cg, alreadyEnabled: false, replaced, seed: summary, dispatchers: relinkDispatchers(opts.bpffs, opts.lockTimeoutMs) };
   });
 }
 
@@ -202,6 +213,8 @@ export interface DisableResult {
   cgroupPath: string | null;
   /** Programs detached. */
   detached: string[];
+  /** The dispatchers of the bpffs, back on private maps. */
+  dispatchers: DispatcherRelink[];
 }
 
 /** Detach everything and remove every pin (also of a broken state). */
@@ -219,9 +232,13 @@ export function disable(opts: { bpffs: string; cgroup?: string | undefined; lock
         throw new ManifoldError('ERR_USAGE', `listener discovery is enabled on cgroup ${health.config.cgroupPath}, not on ${cg.path}`);
       }
     }
+    // Clear the marker first: dispatchers stop using the index at once, and loaders no longer pick the maps up.
+    clearMarker(dir);
+    // Dispatchers back on private maps: nothing keeps discovery's maps (or its target sockets) alive.
+    const dispatchers = relinkDispatchers(opts.bpffs, opts.lockTimeoutMs);
     // Writers hold the lock; readers take none. Move the state away so nobody opens it again, then detach and unpin.
     const gone = path.join(opts.bpffs, `${DISC_DIR}-disable-${process.pid}`);
     fs.renameSync(dir, gone);
-    return { stateDir: dir, cgroupPath: health.config?.cgroupPath ?? null, detached: destroyDir(gone) };
+    return { stateDir: dir, cgroupPath: health.config?.cgroupPath ?? null, detached: destroyDir(gone), dispatchers };
   });
 }

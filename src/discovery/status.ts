@@ -9,7 +9,7 @@ import { possibleCpus } from '../sys/cpus.js';
 import { formatAddr } from '../core/net.js';
 import {
   COUNTER_NAMES, decodeKey, decodeSock, DISC_INDEX_MAX, DISC_KEY_SIZE, DISC_OVERFLOW_MAX, DISC_SOCK_SIZE, DISC_TARGET_SOCKS_MAX,
-  DISC_TARGETS_MAX, fromKeyAddr, protoName, type CounterName,
+  DISC_TARGETS_MAX, fromKeyAddr, protoName, toKeyAddr, type CounterName,
 } from './codec.js';
 import { cgroup2Mount } from './cgroup.js';
 import { kernelChecks, machineFacts, type KernelCheck } from './kernel.js';
@@ -74,6 +74,57 @@ function sumCounters(state: DiscoveryState): Record<CounterName, number> {
 
 function addrText(a16: Uint8Array): string {
   return formatAddr(fromKeyAddr(a16));
+}
+
+/** Listener discovery as the status of one namespace's dispatcher sees it. */
+export interface NamespaceDiscovery {
+  /** Enabled on the bpffs (its state directory exists and opens). */
+  enabled: boolean;
+  /** Attached and seeded: dispatchers use the index. */
+  active: boolean;
+  /** Why its maps could not be read (e.g. not root), or null. */
+  unreadable: string | null;
+  /** Sockets of this namespace bound on exactly `addr` (4 or 16 bytes) for `proto`, by port. */
+  sockets(proto: number, addr: Uint8Array): TargetSocket[];
+}
+
+/** Read what one namespace's status needs from discovery (read-only; never throws for a missing or unreadable discovery). */
+export function namespaceDiscovery(bpffs: string, netns: bigint): NamespaceDiscovery {
+  const none = (enabled: boolean, unreadable: string | null): NamespaceDiscovery => ({ enabled, active: false, unreadable, sockets: () => [] });
+  if (!fs.existsSync(discoveryDir(bpffs))) return none(false, null);
+  let state: DiscoveryState;
+  try {
+    state = DiscoveryState.open(bpffs, false);
+  } catch (err) {
+    if (err instanceof ManifoldError && err.code === 'ERR_NOT_LOADED') return none(false, null);
+    return none(true, err instanceof Error ? err.message : String(err));
+  }
+  try {
+    const active = state.meta()?.active === 1;
+    const socks = mapDump(state.map('disc_socks'), 8, DISC_SOCK_SIZE);
+    const targetCk = mapDump(state.map('disc_target_ck'), 8, DISC_KEY_SIZE);
+    const registered = new Set<bigint>();
+    for (let i = 0; i < targetCk.count; i++) registered.add(targetCk.keys.readBigUInt64LE(i * 8));
+    const byAddr = new Map<string, TargetSocket[]>();
+    for (let j = 0; j < socks.count; j++) {
+      const sk = decodeSock(socks.values, j * DISC_SOCK_SIZE);
+      if (sk.key.netns !== netns) continue;
+      const k = `${sk.key.proto} ${Buffer.from(sk.key.addr).toString('hex')}`;
+      const cookie = socks.keys.readBigUInt64LE(j * 8);
+      const list = byAddr.get(k) ?? [];
+      list.push({ port: sk.key.port, cookie: String(cookie), registered: registered.has(cookie) });
+      byAddr.set(k, list);
+    }
+    for (const list of byAddr.values()) list.sort((a, b) => a.port - b.port || (a.cookie < b.cookie ? -1 : 1));
+    return {
+      enabled: true, active, unreadable: null,
+      sockets: (proto, addr) => [...(byAddr.get(`${proto} ${Buffer.from(toKeyAddr(addr)).toString('hex')}`) ?? [])],
+    };
+  } catch (err) {
+    return none(true, err instanceof Error ? err.message : String(err));
+  } finally {
+    state.close();
+  }
 }
 
 /** Read the status of discovery on a bpffs. */

@@ -19,6 +19,9 @@ export const EventIds = {
   'discovery-enable': '5b1d3c0a8f2e4e61a3c27d9b0e6f4a20',
   'discovery-disable': '5b1d3c0a8f2e4e61a3c27d9b0e6f4a21',
   'discovery-register': '5b1d3c0a8f2e4e61a3c27d9b0e6f4a22',
+  target: '5b1d3c0a8f2e4e61a3c27d9b0e6f4a23',
+  untarget: '5b1d3c0a8f2e4e61a3c27d9b0e6f4a24',
+  policy: '5b1d3c0a8f2e4e61a3c27d9b0e6f4a25',
 } as const;
 
 /** An event kind. */
@@ -50,6 +53,9 @@ export const EventFieldNames = {
   'discovery-enable': ['CGROUP', 'CGROUP_ID', 'STATE_DIR', 'SEED_METHOD', 'SEEDED_TCP', 'SEEDED_UDP'],
   'discovery-disable': ['CGROUP', 'STATE_DIR'],
   'discovery-register': ['PROTOCOL', 'ADDRESS', 'PORT', 'SOCKET_COOKIE', 'PID', 'NETNS_COOKIE'],
+  target: ['LABEL', 'DOMAIN', 'PROTOCOL', 'TARGET_ADDRESS', 'TARGET_PORT', 'ACTION', 'PREVIOUS'],
+  untarget: ['LABEL', 'DOMAIN', 'PROTOCOL', 'TARGET_ADDRESS', 'TARGET_PORT', 'ACTION', 'PREVIOUS'],
+  policy: ['POLICY', 'VALUE'],
 } as const satisfies Record<EventKind, readonly string[]>;
 
 /** Fields added to every event (see setDefaultEventFields in journal.ts). */

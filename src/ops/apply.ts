@@ -205,7 +205,7 @@ export function checkUnserved(view: View, diff: ApplyDiff, force: boolean): stri
     const id = diff.target.tag(i);
     let ok = served.get(id);
     if (ok === undefined) {
-      ok = view.socketOf(id) !== null;
+      ok = view.served(id);
       served.set(id, ok);
     }
     if (ok) continue;

@@ -28,7 +28,7 @@ export interface BindResult {
   relabelled: { binding: Binding; from: string }[];
   unchanged: Binding[];
   removed: Binding[];
-  /** The destination's name and whether a socket serves it. */
+  /** The destination's name and whether a socket or an address target serves it. */
   destination: string;
   hasSocket: boolean;
   exec: ExecResult;
@@ -57,7 +57,7 @@ export function planBind(view: View, r: BindRequest): { plan: Plan; result: Omit
     plan.create.push({ ...key, id, refs: [0, 0], flags: 0 });
   }
   const wanted = requestList(r);
-  const result: Omit<BindResult, 'exec'> = { added: [], relabelled: [], unchanged: [], removed: [], destination: destName(key), hasSocket: view.socketOf(id) !== null };
+  const result: Omit<BindResult, 'exec'> = { added: [], relabelled: [], unchanged: [], removed: [], destination: destName(key), hasSocket: view.served(id) };
   plan.puts = new BindingList(wanted.count);
   for (let i = 0; i < wanted.count; i++) {
     const cur = view.findLive(wanted, i);
@@ -85,7 +85,7 @@ export function planUnbind(view: View, r: BindRequest): { plan: Plan; result: Om
   const key = keyOf(r);
   const dest = view.dest(key);
   const wanted = requestList(r);
-  const result: Omit<BindResult, 'exec'> = { added: [], relabelled: [], unchanged: [], removed: [], destination: destName(key), hasSocket: dest ? view.socketOf(dest.id) !== null : false };
+  const result: Omit<BindResult, 'exec'> = { added: [], relabelled: [], unchanged: [], removed: [], destination: destName(key), hasSocket: dest ? view.served(dest.id) : false };
   plan.deletes = new BindingList(wanted.count);
   for (let i = 0; i < wanted.count; i++) {
     const cur = view.findLive(wanted, i);

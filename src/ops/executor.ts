@@ -21,6 +21,15 @@
  *  6. collects garbage (destinations nobody refers to, socket slots nobody
  *     refers to) and marks the old generation clean.
  *
+ * With listener discovery enabled (DispatcherMaps.targetRegistry), a write
+ * that changes what serves destinations also keeps discovery's target
+ * addresses equal to the targets the generations use: addresses a target
+ * of the new state needs are registered before the switch (their sockets
+ * can then be assigned from the first lookup on), addresses no generation
+ * uses any more are released after it. Both are idempotent: a write killed
+ * in between leaves a generation DIRTY or STALE, and the next write repeats
+ * them.
+ *
  * Killed before step 4 the old state stays live; after it the new one is
  * live and complete. The next write finds the leftover (a DIRTY or STALE
  * generation), rebuilds it from the live one and scans every socket slot.
@@ -29,7 +38,8 @@ import { BindingList, KeyIndex } from '../core/binding-list.js';
 import { DestKind, destConfigBit, GEN_DIRTY, GEN_STALE } from '../core/layout.js';
 import { IncrementalPlacer, layoutGeneration, Place, placeOf, type PlaceId } from '../core/placement.js';
 import { ManifoldError } from '../errors.js';
-import type { DestInfo, DestRecord, DispatcherMaps, Gen, GenState } from '../state/maps.js';
+import { sameInfo, type DestInfo, type DestRecord, type DispatcherMaps, type Gen, type GenState, type TargetRegistry } from '../state/maps.js';
+import { syncTargets } from './targets-sync.js';
 import { step } from './faults.js';
 import { isEmptyPlan, type Plan } from './plan.js';
 
@@ -98,6 +108,10 @@ function applyDelta(maps: DispatcherMaps, g: Gen, plan: Plan, state: GenState): 
     putPlaces.forEach((p, i) => p === place && puts.push(i));
     if (puts.length > 0) maps.putBindings(g, place, plan.puts, puts);
   }
+  if (plan.policy !== null && placer.meta.flags !== plan.policy) {
+    placer.meta.flags = plan.policy;
+    placer.metaChanged = true;
+  }
   if (placer.changed.size > 0) maps.setPortWords(g, placer.changed);
   if (placer.metaChanged) maps.setGenMeta(g, placer.meta);
   for (const [id, info] of plan.destInfo) maps.setDestInfo(g, id, info);
@@ -132,9 +146,10 @@ function adjustDestinations(maps: DispatcherMaps, g: Gen, delta: ReadonlyMap<num
 
 /**
  * Rebuild generation g from scratch with `content` (tags = destination ids),
- * `info` for every id and each destination's config bit from `configured`.
+ * `info` for every id, each destination's config bit from `configured` and
+ * the policy `flags`.
  */
-function rebuild(maps: DispatcherMaps, g: Gen, content: BindingList, info: readonly DestInfo[], state: GenState, configured: (d: DestRecord) => boolean): GenState {
+function rebuild(maps: DispatcherMaps, g: Gen, content: BindingList, info: readonly DestInfo[], state: GenState, configured: (d: DestRecord) => boolean, flags: number): GenState {
   if (content.count > maps.limits.maxBindings) {
     throw new ManifoldError('ERR_NO_SPACE', `${content.count} bindings are more than the ${maps.limits.maxBindings} this state was loaded for (manifold load --max-bindings)`);
   }
@@ -148,11 +163,11 @@ function rebuild(maps: DispatcherMaps, g: Gen, content: BindingList, info: reado
     else if (idx.length > 0) maps.putBindings(g, place, content, idx);
   }
   maps.setPortWords(g, layout.words);
-  maps.setGenMeta(g, layout.meta);
+  maps.setGenMeta(g, { ...layout.meta, flags });
   const current = maps.destInfo(g);
   info.forEach((want, id) => {
     const have = current[id];
-    if (!have || have.kind !== want.kind || have.slot !== want.slot) maps.setDestInfo(g, id, want);
+    if (!have || !sameInfo(have, want)) maps.setDestInfo(g, id, want);
   });
   const counts = new Map<number, number>();
   for (let i = 0; i < content.count; i++) counts.set(content.tag(i), (counts.get(content.tag(i)) ?? 0) + 1);
@@ -189,24 +204,26 @@ function infoAfter(base: readonly DestInfo[], plan: Plan): DestInfo[] {
 }
 
 /**
- * Remove garbage: destinations with no bindings in a valid generation and
- * no live socket, and socket slots no valid generation refers to. With
+ * Remove garbage: destinations with no bindings in a valid generation, no
+ * live socket and no target, and socket slots no valid generation refers to. With
  * `scanAll`, every slot is checked (after an interrupted write), else only
  * `candidates`.
  */
 export function collectGarbage(maps: DispatcherMaps, valid: readonly Gen[], candidates: Iterable<number>, scanAll: boolean): void {
   const infos = new Map<Gen, DestInfo[]>();
   for (const g of valid) infos.set(g, maps.destInfo(g));
-  const liveSocket = (id: number): boolean => {
+  const served = (id: number): boolean => {
     for (const info of infos.values()) {
       const d = info[id];
       if (d && d.kind === DestKind.socket && maps.socketCookie(d.slot) !== null) return true;
+      // A target lasts until it is removed (its daemon may be restarting).
+      if (d && d.kind === DestKind.target) return true;
     }
     return false;
   };
   const release = new Set<number>(candidates);
   for (const d of maps.destinations()) {
-    if (valid.some((g) => d.refs[g] !== 0) || liveSocket(d.id)) continue;
+    if (valid.some((g) => d.refs[g] !== 0) || served(d.id)) continue;
     for (const [g, info] of infos) {
       const cur = info[d.id];
       if (cur && cur.kind === DestKind.socket) release.add(cur.slot);
@@ -237,6 +254,10 @@ export function execute(maps: DispatcherMaps, plan: Plan): ExecResult {
   if (isEmptyPlan(plan) && (!repaired || staleByDesign)) return { strategy: 'none', repaired: false };
   const txid = (sLive.txid > sStaging.txid ? sLive.txid : sStaging.txid) + 1n;
   const liveInfo = maps.destInfo(live);
+  const liveFlags = maps.genMeta(live).flags;
+  const flags = plan.policy ?? liveFlags;
+  // Discovery's target addresses follow what serves destinations: only writes that change it (or repair) touch them.
+  const registry: TargetRegistry | null = plan.destInfo.size > 0 || repaired ? maps.targetRegistry() : null;
 
   step('begin');
   sStaging = { ...sStaging, flags: sStaging.flags | GEN_DIRTY, txid };
@@ -252,6 +273,10 @@ export function execute(maps: DispatcherMaps, plan: Plan): ExecResult {
   step('destinations-created');
   for (const s of plan.sockets) maps.putSocket(s.slot, s.socket);
   step('sockets-put');
+  if (registry) {
+    syncTargets(maps, registry, [liveInfo, infoAfter(liveInfo, plan)], plan.create, 'raise');
+    step('targets-registered');
+  }
 
   const changes = plan.puts.count + plan.deletes.count;
   const bigChange = plan.target !== null && changes * 4 > plan.target.count + 64;
@@ -260,17 +285,17 @@ export function execute(maps: DispatcherMaps, plan: Plan): ExecResult {
   // Config bits after the plan: the plan's, else the live generation's.
   const configuredAfter = (d: DestRecord): boolean => plan.configured.get(d.id) ?? configIn(d, live);
   if (bigChange) {
-    next = rebuild(maps, staging, plan.target as BindingList, infoAfter(liveInfo, plan), sStaging, configuredAfter);
+    next = rebuild(maps, staging, plan.target as BindingList, infoAfter(liveInfo, plan), sStaging, configuredAfter, flags);
     strategy = 'rebuild';
   } else {
     if (repaired) {
-      sStaging = rebuild(maps, staging, maps.readBindings(live), infoAfter(liveInfo, { ...plan, create: [], destInfo: new Map() }), sStaging, (d) => configIn(d, live));
+      sStaging = rebuild(maps, staging, maps.readBindings(live), infoAfter(liveInfo, { ...plan, create: [], destInfo: new Map() }), sStaging, (d) => configIn(d, live), liveFlags);
       step('staging-resynced');
     }
     next = applyDelta(maps, staging, plan, sStaging);
     if (next === null) {
       const content = plan.target ?? merged(maps.readBindings(live), plan);
-      next = rebuild(maps, staging, content, infoAfter(liveInfo, plan), sStaging, configuredAfter);
+      next = rebuild(maps, staging, content, infoAfter(liveInfo, plan), sStaging, configuredAfter, flags);
       strategy = 'rebuild';
     }
   }
@@ -300,6 +325,10 @@ export function execute(maps: DispatcherMaps, plan: Plan): ExecResult {
   const valid: Gen[] = oldState.flags === 0 ? [staging, live] : [staging];
   collectGarbage(maps, valid, released, repaired);
   step('collected');
+  if (registry) {
+    syncTargets(maps, registry, valid.map((g) => maps.destInfo(g)), [], 'exact');
+    step('targets-released');
+  }
   if (oldState.flags === 0) maps.setGenState(live, oldState);
   step('done');
   return { strategy, repaired };

@@ -20,13 +20,14 @@ import { encodeMeta, u32, type Meta } from '../state/kernel-codec.js';
 import { MapPins } from '../state/kernel-maps.js';
 import { lockWriters, removeLockDir } from '../state/lock.js';
 import { buildState, destroyStateDir, detachPinnedLink, limitsFor, loadDispatcher } from '../state/loader.js';
-import { migrateAbi1 } from '../state/migrate.js';
+import { migrateAbi1, migrateAbi2 } from '../state/migrate.js';
 import { leftoverPrefix, ObjectPins, resolveTarget, type ResolvedTarget, type Target } from '../state/paths.js';
 import { inspectState, notLoaded, State } from '../state/state.js';
 import type { Limits } from '../state/maps.js';
 import { execute } from './executor.js';
 import { emptyPlan } from './plan.js';
 import { step } from './faults.js';
+import { syncTargets } from './targets-sync.js';
 
 /** Options of load. */
 export interface LoadOptions extends Target {
@@ -178,9 +179,10 @@ export function upgrade(opts: Target & { lockTimeoutMs: number }): UpgradeResult
     const health = inspectState(target.stateDir, target.netnsIno, false, true);
     if (!health.ok) throw new ManifoldError('ERR_STALE_STATE', `the state directory ${target.stateDir} is stale: ${health.reason}. "manifold load" replaces it`);
     const previous = health.meta;
-    const migrated = previous.abi === 1;
+    const migrated = previous.abi === 1 || previous.abi === 2;
+    if (previous.abi === 1) migrateAbi1(target, previous);
+    else if (previous.abi === 2) migrateAbi2(target, previous);
     if (migrated) {
-      migrateAbi1(target, previous);
       step('migrate-done');
       writeMarker(target, { ...previous, abi: MANIFOLD_ABI });
     } else if (previous.abi !== MANIFOLD_ABI) {
@@ -197,7 +199,10 @@ export function upgrade(opts: Target & { lockTimeoutMs: number }): UpgradeResult
       state.dir.normalize();
       // Bring the other generation in sync (after a migration it is stale): the live one then uses the fast paths.
       execute(state.maps, emptyPlan());
-      if (migrated) {
+      // Listener discovery's target addresses follow the targets (repairs any drift).
+      const registry = state.maps.targetRegistry();
+      if (registry) syncTargets(state.maps, registry, [state.maps.destInfo(state.maps.activeGen())], [], 'exact');
+      if (previous.abi === 1) {
         // The generation that was live through the migration still has ABI 1's layout (both tries one trie):
         // rebuild it too, so that both generations are in the current layout.
         const other = (state.maps.activeGen() ^ 1) as 0 | 1;
@@ -223,11 +228,16 @@ function writeMarker(target: ResolvedTarget, meta: Meta): void {
   }
 }
 
-/** Load the current object reusing every map and swap it in. */
-function replaceProgram(state: State): void {
+/**
+ * Load the current object reusing every map and swap it in (upgrade, and
+ * discovery enable/disable: listener discovery's shared maps are the pinned
+ * ones while discovery is enabled, else private). Returns whether the new
+ * program uses discovery's maps.
+ */
+export function replaceProgram(state: State): boolean {
   const reuse = new Map<string, number>();
   for (const name of Object.values(MapPins)) reuse.set(name, state.maps.fd(keyOf(name)));
-  const object = loadDispatcher(state.maps.limits, reuse);
+  const object = loadDispatcher(state.maps.limits, reuse, undefined, state.target.bpffs);
   let linkFd = -1;
   let oldProg = -1;
   try {
@@ -238,6 +248,7 @@ function replaceProgram(state: State): void {
     linkUpdate(linkFd, object.progFd, oldProg);
     step('upgrade-switched');
     state.dir.pin(object.progFd, ObjectPins.program);
+    return object.discovery;
   } finally {
     if (linkFd >= 0) closeFd(linkFd);
     if (oldProg >= 0) closeFd(oldProg);
@@ -262,7 +273,7 @@ export interface UpgradeAllEntry {
 }
 
 /** A path to the network namespace with inode `ino`: /run/netns/NAME, or /proc/PID/ns/net. */
-function netnsPathOf(ino: number): string | null {
+export function netnsPathOf(ino: number): string | null {
   const candidates: string[] = [];
   try {
     for (const n of fs.readdirSync('/run/netns')) candidates.push(path.join('/run/netns', n));

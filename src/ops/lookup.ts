@@ -104,7 +104,9 @@ function defaultSource(domain: Domain): Prefix {
 
 /**
  * The maps the attached program uses, by name (the kernel keeps 15
- * characters of a name), except the counters: fds to close.
+ * characters of a name), except the counters: fds to close. Listener
+ * discovery's maps are among them (the pinned shared ones or the
+ * program's private ones), so the copy answers as the running program.
  */
 function runningMaps(dir: PinDir): Map<string, number> {
   const out = new Map<string, number>();
@@ -115,7 +117,8 @@ function runningMaps(dir: PinDir): Map<string, number> {
     for (const id of progMapIds(progFd)) {
       const fd = mapFdById(id);
       const name = mapInfo(fd).name;
-      if (name === MapPins.metrics || out.has(name)) closeFd(fd);
+      // Private counters (a lookup counts nothing): the destinations' and the namespace's.
+      if (name === MapPins.metrics || name === MapPins.metrics2 || name === MapPins.nsMetrics || out.has(name)) closeFd(fd);
       else out.set(name, fd);
     }
     return out;

@@ -1,6 +1,6 @@
 /**
  * Plans: what a write changes, as data. Every write (bind, unbind, apply,
- * register, unregister) is planned from a view of the live state by a pure
+ * register, unregister, target, untarget, policy) is planned from a view of the live state by a pure
  * function and carried out by the executor (executor.ts), the only code
  * that writes the dispatcher's maps.
  */
@@ -29,6 +29,8 @@ export interface Plan {
   configured: Map<number, boolean>;
   /** Sockets to put into free slots before the switch. */
   sockets: { slot: number; socket: SocketHandle }[];
+  /** The namespace's new policy flags (gen_meta.flags, POLICY_*), or null to keep them. */
+  policy: number | null;
   /**
    * The complete binding set after the write, when the planner knows it
    * (apply): lets the executor rebuild a generation instead of changing it.
@@ -38,12 +40,12 @@ export interface Plan {
 
 /** A plan that changes nothing. */
 export function emptyPlan(): Plan {
-  return { create: [], puts: new BindingList(0), putIsNew: [], deletes: new BindingList(0), refDelta: new Map(), destInfo: new Map(), configured: new Map(), sockets: [], target: null };
+  return { create: [], puts: new BindingList(0), putIsNew: [], deletes: new BindingList(0), refDelta: new Map(), destInfo: new Map(), configured: new Map(), sockets: [], policy: null, target: null };
 }
 
 /** True when the plan changes nothing. */
 export function isEmptyPlan(p: Plan): boolean {
-  return p.create.length === 0 && p.puts.count === 0 && p.deletes.count === 0 && p.destInfo.size === 0 && p.configured.size === 0 && p.sockets.length === 0;
+  return p.create.length === 0 && p.puts.count === 0 && p.deletes.count === 0 && p.destInfo.size === 0 && p.configured.size === 0 && p.sockets.length === 0 && p.policy === null;
 }
 
 /** Add `n` to a destination's binding count change. */

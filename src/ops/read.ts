@@ -17,6 +17,8 @@ export interface LiveSnapshot {
   bindings: BindingList | null;
   info: DestInfo[];
   destinations: DestRecord[];
+  /** gen_meta.flags of the generation (the policy). */
+  flags: number;
 }
 
 /** Attempts before giving up on a state that keeps changing. */
@@ -39,8 +41,9 @@ export function readLive(maps: DispatcherMaps, opts: { bindings: boolean }): Liv
       const bindings = opts.bindings ? maps.readBindings(gen) : null;
       const info = maps.destInfo(gen);
       const destinations = maps.destinations();
+      const flags = maps.genMeta(gen).flags;
       const after = maps.genState(gen);
-      if (sameState(before, after)) return { gen, state: before, bindings, info, destinations };
+      if (sameState(before, after)) return { gen, state: before, bindings, info, destinations, flags };
     }
     pause(Math.min(2 ** attempt, 50));
   }

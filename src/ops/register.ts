@@ -11,6 +11,7 @@ import { execute, type ExecResult } from './executor.js';
 import { emptyPlan, type Plan } from './plan.js';
 import { validateSocket, type SocketInfo } from './socket-info.js';
 import { destName, View } from './view.js';
+import { targetText } from './target.js';
 
 /** Result of registering one socket. */
 export interface Registration {
@@ -19,9 +20,11 @@ export interface Registration {
   domain: DestKey['domain'];
   protocol: DestKey['protocol'];
   cookie: string;
-  /** "created": the destination had no socket; "replaced": it had another socket; "unchanged": the same socket again. */
+  /** "created": the destination had no socket; "replaced": it had another socket or an address target; "unchanged": the same socket again. */
   action: 'created' | 'replaced' | 'unchanged';
   previousCookie: string | null;
+  /** The address target the socket replaces ("127.0.0.5", "127.0.0.5:8080"), or null. */
+  previousTarget: string | null;
   fd: number;
 }
 
@@ -66,7 +69,8 @@ export function planRegister(view: View, netnsIno: number, requests: readonly So
       plan.create.push({ ...key, id, refs: [0, 0], flags: 0 });
     }
     const prev = existing ? view.socketOf(id) : null;
-    const action: Registration['action'] = prev === null ? 'created' : prev === r.socket.cookie ? 'unchanged' : 'replaced';
+    const prevTarget = existing ? view.targetOf(id) : null;
+    const action: Registration['action'] = prev === null ? (prevTarget ? 'replaced' : 'created') : prev === r.socket.cookie ? 'unchanged' : 'replaced';
     if (action !== 'unchanged') {
       const slot = view.allocateSlot();
       plan.sockets.push({ slot, socket: { fd: r.socket.fd, cookie: r.socket.cookie } });
@@ -74,7 +78,7 @@ export function planRegister(view: View, netnsIno: number, requests: readonly So
     }
     regs.push({
       destination: name, label: r.label, domain: key.domain, protocol: key.protocol, cookie: r.socket.cookie.toString(),
-      action, previousCookie: prev === null ? null : prev.toString(), fd: r.socket.fd,
+      action, previousCookie: prev === null ? null : prev.toString(), previousTarget: prevTarget ? targetText(prevTarget) : null, fd: r.socket.fd,
     });
   }
   return { plan, regs };

@@ -7,7 +7,7 @@ import type { BindingList } from '../core/binding-list.js';
 import { DestKind, destConfigBit } from '../core/layout.js';
 import { placeOf, type GenMeta } from '../core/placement.js';
 import { ManifoldError } from '../errors.js';
-import type { BindingValue, DestInfo, DestKey, DestRecord, DispatcherMaps, Gen } from '../state/maps.js';
+import type { BindingValue, DestInfo, DestKey, DestRecord, DispatcherMaps, Gen, TargetSpec } from '../state/maps.js';
 import { inSync } from './executor.js';
 
 /** "ipv4:tcp:web": a destination's name in listings and messages. */
@@ -79,6 +79,23 @@ export class View {
     const info = this.liveInfo()[id];
     if (!info || info.kind !== DestKind.socket) return null;
     return this.maps.socketCookie(info.slot);
+  }
+
+  /** The address target serving destination id in the live generation, or null. */
+  targetOf(id: number): TargetSpec | null {
+    const info = this.liveInfo()[id];
+    return info && info.kind === DestKind.target && info.target ? info.target : null;
+  }
+
+  /** True when a socket or an address target serves destination id. */
+  served(id: number): boolean {
+    return this.targetOf(id) !== null || this.socketOf(id) !== null;
+  }
+
+  /** The live generation's policy flags (gen_meta.flags). */
+  liveFlags(): number {
+    this.meta ??= this.maps.genMeta(this.live);
+    return this.meta.flags;
   }
 
   /** The value stored in the live generation at exactly entry i's key, or null. */

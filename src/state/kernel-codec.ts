@@ -6,7 +6,7 @@
 import { EXACT_LENS, MAX_LABEL_BYTES, SLOTS, Sizes } from '../core/layout.js';
 import { domainName, domainNumber, protocolName, protocolNumber } from '../core/net.js';
 import type { GenMeta } from '../core/placement.js';
-import type { Counters, DestInfo, DestKey, DestRecord, GenState, Limits } from './maps.js';
+import type { Counters, DestInfo, DestKey, DestRecord, GenState, Limits, TargetSpec } from './maps.js';
 
 /** Encode a u32 key. */
 export function u32(n: number): Buffer {
@@ -64,6 +64,24 @@ export function decodeDestInfo(buf: Buffer, offset = 0): DestInfo {
   return { slot: buf.readUInt32LE(offset), kind: buf.readUInt8(offset + 4) };
 }
 
+/** struct dest_target (all zero for a destination without a target). */
+export function encodeDestTarget(t: TargetSpec | undefined): Buffer {
+  const b = Buffer.alloc(Sizes.destTarget);
+  if (!t) return b;
+  b.set(t.addr.subarray(0, 16), 0);
+  b.writeUInt16LE(t.port, 16);
+  b.writeUInt8(domainNumber(t.domain), 18);
+  return b;
+}
+
+/** struct dest_target; undefined when it holds no target. */
+export function decodeDestTarget(buf: Buffer, offset = 0): TargetSpec | undefined {
+  const domain = domainName(buf.readUInt8(offset + 18));
+  if (!domain) return undefined;
+  const n = domain === 'ipv4' ? 4 : 16;
+  return { domain, addr: Uint8Array.from(buf.subarray(offset, offset + n)), port: buf.readUInt16LE(offset + 16) };
+}
+
 /** struct gen_meta. */
 export function encodeGenMeta(m: GenMeta): Buffer {
   const b = Buffer.alloc(Sizes.genMeta);
@@ -76,12 +94,13 @@ export function encodeGenMeta(m: GenMeta): Buffer {
     });
   }
   b[4] = m.trieSlots;
+  b[5] = m.flags & 0xff;
   return b;
 }
 
 /** struct gen_meta. */
 export function decodeGenMeta(b: Buffer): GenMeta {
-  const m: GenMeta = { wildPlus1: [], trieSlots: b[4] ?? 0, exactLens: [] };
+  const m: GenMeta = { wildPlus1: [], trieSlots: b[4] ?? 0, exactLens: [], flags: b[5] ?? 0 };
   for (let s = 0; s < SLOTS; s++) {
     m.wildPlus1.push(b[s] ?? 0);
     const lens: number[] = [];
@@ -111,8 +130,8 @@ export function decodeGenState(b: Buffer): GenState {
   return { seq: b.readBigUInt64LE(0), flags: b.readUInt32LE(8), exactCapacity: b.readUInt32LE(12), txid: b.readBigUInt64LE(16), exactCount: b.readUInt32LE(24) };
 }
 
-/** struct dest_metrics. */
-export function decodeCounters(b: Buffer, offset = 0): Counters {
+/** struct dest_metrics and (when given) struct dest_metrics2. */
+export function decodeCounters(b: Buffer, offset = 0, b2: Buffer | null = null, offset2 = 0): Counters {
   return {
     lookups: b.readBigUInt64LE(offset),
     misses: b.readBigUInt64LE(offset + 8),
@@ -120,10 +139,24 @@ export function decodeCounters(b: Buffer, offset = 0): Counters {
     errWrongFamily: b.readBigUInt64LE(offset + 24),
     errWrongProtocol: b.readBigUInt64LE(offset + 32),
     errOther: b.readBigUInt64LE(offset + 40),
+    deferred: b2 ? b2.readBigUInt64LE(offset2) : 0n,
+    redirected: b2 ? b2.readBigUInt64LE(offset2 + 8) : 0n,
+    noTarget: b2 ? b2.readBigUInt64LE(offset2 + 16) : 0n,
+    targetOwn: b2 ? b2.readBigUInt64LE(offset2 + 24) : 0n,
   };
 }
 
-/** struct dest_metrics. */
+/** struct dest_metrics2. */
+export function encodeCounters2(c: Counters): Buffer {
+  const b = Buffer.alloc(Sizes.metrics2);
+  b.writeBigUInt64LE(c.deferred, 0);
+  b.writeBigUInt64LE(c.redirected, 8);
+  b.writeBigUInt64LE(c.noTarget, 16);
+  b.writeBigUInt64LE(c.targetOwn, 24);
+  return b;
+}
+
+/** struct dest_metrics (the fields of struct dest_metrics2 are left out). */
 export function encodeCounters(c: Counters): Buffer {
   const b = Buffer.alloc(Sizes.metrics);
   b.writeBigUInt64LE(c.lookups, 0);
@@ -149,6 +182,11 @@ export function encodeConfig(l: Limits, netnsCookie = 0n, flags = 0): Buffer {
 /** struct manifold_config. */
 export function decodeConfig(b: Buffer): Limits {
   return { maxIds: b.readUInt32LE(12), sockSlots: b.readUInt32LE(16), maxBindings: b.readUInt32LE(20) };
+}
+
+/** manifold_config.netns_cookie (0: not filled in, a state made before listener discovery). */
+export function decodeConfigCookie(b: Buffer): bigint {
+  return b.readBigUInt64LE(0);
 }
 
 /** Contents of manifold_meta (the ABI marker). */

@@ -14,12 +14,12 @@ import {
 import { SysError } from '../sys/errno.js';
 import { closeFd } from '../sys/libc.js';
 import {
-  decodeCounters, decodeDestInfo, decodeDestKey, decodeDestValue, decodeGenMeta, decodeGenState, encodeCounters, encodeDestInfo,
-  encodeDestKey, encodeDestValue, encodeGenMeta, encodeGenState, u32,
+  decodeCounters, decodeDestInfo, decodeDestKey, decodeDestTarget, decodeDestValue, decodeGenMeta, decodeGenState, encodeCounters, encodeCounters2,
+  encodeDestInfo, encodeDestKey, encodeDestTarget, encodeDestValue, encodeGenMeta, encodeGenState, u32,
 } from './kernel-codec.js';
 import {
   noCounters, type BindingValue, type Counters, type DestInfo, type DestKey, type DestRecord, type DispatcherMaps, type Gen, type GenState,
-  type Limits, type MemoryUse, type SocketHandle,
+  type Limits, type MemoryUse, type NamespaceCounters, type SocketHandle, type TargetRegistry,
 } from './maps.js';
 import type { PinDir } from './pins.js';
 import { ObjectPins } from './paths.js';
@@ -35,9 +35,12 @@ export const MapPins = {
   tries: 'tries',
   exact: 'exact',
   destInfo: 'dest_info',
+  destTarget: 'dest_target',
   destinations: 'destinations',
   sockets: 'sockets',
   metrics: 'dest_metrics',
+  metrics2: 'dest_metrics2',
+  nsMetrics: 'ns_metrics',
 } as const;
 
 /** A pinned map's key in MapPins. */
@@ -67,10 +70,17 @@ export class KernelMaps implements DispatcherMaps {
   private readonly dir: PinDir;
   private readonly fds = new Map<string, number>();
   private readonly inner = new Map<string, number>();
+  private readonly registry: () => TargetRegistry | null;
 
-  constructor(dir: PinDir, limits: Limits) {
+  /** `registry` opens listener discovery's target addresses of the namespace (null: discovery not enabled). */
+  constructor(dir: PinDir, limits: Limits, registry: () => TargetRegistry | null = () => null) {
     this.dir = dir;
     this.limits = limits;
+    this.registry = registry;
+  }
+
+  targetRegistry(): TargetRegistry | null {
+    return this.registry();
   }
 
   /** fd of a top-level pinned map. */
@@ -273,15 +283,27 @@ export class KernelMaps implements DispatcherMaps {
     const words = u32View(raw);
     const per = Sizes.destInfo / 4;
     const out: DestInfo[] = new Array<DestInfo>(n);
+    let targets: Buffer | null = null;
     // Most ids are unused: share the frozen NO_DEST instead of decoding each.
     for (let id = 0; id < n; id++) {
       const at = destInfoIndex(id, gen) * per;
-      out[id] = allZero(words, at, per) ? NO_DEST : decodeDestInfo(raw, at * 4);
+      if (allZero(words, at, per)) {
+        out[id] = NO_DEST;
+        continue;
+      }
+      const info = decodeDestInfo(raw, at * 4);
+      if (info.kind === DestKind.target) {
+        targets ??= mapLookupRange(this.fd('destTarget'), 0, 2 * n, Sizes.destTarget);
+        info.target = decodeDestTarget(targets, destInfoIndex(id, gen) * Sizes.destTarget);
+      }
+      out[id] = info;
     }
     return out;
   }
 
   setDestInfo(gen: Gen, id: number, info: DestInfo): void {
+    // The target first: dest_target is read only where dest_info says "target".
+    if (info.kind === DestKind.target) mapUpdate(this.fd('destTarget'), u32(destInfoIndex(id, gen)), encodeDestTarget(info.target));
     mapUpdate(this.fd('destInfo'), u32(destInfoIndex(id, gen)), encodeDestInfo(info));
   }
 
@@ -349,22 +371,34 @@ export class KernelMaps implements DispatcherMaps {
 
   counters(id: number): Counters {
     const v = mapLookup(this.fd('metrics'), u32(id), Sizes.metrics);
-    return v ? decodeCounters(v) : noCounters();
+    const v2 = mapLookup(this.fd('metrics2'), u32(id), Sizes.metrics2);
+    return v ? decodeCounters(v, 0, v2) : noCounters();
   }
 
   allCounters(): Counters[] {
     const n = this.limits.maxIds;
     const raw = mapLookupRange(this.fd('metrics'), 0, n, Sizes.metrics);
+    const raw2 = mapLookupRange(this.fd('metrics2'), 0, n, Sizes.metrics2);
     const words = u32View(raw);
+    const words2 = u32View(raw2);
     const per = Sizes.metrics / 4;
+    const per2 = Sizes.metrics2 / 4;
     const out: Counters[] = new Array<Counters>(n);
     // Most ids are unused: share one frozen zero record instead of decoding each.
-    for (let id = 0; id < n; id++) out[id] = allZero(words, id * per, per) ? ZERO_COUNTERS : decodeCounters(raw, id * Sizes.metrics);
+    for (let id = 0; id < n; id++) {
+      out[id] = allZero(words, id * per, per) && allZero(words2, id * per2, per2) ? ZERO_COUNTERS : decodeCounters(raw, id * Sizes.metrics, raw2, id * Sizes.metrics2);
+    }
     return out;
   }
 
   zeroCounters(id: number): void {
     mapUpdate(this.fd('metrics'), u32(id), encodeCounters(noCounters()));
+    mapUpdate(this.fd('metrics2'), u32(id), encodeCounters2(noCounters()));
+  }
+
+  namespaceCounters(): NamespaceCounters {
+    const v = mapLookup(this.fd('nsMetrics'), u32(0), Sizes.nsMetrics);
+    return { deferred: v ? v.readBigUInt64LE(0) : 0n };
   }
 }
 

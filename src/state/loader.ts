@@ -19,6 +19,9 @@ import { dispatcherObjectPath } from './object-path.js';
 import { ObjectPins, type ResolvedTarget } from './paths.js';
 import { ownDir, PinDir, type PinOwner } from './pins.js';
 import { Place } from '../core/placement.js';
+import { openSharedMaps } from '../discovery/shared.js';
+import { DISPATCHER_SHARED_MAPS } from '../discovery/paths.js';
+import { cookieOfNetns } from '../discovery/registry.js';
 
 /** Name of the sk_lookup program in the object. */
 export const PROGRAM_NAME = 'manifold_dispatch';
@@ -48,15 +51,46 @@ export function limitsFor(maxDestinations = DEFAULT_MAX_IDS / 2, maxBindings = M
 function sizedMaps(l: Limits): Map<string, number> {
   return new Map([
     [MapPins.destInfo, l.maxIds * 2],
+    [MapPins.destTarget, l.maxIds * 2],
     [MapPins.destinations, l.maxIds],
     [MapPins.sockets, l.sockSlots],
     [MapPins.metrics, l.maxIds],
+    [MapPins.metrics2, l.maxIds],
   ]);
 }
 
-/** Load the dispatcher object (maps created, or reused for an upgrade; `byKernelName`: see LoadOptions.reuseByKernelName). */
-export function loadDispatcher(limits: Limits, reuse?: ReadonlyMap<string, number>, byKernelName?: ReadonlyMap<string, number>): LoadedObject {
-  return loadObject(dispatcherObjectPath(), PROGRAM_NAME, { maxEntries: sizedMaps(limits), ...(reuse ? { reuse } : {}), ...(byKernelName ? { reuseByKernelName: byKernelName } : {}) });
+/** A loaded dispatcher object, and whether it uses listener discovery's pinned maps. */
+export type LoadedDispatcher = LoadedObject & { discovery: boolean };
+
+/**
+ * Load the dispatcher object (maps created, or reused for an upgrade;
+ * `byKernelName`: see LoadOptions.reuseByKernelName — a copy of a running
+ * program then also shares its listener discovery maps). Otherwise listener
+ * discovery's shared maps are the pinned ones of `bpffs` while discovery is
+ * enabled there, else (or without `bpffs`) private one-entry maps (never
+ * pinned: the program alone holds them, and discovery_active() is false).
+ */
+export function loadDispatcher(limits: Limits, reuse?: ReadonlyMap<string, number>, byKernelName?: ReadonlyMap<string, number>, bpffs?: string): LoadedDispatcher {
+  const all = new Map(reuse ?? []);
+  const maxEntries = sizedMaps(limits);
+  const shared = bpffs === undefined ? null : openSharedMaps(bpffs);
+  if (shared) for (const [name, fd] of shared) all.set(name, fd);
+  else if (!byKernelName) for (const name of DISPATCHER_SHARED_MAPS) maxEntries.set(name, 1);
+  try {
+    const object = loadObject(dispatcherObjectPath(), PROGRAM_NAME, { maxEntries, reuse: all, ...(byKernelName ? { reuseByKernelName: byKernelName } : {}) });
+    return { ...object, discovery: shared !== null };
+  } finally {
+    for (const fd of shared?.values() ?? []) closeFd(fd);
+  }
+}
+
+/** The namespace cookie stored at load for listener discovery (0 when it cannot be read, e.g. without CAP_SYS_ADMIN for another namespace). */
+export function netnsCookieFor(netnsPath: string): bigint {
+  try {
+    return cookieOfNetns(netnsPath);
+  } catch {
+    return 0n;
+  }
 }
 
 /** Give generation `gen` fresh inner maps: install them in the outer maps and pin them. */
@@ -86,14 +120,14 @@ export function initGeneration(object: LoadedObject, dir: PinDir, gen: Gen, limi
  */
 export function buildState(dir: string, target: ResolvedTarget, owner: PinOwner, limits: Limits): void {
   const pins = new PinDir(dir, true, owner);
-  const object = loadDispatcher(limits);
+  const object = loadDispatcher(limits, undefined, undefined, target.bpffs);
   try {
     const meta = {
       magic: MANIFOLD_MAGIC, abi: MANIFOLD_ABI, netnsIno: target.netnsIno, netnsDev: target.netnsDev, loadedAt: Date.now(),
       ownerUid: owner.uid, ownerGid: owner.gid, version: manifoldVersion(),
     };
     mapUpdate(object.mapFd(MapPins.meta), u32(0), encodeMeta(meta));
-    mapUpdate(object.mapFd(MapPins.config), u32(0), encodeConfig(limits));
+    mapUpdate(object.mapFd(MapPins.config), u32(0), encodeConfig(limits, netnsCookieFor(target.netns)));
     for (const gen of [0, 1] as const) initGeneration(object, pins, gen, limits);
     for (const name of Object.values(MapPins)) pins.pin(object.mapFd(name), name);
     pins.pin(object.progFd, ObjectPins.program);

@@ -16,6 +16,7 @@
  */
 import type { BindingList } from '../core/binding-list.js';
 import type { GenMeta, PlaceId } from '../core/placement.js';
+import { DestKind } from '../core/layout.js';
 import type { Domain, Protocol } from '../core/net.js';
 
 /** A generation: 0 or 1. */
@@ -35,12 +36,41 @@ export interface GenState {
   txid: bigint;
 }
 
-/** What serves a destination in one generation (struct dest_info). */
+/**
+ * An address target (struct dest_target): the socket listener discovery
+ * keeps for exactly this address and port, in the namespace, serves the
+ * destination.
+ */
+export interface TargetSpec {
+  /** The destination's family. */
+  domain: Domain;
+  /** 4 or 16 bytes. */
+  addr: Uint8Array;
+  /** 0 = the connection's own port. */
+  port: number;
+}
+
+/** What serves a destination in one generation (struct dest_info, and dest_target for targets). */
 export interface DestInfo {
-  /** DestKind.none or DestKind.socket. */
+  /** DestKind.none, DestKind.socket or DestKind.target. */
   kind: number;
   /** sockets[] slot when kind is socket. */
   slot: number;
+  /** The target when kind is target. */
+  target?: TargetSpec | undefined;
+}
+
+/** True when two DestInfos say the same. */
+export function sameInfo(a: DestInfo, b: DestInfo): boolean {
+  if (a.kind !== b.kind || a.slot !== b.slot) return false;
+  if (a.kind !== DestKind.target) return true;
+  return sameTarget(a.target, b.target);
+}
+
+/** True when two targets are equal (both absent counts as equal). */
+export function sameTarget(a: TargetSpec | undefined, b: TargetSpec | undefined): boolean {
+  if (!a || !b) return !a && !b;
+  return a.domain === b.domain && a.port === b.port && Buffer.from(a.addr).equals(Buffer.from(b.addr));
 }
 
 /** A destination's identity. */
@@ -58,7 +88,7 @@ export interface DestRecord extends DestKey {
   flags: number;
 }
 
-/** Counters of one destination. */
+/** Counters of one destination (struct dest_metrics and struct dest_metrics2). */
 export interface Counters {
   lookups: bigint;
   misses: bigint;
@@ -66,6 +96,45 @@ export interface Counters {
   errWrongFamily: bigint;
   errWrongProtocol: bigint;
   errOther: bigint;
+  /** Handed back to an explicit listener (policy explicit-first). */
+  deferred: bigint;
+  /** Assigned to the target's socket. */
+  redirected: bigint;
+  /** Refused: the target had no usable socket. */
+  noTarget: bigint;
+  /** Passed: addressed to the target itself while no socket was registered there. */
+  targetOwn: bigint;
+}
+
+/** Per-namespace counters (struct ns_metrics). */
+export interface NamespaceCounters {
+  /** Lookups handed back to explicit listeners, all destinations. */
+  deferred: bigint;
+}
+
+/** A target address as listener discovery knows it: (protocol, address) in the namespace. */
+export interface TargetAddress {
+  protocol: Protocol;
+  domain: Domain;
+  /** 4 or 16 bytes. */
+  addr: Uint8Array;
+}
+
+/** "tcp 7f000005": the key of a target address. */
+export function targetAddressKey(a: TargetAddress): string {
+  return `${a.protocol} ${Buffer.from(a.addr).toString('hex')}`;
+}
+
+/**
+ * The target addresses listener discovery keeps sockets for, in this
+ * namespace (src/discovery/registry.ts; an in-memory one for tests). The
+ * executor keeps it equal to the targets the dispatcher's generations use.
+ */
+export interface TargetRegistry {
+  /** Registered addresses with their reference counts (destinations using them). */
+  registered(): { address: TargetAddress; refs: number }[];
+  /** Set an address's reference count: 0 forgets it; from 0 registers the sockets already bound there. */
+  setRefs(address: TargetAddress, refs: number): void;
 }
 
 /** Load-time limits (struct manifold_config). */
@@ -142,6 +211,11 @@ export interface DispatcherMaps {
   /** Counters of every id in [0, maxIds). */
   allCounters(): Counters[];
   zeroCounters(id: number): void;
+  /** Per-namespace counters. */
+  namespaceCounters(): NamespaceCounters;
+
+  /** Listener discovery's target addresses of this namespace, or null when discovery is not enabled. */
+  targetRegistry(): TargetRegistry | null;
 }
 
 /** Kernel memory locked by a state's maps. */
@@ -154,5 +228,5 @@ export interface MemoryUse {
 
 /** Counters at zero. */
 export function noCounters(): Counters {
-  return { lookups: 0n, misses: 0n, errBadSocket: 0n, errWrongFamily: 0n, errWrongProtocol: 0n, errOther: 0n };
+  return { lookups: 0n, misses: 0n, errBadSocket: 0n, errWrongFamily: 0n, errWrongProtocol: 0n, errOther: 0n, deferred: 0n, redirected: 0n, noTarget: 0n, targetOwn: 0n };
 }

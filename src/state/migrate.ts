@@ -1,4 +1,17 @@
 /**
+ * In-place migrations of older states to the current map ABI.
+ *
+ * ABI 2 -> 3 (listener discovery): the layouts of every ABI 2 map stay
+ * (gen_meta's first pad byte becomes the policy flags, 0 = off); three maps
+ * are new (dest_target, dest_metrics2, ns_metrics: zero-filled arrays), the
+ * config gets the namespace cookie. The new maps are pinned, then the link
+ * switches to the new program (bpf_link_update against the program it
+ * runs), then the caller writes the marker. Killed anywhere, the next
+ * upgrade repeats it with the pins it finds.
+ *
+ * ABI 1 (manifold 0.1) -> current (3): below. It loads the current object,
+ * so it creates the ABI 3 maps too.
+ *
  * In-place migration of a state of map ABI 1 (manifold 0.1) to ABI 2,
  * keeping every binding, registered socket and counter, with no moment
  * without a program.
@@ -26,11 +39,11 @@ import { possibleCpus } from '../sys/cpus.js';
 import { closeFd } from '../sys/libc.js';
 import { step } from '../ops/faults.js';
 import {
-  decodeDestKey, decodeDestValue, encodeCounters, encodeDestInfo, encodeGenMeta, encodeGenState, encodeConfig, u32, type Meta,
+  decodeConfig, decodeDestKey, decodeDestValue, encodeCounters, encodeDestInfo, encodeGenMeta, encodeGenState, encodeConfig, u32, type Meta,
 } from './kernel-codec.js';
 import { createExactHash, innerPin, MapPins } from './kernel-maps.js';
-import { loadDispatcher } from './loader.js';
-import type { Counters, Gen, Limits } from './maps.js';
+import { loadDispatcher, netnsCookieFor } from './loader.js';
+import { noCounters, type Counters, type Gen, type Limits } from './maps.js';
 import { ObjectPins, type ResolvedTarget } from './paths.js';
 import { PinDir } from './pins.js';
 import { Place } from '../core/placement.js';
@@ -43,7 +56,7 @@ const WORK = 'abi2';
 const ABI1_ONLY = ['bindings', 'port_bits', 'bindings-0', 'bindings-1'];
 
 function abi1Counters(raw: Buffer, cpus: number): Counters {
-  const c: Counters = { lookups: 0n, misses: 0n, errBadSocket: 0n, errWrongFamily: 0n, errWrongProtocol: 0n, errOther: 0n };
+  const c: Counters = noCounters();
   for (let i = 0; i < cpus; i++) {
     const o = i * Sizes.metrics;
     if (o + Sizes.metrics > raw.length) break;
@@ -124,10 +137,10 @@ export function migrateAbi1(target: ResolvedTarget, meta: Meta): void {
       const oldBits = open('port_bits');
       const oldMetrics = open('dest_metrics');
       const live = ((mapLookup(reuse.get(MapPins.activeGen) as number, u32(0), 4)?.readUInt32LE(0) ?? 0) & 1) as Gen;
-      const object = loadDispatcher(limits, reuse);
+      const object = loadDispatcher(limits, reuse, undefined, target.bpffs);
       try {
         const fd = (name: string): number => object.mapFd(name);
-        mapUpdate(fd(MapPins.config), u32(0), encodeConfig(limits));
+        mapUpdate(fd(MapPins.config), u32(0), encodeConfig(limits, netnsCookieFor(target.netns)));
         for (const g of [0, 1] as const) {
           const trieId = mapLookup(oldOuter, u32(g), 4)?.readUInt32LE(0) ?? 0;
           if (trieId === 0) throw new ManifoldError('ERR_STALE_STATE', `the ABI 1 state has no binding table for generation ${g}; "manifold load" replaces it (bindings are lost)`);
@@ -142,7 +155,7 @@ export function migrateAbi1(target: ResolvedTarget, meta: Meta): void {
           mapUpdate(fd(MapPins.exact), u32(g), u32(hash));
           pins.pin(hash, innerPin(g, Place.hash));
           const gm = mapLookup(oldGenMeta, u32(g), 8) ?? Buffer.alloc(8);
-          mapUpdate(fd(MapPins.genMeta), u32(g), encodeGenMeta({ wildPlus1: [gm[0] ?? 0, gm[1] ?? 0, gm[2] ?? 0, gm[3] ?? 0], trieSlots: 0xf, exactLens: [[], [], [], []] }));
+          mapUpdate(fd(MapPins.genMeta), u32(g), encodeGenMeta({ wildPlus1: [gm[0] ?? 0, gm[1] ?? 0, gm[2] ?? 0, gm[3] ?? 0], trieSlots: 0xf, exactLens: [[], [], [], []], flags: 0 }));
           mapUpdate(fd(MapPins.genState), u32(g), encodeGenState({ seq: g === live ? 1n : 0n, flags: g === live ? 0 : GEN_STALE, exactCapacity: INITIAL_EXACT_CAPACITY, exactCount: 0, txid: 0n }));
           // Port bits: ABI 1 had one bit per port (64 per word); every named port becomes an "other" port (looked up in the trie).
           const keys: number[] = [];
@@ -187,7 +200,7 @@ export function migrateAbi1(target: ResolvedTarget, meta: Meta): void {
           copied.set(id, c);
           mapUpdate(fd(MapPins.metrics), u32(id), encodeCounters(c));
         }
-        for (const name of [MapPins.config, MapPins.genMeta, MapPins.genState, MapPins.portWords, MapPins.tries, MapPins.exact, MapPins.destInfo, MapPins.metrics]) {
+        for (const name of [MapPins.config, MapPins.genMeta, MapPins.genState, MapPins.portWords, MapPins.tries, MapPins.exact, MapPins.destInfo, MapPins.destTarget, MapPins.metrics, MapPins.metrics2, MapPins.nsMetrics]) {
           pins.pin(fd(name), name);
         }
         pins.pin(object.progFd, ObjectPins.program);
@@ -225,5 +238,47 @@ export function migrateAbi1(target: ResolvedTarget, meta: Meta): void {
     }
   } finally {
     closeFd(linkFd);
+  }
+}
+
+/** Maps new in ABI 3. */
+const ABI3_NEW = [MapPins.destTarget, MapPins.metrics2, MapPins.nsMetrics];
+
+/** Migrate the state of `target` (marker `meta`, ABI 2) to ABI 3. The caller holds the writers' lock and writes the marker after. */
+export function migrateAbi2(target: ResolvedTarget, meta: Meta): void {
+  const dir = target.stateDir;
+  const pins = new PinDir(dir, true, { uid: meta.ownerUid, gid: meta.ownerGid });
+  const reuse = new Map<string, number>();
+  let linkFd = -1;
+  try {
+    for (const name of Object.values(MapPins)) {
+      const fd = pins.tryOpenMap(name);
+      if (fd !== null) reuse.set(name, fd);
+      else if (!ABI3_NEW.includes(name as (typeof ABI3_NEW)[number])) throw new ManifoldError('ERR_STALE_STATE', `the ABI 2 state has no ${name} map: "manifold load" replaces it (bindings are lost)`);
+    }
+    const cfgFd = reuse.get(MapPins.config) as number;
+    const raw = mapLookup(cfgFd, u32(0), Sizes.config);
+    if (!raw) throw new ManifoldError('ERR_STALE_STATE', `the state ${dir} has no configuration: run "manifold load" to replace it`);
+    const limits = decodeConfig(raw);
+    const object = loadDispatcher(limits, reuse, undefined, target.bpffs);
+    try {
+      mapUpdate(cfgFd, u32(0), encodeConfig(limits, netnsCookieFor(target.netns)));
+      for (const name of ABI3_NEW) if (!reuse.has(name)) pins.pin(object.mapFd(name), name);
+      step('migrate3-prepared');
+      linkFd = objGet(path.join(dir, ObjectPins.link));
+      const oldProg = progFdById(linkInfo(linkFd).progId);
+      try {
+        linkUpdate(linkFd, object.progFd, oldProg);
+      } finally {
+        closeFd(oldProg);
+      }
+      step('migrate3-switched');
+      pins.pin(object.progFd, ObjectPins.program);
+    } finally {
+      object.close();
+    }
+  } finally {
+    for (const fd of reuse.values()) closeFd(fd);
+    if (linkFd >= 0) closeFd(linkFd);
   }
 }

@@ -11,7 +11,8 @@ import { ManifoldError } from '../errors.js';
 import { BPF_SK_LOOKUP, linkInfo, mapLookup, objGet } from '../sys/bpf.js';
 import { SysError } from '../sys/errno.js';
 import { closeFd } from '../sys/libc.js';
-import { decodeConfig, decodeMeta, u32, type Meta } from './kernel-codec.js';
+import { decodeConfig, decodeConfigCookie, decodeMeta, u32, type Meta } from './kernel-codec.js';
+import { openRegistry, type DiscoveryRegistry } from '../discovery/registry.js';
 import { KernelMaps, MapPins } from './kernel-maps.js';
 import { lockWriters, removeLockDir, type WriterLock } from './lock.js';
 import type { Limits } from './maps.js';
@@ -112,6 +113,9 @@ export class State {
   readonly dir: PinDir;
   readonly maps: KernelMaps;
   readonly lock: WriterLock | null;
+  /** The namespace cookie stored at load (0: unknown). */
+  readonly netnsCookie: bigint;
+  private registry: DiscoveryRegistry | null | undefined;
 
   private constructor(target: ResolvedTarget, write: boolean, meta: Meta, lock: WriterLock | null) {
     this.target = target;
@@ -125,10 +129,20 @@ export class State {
       const raw = mapLookup(cfgFd, u32(0), Sizes.config);
       if (!raw) throw new ManifoldError('ERR_STALE_STATE', `the state ${target.stateDir} has no configuration: run "manifold load" to replace it`);
       limits = decodeConfig(raw);
+      this.netnsCookie = decodeConfigCookie(raw);
     } finally {
       closeFd(cfgFd);
     }
-    this.maps = new KernelMaps(this.dir, limits);
+    this.maps = new KernelMaps(this.dir, limits, () => this.targetRegistry());
+  }
+
+  /**
+   * Listener discovery's target addresses of this namespace, for writers,
+   * while discovery is enabled on the bpffs (null otherwise). Opened on first use.
+   */
+  targetRegistry(): DiscoveryRegistry | null {
+    if (this.registry === undefined) this.registry = this.write ? openRegistry(this.target.bpffs, this.netnsCookie, this.target.netns) : null;
+    return this.registry;
   }
 
   /** Open (and, for writers, lock) the state of a namespace. */
@@ -176,6 +190,8 @@ export class State {
   /** Release the lock and every fd. */
   close(): void {
     this.maps.close();
+    this.registry?.close();
+    this.registry = undefined;
     this.lock?.close();
   }
 }

@@ -12,7 +12,7 @@ import { copyMeta, emptyMeta, Place, type GenMeta, type PlaceId } from '../core/
 import { SysError } from '../sys/errno.js';
 import {
   noCounters, type BindingValue, type Counters, type DestInfo, type DestKey, type DestRecord, type DispatcherMaps, type Gen,
-  type GenState, type Limits, type SocketHandle,
+  type GenState, type Limits, type NamespaceCounters, type SocketHandle, type TargetAddress, type TargetRegistry, targetAddressKey,
 } from './maps.js';
 
 const ENOENT = 2;
@@ -46,6 +46,34 @@ function destText(k: DestKey): string {
   return `${k.domain}:${k.protocol}:${k.label}`;
 }
 
+/** A copy of a DestInfo as the kernel keeps it: the target only where the kind says "target". */
+function copyInfo(d: DestInfo): DestInfo {
+  const out: DestInfo = { kind: d.kind, slot: d.slot };
+  if (d.kind === DestKind.target && d.target) out.target = { domain: d.target.domain, addr: Uint8Array.from(d.target.addr), port: d.target.port };
+  return out;
+}
+
+/** An in-memory TargetRegistry (listener discovery's disc_targets of one namespace). */
+export class TwinRegistry implements TargetRegistry {
+  readonly refs = new Map<string, { address: TargetAddress; refs: number }>();
+  /** Addresses whose existing sockets were registered (0 → n), in order. */
+  readonly seeded: string[] = [];
+
+  registered(): { address: TargetAddress; refs: number }[] {
+    return [...this.refs.values()].map((e) => ({ address: { ...e.address, addr: Uint8Array.from(e.address.addr) }, refs: e.refs }));
+  }
+
+  setRefs(address: TargetAddress, refs: number): void {
+    const k = targetAddressKey(address);
+    if (refs <= 0) {
+      this.refs.delete(k);
+      return;
+    }
+    if (!this.refs.has(k)) this.seeded.push(k);
+    this.refs.set(k, { address: { ...address, addr: Uint8Array.from(address.addr) }, refs });
+  }
+}
+
 /** In-memory maps. */
 export class TwinMaps implements DispatcherMaps {
   readonly limits: Limits;
@@ -54,10 +82,14 @@ export class TwinMaps implements DispatcherMaps {
   private readonly dests = new Map<string, DestRecord>();
   private readonly slots: (bigint | null)[];
   private readonly metrics: Counters[];
+  private readonly ns: NamespaceCounters = { deferred: 0n };
+  /** Listener discovery's target addresses (null: discovery not enabled). */
+  registry: TargetRegistry | null;
   /** Writes so far (tests use it to count the work an operation did). */
   writes = 0;
 
-  constructor(limits: Partial<Limits> = {}) {
+  constructor(limits: Partial<Limits> = {}, registry: TargetRegistry | null = null) {
+    this.registry = registry;
     const maxIds = limits.maxIds ?? DEFAULT_MAX_IDS;
     this.limits = { maxIds, sockSlots: limits.sockSlots ?? maxIds * 2, maxBindings: limits.maxBindings ?? MAX_BINDINGS };
     this.gens = [emptyGeneration(maxIds), emptyGeneration(maxIds)];
@@ -156,13 +188,13 @@ export class TwinMaps implements DispatcherMaps {
   }
 
   destInfo(gen: Gen): DestInfo[] {
-    return this.gens[gen].destInfo.map((d) => ({ ...d }));
+    return this.gens[gen].destInfo.map(copyInfo);
   }
 
   setDestInfo(gen: Gen, id: number, info: DestInfo): void {
     if (id < 0 || id >= this.limits.maxIds) throw new SysError('bpf_map_update_elem', 7 /* E2BIG */);
     this.writes++;
-    this.gens[gen].destInfo[id] = { ...info };
+    this.gens[gen].destInfo[id] = copyInfo(info);
   }
 
   destinations(): DestRecord[] {
@@ -216,6 +248,14 @@ export class TwinMaps implements DispatcherMaps {
     this.metrics[id] = noCounters();
   }
 
+  namespaceCounters(): NamespaceCounters {
+    return { ...this.ns };
+  }
+
+  targetRegistry(): TargetRegistry | null {
+    return this.registry;
+  }
+
   /** Twin only: the kernel drops a closed socket from every slot holding it. */
   closeSocket(cookie: bigint): void {
     for (let i = 0; i < this.slots.length; i++) if (this.slots[i] === cookie) this.slots[i] = null;
@@ -225,5 +265,6 @@ export class TwinMaps implements DispatcherMaps {
   count(id: number, field: keyof Counters, n = 1n): void {
     const c = this.metrics[id];
     if (c) c[field] += n;
+    if (field === 'deferred') this.ns.deferred += n;
   }
 }

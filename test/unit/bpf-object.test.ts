@@ -22,7 +22,7 @@ import { AttachType, LINK_TYPE_CGROUP, MapType } from '../../src/sys/bpf.js';
 import { CLONE_NEWNET, SO_NETNS_COOKIE } from '../../src/sys/netns.js';
 import {
   DEFAULT_MAX_IDS, destInfoIndex, EXACT_LENS, GEN_DIRTY, GEN_STALE, MANIFOLD_ABI, MAX_BINDINGS, MAX_LABEL_BYTES, PORT_FIRST, PORT_OTHER, PORT_WORDS,
-  portShift, portWordIndex, destConfigBit, SLOTS, Sizes, slotOf, trieSlot, DestKind,
+  portShift, portWordIndex, destConfigBit, POLICY_EXPLICIT_FIRST, SLOTS, Sizes, slotOf, trieSlot, DestKind,
 } from '../../src/core/layout.js';
 
 const object = path.join(ROOT, 'bpf', 'manifold.bpf.o');
@@ -103,6 +103,9 @@ test('BTF struct sizes of the object match src/core/layout.ts', () => {
   assert.is(size('dest_value'), Sizes.destValue);
   assert.is(size('dest_metrics'), Sizes.metrics);
   assert.is(size('dest_info'), Sizes.destInfo);
+  assert.is(size('dest_target'), Sizes.destTarget);
+  assert.is(size('dest_metrics2'), Sizes.metrics2);
+  assert.is(size('ns_metrics'), Sizes.nsMetrics);
   assert.is(size('gen_meta'), Sizes.genMeta);
   assert.is(size('gen_state'), Sizes.genState);
   assert.is(size('manifold_meta'), Sizes.meta);
@@ -114,11 +117,13 @@ test('constants and index formulas of bpf/manifold.h match src/core/layout.ts', 
   const calls = samples.map(([g, s, p]) => `printf("%u %u %u %u %u %u\\n", MANIFOLD_PORT_WORD(${g}, ${s}, ${p}), MANIFOLD_PORT_SHIFT(${p}), MANIFOLD_TRIE_SLOT(${g}, ${s! & 1}), MANIFOLD_DEST_INFO(${p}, ${g}), MANIFOLD_SLOT(${s! & 2}, ${s! & 1}), MANIFOLD_DEST_CONFIG(${g}));`).join('\n');
   const lines = compileAndRun(
     `#include <stdio.h>
+#include <stddef.h>
 #include "manifold.h"
 int main(void) {
   printf("%d %d %d %d %d %d %d\\n", MANIFOLD_ABI, MANIFOLD_MAX_LABEL_LEN, MANIFOLD_MAX_BINDINGS, MANIFOLD_DEFAULT_MAX_IDS, MANIFOLD_PORT_WORDS, MANIFOLD_SLOTS, MANIFOLD_EXACT_LENS);
-  printf("%d %d %u %u %d %d\\n", MANIFOLD_PORT_FIRST, MANIFOLD_PORT_OTHER, MANIFOLD_GEN_DIRTY, MANIFOLD_GEN_STALE, MANIFOLD_DEST_NONE, MANIFOLD_DEST_SOCKET);
-  printf("%zu %zu %zu %zu %zu %zu %zu %zu %zu %zu %zu\\n", sizeof(struct binding_key), sizeof(struct binding_value), sizeof(port_word_t), sizeof(struct gen_meta), sizeof(struct gen_state), sizeof(struct dest_info), sizeof(struct dest_key), sizeof(struct dest_value), sizeof(struct dest_metrics), sizeof(struct manifold_meta), sizeof(struct manifold_config));
+  printf("%d %d %u %u %d %d %d %u\\n", MANIFOLD_PORT_FIRST, MANIFOLD_PORT_OTHER, MANIFOLD_GEN_DIRTY, MANIFOLD_GEN_STALE, MANIFOLD_DEST_NONE, MANIFOLD_DEST_SOCKET, MANIFOLD_DEST_TARGET, MANIFOLD_POLICY_EXPLICIT_FIRST);
+  printf("%zu %zu %zu %zu %zu %zu %zu %zu %zu %zu %zu %zu %zu %zu\\n", sizeof(struct binding_key), sizeof(struct binding_value), sizeof(port_word_t), sizeof(struct gen_meta), sizeof(struct gen_state), sizeof(struct dest_info), sizeof(struct dest_key), sizeof(struct dest_value), sizeof(struct dest_metrics), sizeof(struct manifold_meta), sizeof(struct manifold_config), sizeof(struct dest_target), sizeof(struct dest_metrics2), sizeof(struct ns_metrics));
+  printf("%zu %zu %zu\\n", offsetof(struct gen_meta, flags), offsetof(struct dest_target, port), offsetof(struct dest_target, family));
   ${calls}
   return 0;
 }
@@ -126,11 +131,13 @@ int main(void) {
     [`-I${path.join(ROOT, 'bpf')}`],
   );
   assert.is(lines[0], [MANIFOLD_ABI, MAX_LABEL_BYTES, MAX_BINDINGS, DEFAULT_MAX_IDS, PORT_WORDS, SLOTS, EXACT_LENS].join(' '));
-  assert.is(lines[1], [PORT_FIRST, PORT_OTHER, GEN_DIRTY, GEN_STALE, DestKind.none, DestKind.socket].join(' '));
-  assert.is(lines[2], [Sizes.bindingKey, Sizes.bindingValue, Sizes.portWord, Sizes.genMeta, Sizes.genState, Sizes.destInfo, Sizes.destKey, Sizes.destValue, Sizes.metrics, Sizes.meta, Sizes.config].join(' '), 'struct sizes');
+  assert.is(lines[1], [PORT_FIRST, PORT_OTHER, GEN_DIRTY, GEN_STALE, DestKind.none, DestKind.socket, DestKind.target, POLICY_EXPLICIT_FIRST].join(' '));
+  assert.is(lines[2], [Sizes.bindingKey, Sizes.bindingValue, Sizes.portWord, Sizes.genMeta, Sizes.genState, Sizes.destInfo, Sizes.destKey, Sizes.destValue, Sizes.metrics, Sizes.meta, Sizes.config, Sizes.destTarget, Sizes.metrics2, Sizes.nsMetrics].join(' '), 'struct sizes');
+  // Offsets the codec (src/state/kernel-codec.ts) writes at: gen_meta.flags, dest_target.port and .family.
+  assert.is(lines[3], '5 16 18', 'field offsets');
   samples.forEach(([g, s, p], i) => {
     const slot = slotOf(s! & 2 ? 'ipv6' : 'ipv4', s! & 1 ? 'udp' : 'tcp');
-    assert.is(lines[i + 3], [portWordIndex(g!, s!, p!), portShift(p!), trieSlot(g!, (s! & 1) === 1), destInfoIndex(p!, g!), slot, destConfigBit(g!)].join(' '), `sample ${i}`);
+    assert.is(lines[i + 4], [portWordIndex(g!, s!, p!), portShift(p!), trieSlot(g!, (s! & 1) === 1), destInfoIndex(p!, g!), slot, destConfigBit(g!)].join(' '), `sample ${i}`);
   });
 });
 

@@ -6,6 +6,7 @@ import { enable, disable } from '../../discovery/lifecycle.js';
 import { discoveryStatus, type DiscoveryStatus } from '../../discovery/status.js';
 import { registrationText, watch } from '../../discovery/watch.js';
 import type { SeedSummary } from '../../discovery/seed.js';
+import type { DispatcherRelink } from '../../ops/discovery-dispatchers.js';
 import { emitEvent, Priority } from '../../log/events.js';
 import { notifyReady, notifyStatus } from '../../log/notify.js';
 import { info, out, outJson } from '../output.js';
@@ -13,6 +14,13 @@ import { targetOf, type GlobalArgs } from '../context.js';
 import { commandHelp } from '../help.js';
 
 type Args = GlobalArgs & { cgroup?: string };
+
+function dispatcherLines(list: DispatcherRelink[], enabled: boolean): void {
+  for (const d of list) {
+    if (d.error) info(`manifold: warning: dispatcher ${d.stateDir}: ${d.error}`);
+    else info(`manifold: dispatcher ${d.stateDir} ${enabled ? `uses listener discovery (${d.targets} target address(es) registered)` : 'no longer uses listener discovery'}`);
+  }
+}
 
 function seedText(s: SeedSummary): string {
   const parts = [`${s.indexed.tcp} TCP listener(s) and ${s.indexed.udp} UDP socket(s) indexed`];
@@ -83,8 +91,9 @@ export function discoveryCommands(y: Argv<GlobalArgs>): Argv<GlobalArgs> {
             });
             info(`manifold: enabled listener discovery on cgroup ${r.cgroup.path}: ${text}`);
           }
+          dispatcherLines(r.dispatchers, true);
           if (args.json) {
-            outJson({ enabled: true, alreadyEnabled: r.alreadyEnabled, stateDir: r.stateDir, cgroup: { path: r.cgroup.path, id: r.cgroup.id }, replaced: r.replaced, seed: r.seed });
+            outJson({ enabled: true, alreadyEnabled: r.alreadyEnabled, stateDir: r.stateDir, cgroup: { path: r.cgroup.path, id: r.cgroup.id }, replaced: r.replaced, seed: r.seed, dispatchers: r.dispatchers });
           }
           return;
         }
@@ -93,6 +102,7 @@ export function discoveryCommands(y: Argv<GlobalArgs>): Argv<GlobalArgs> {
           emitEvent('discovery-disable', Priority.notice, `disabled listener discovery${r.cgroupPath ? ` on cgroup ${r.cgroupPath}` : ''}`, {
             CGROUP: r.cgroupPath, STATE_DIR: r.stateDir,
           });
+          dispatcherLines(r.dispatchers, false);
           info(`manifold: disabled listener discovery (detached ${r.detached.length ? r.detached.join(', ') : 'nothing'}; removed ${r.stateDir})`);
           if (args.json) outJson({ disabled: true, ...r });
           return;

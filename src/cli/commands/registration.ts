@@ -23,7 +23,7 @@ function report(args: GlobalArgs, regs: Registration[]): void {
     });
   }
   if (args.json) outJson(regs.length === 1 ? regs[0] : regs);
-  else for (const r of regs) out(`${r.destination} socket=${r.cookie} ${r.action}${r.previousCookie && r.action === 'replaced' ? ` (was ${r.previousCookie})` : ''}`);
+  else for (const r of regs) out(`${r.destination} socket=${r.cookie} ${r.action}${r.action === 'replaced' ? ` (was ${r.previousCookie ?? `target ${r.previousTarget}`})` : ''}`);
   notifyStatus(`registered ${regs.map((r) => `${r.destination} (socket ${r.cookie}, ${r.action})`).join(', ')}`);
 }
 
