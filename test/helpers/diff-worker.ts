@@ -1,7 +1,7 @@
 /**
  * Differential worker (runs inside a test namespace, as root): applies one
  * seeded random sequence of operations — bind, unbind, apply, apply --config, register,
- * close a socket, unregister — to the real maps of a freshly loaded state
+ * close a socket, unregister, target, untarget, policy — to the real maps of a freshly loaded state
  * AND to the in-memory twin, and after every operation compares everything
  * both hold. Argument: JSON {bpffs, seed, steps}. Prints one JSON line
  * {ok, steps, mismatch?}.
@@ -10,7 +10,8 @@ import dgram from 'node:dgram';
 import net from 'node:net';
 import { BindingList } from '../../src/core/binding-list.js';
 import { DestKind } from '../../src/core/layout.js';
-import { parsePrefix, type Protocol } from '../../src/core/net.js';
+import { parseAddress, parsePrefix, type Protocol } from '../../src/core/net.js';
+import { removeTargets, setPolicy, setTargets } from '../../src/ops/target.js';
 import { apply } from '../../src/ops/apply.js';
 import { applyConfig } from '../../src/ops/apply-config.js';
 import { BindingSetBuilder } from '../../src/ops/binding-set.js';
@@ -51,7 +52,8 @@ function snapshot(maps: DispatcherMaps): string {
     });
     const info: string[] = [];
     maps.destInfo(g).forEach((d, id) => {
-      if (d.kind !== DestKind.none || d.slot !== 0) info.push(`${id}:${d.kind}/${d.slot}`);
+      const t = d.target ? `/${d.target.domain}/${Buffer.from(d.target.addr).toString('hex')}/${d.target.port}` : '';
+      if (d.kind !== DestKind.none || d.slot !== 0) info.push(`${id}:${d.kind}/${d.slot}${t}`);
     });
     const st = maps.genState(g);
     return { state: `${st.seq}/${st.flags}/${st.exactCapacity}/${st.exactCount}/${st.txid}`, meta: JSON.stringify(maps.genMeta(g)), words, bindings: bindings.sort(), info };
@@ -77,6 +79,8 @@ function outcome(fn: () => unknown): string {
 
 const LABELS = ['a', 'b', 'c', 'web', 'dns'];
 const PREFIXES4 = ['0.0.0.0/0', '10.0.0.0/8', '10.1.0.0/16', '10.1.2.0/24', '10.1.2.0/28', '10.1.2.3/32', '10.1.2.4/32', '192.0.2.0/24', '192.0.2.77/32', '10.1.2.0/25', '10.1.2.0/26', '10.1.2.0/27', '10.1.2.0/29', '10.1.2.0/30'];
+const TARGETS4 = ['127.0.0.5', '127.0.0.6', '0.0.0.0'];
+const TARGETS6 = ['fd00::5', 'fd00::6', '::'];
 const PREFIXES6 = ['::/0', '2001:db8::/32', '2001:db8::/64', '2001:db8::1/128', 'fd00::5/128'];
 
 async function main(): Promise<void> {
@@ -122,7 +126,7 @@ async function main(): Promise<void> {
         both(`bind ${label} ${protocol} ${prefix.len} ${port}-${last}`, (m) => bind(m, { label, protocol, prefix, ports: { first: port, last }, force: true }));
       } else if (op < 0.5) {
         both(`unbind ${label} ${protocol} ${prefix.len} ${port}-${last}`, (m) => unbind(m, { label, protocol, prefix, ports: { first: port, last } }));
-      } else if (op < 0.62) {
+      } else if (op < 0.58) {
         const builder = new BindingSetBuilder(kernel.limits.maxBindings);
         const n = Math.floor(r() * (r() < 0.2 ? 300 : 12));
         for (let i = 0; i < n; i++) {
@@ -142,7 +146,7 @@ async function main(): Promise<void> {
           const prune = r() < 0.3;
           both(`apply --config ${set.list.count} ${[...labels].join(',')}${incomplete ? ' incomplete' : ''}${prune ? ' prune' : ''}`, (m) => applyConfig(m, { set: copy(), labels, incomplete, prune }, false, { force: true }));
         }
-      } else if (op < 0.78) {
+      } else if (op < 0.7) {
         let info: SocketInfo;
         let close: () => Promise<void>;
         if (protocol === 'tcp') {
@@ -158,7 +162,19 @@ async function main(): Promise<void> {
         }
         sockets.push({ info, close });
         both(`register ${label} ${info.protocol}`, (m) => registerSockets(m, netnsIno, [{ label, socket: info, what: 'test socket' }]));
-      } else if (op < 0.88 && sockets.length > 0) {
+      } else if (op < 0.78) {
+        const address = parseAddress(pick(v6 ? TARGETS6 : TARGETS4));
+        const tport = r() < 0.6 ? 0 : 8080 + Math.floor(r() * 2);
+        const protocols: Protocol[] = r() < 0.5 ? [protocol] : ['tcp', 'udp'];
+        const assignments = protocols.map((p) => ({ key: { label, domain: address.domain, protocol: p }, target: { domain: address.domain, addr: address.addr, port: tport } }));
+        both(`target ${label} ${protocols.join('+')} ${Buffer.from(address.addr).toString('hex')} ${tport}`, (m) => setTargets(m, assignments));
+      } else if (op < 0.83) {
+        const req = r() < 0.5 ? { label } : { label, domain: v6 ? ('ipv6' as const) : ('ipv4' as const), protocol };
+        both(`untarget ${JSON.stringify(req)}`, (m) => removeTargets(m, req));
+      } else if (op < 0.86) {
+        const explicitFirst = r() < 0.5;
+        both(`policy explicit-first ${explicitFirst}`, (m) => setPolicy(m, { explicitFirst }));
+      } else if (op < 0.92 && sockets.length > 0) {
         const i = Math.floor(r() * sockets.length);
         const s = sockets.splice(i, 1)[0]!;
         await s.close();

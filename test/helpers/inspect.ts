@@ -5,8 +5,14 @@
  */
 import { DestKind, destConfigBit } from '../../src/core/layout.js';
 import { formatPrefix } from '../../src/core/net.js';
-import type { DispatcherMaps, Gen } from '../../src/state/maps.js';
+import { targetAddressKey, type DispatcherMaps, type Gen } from '../../src/state/maps.js';
 import { withState } from '../../src/state/state.js';
+import { wantedTargets } from '../../src/ops/targets-sync.js';
+import { discoveryDir } from '../../src/discovery/paths.js';
+import { DiscoveryState } from '../../src/discovery/state.js';
+import { targetsOf } from '../../src/discovery/targets.js';
+import { protocolName } from '../../src/core/net.js';
+import fs from 'node:fs';
 import type { TestEnv } from './env.js';
 
 /** One generation, as text. */
@@ -15,10 +21,12 @@ export interface GenReport {
   flags: number;
   /** "label proto prefix port", sorted. */
   bindings: string[];
-  /** "label:slot" of destinations with a socket kind, sorted. */
+  /** "label:slot" of destinations with a socket kind and "label:target:HEX:PORT" of target-served ones, sorted. */
   sockets: string[];
   /** Labels whose destinations carry this generation's config bit (apply --config), sorted, each once. */
   configured: string[];
+  /** gen_meta.flags (the policy). */
+  policy: number;
 }
 
 /** The whole state, as text. */
@@ -27,8 +35,12 @@ export interface StateReport {
   gens: [GenReport, GenReport];
   /** "domain:protocol:label id refs0 refs1", sorted. */
   destinations: string[];
-  /** Destination labels with a live socket. */
+  /** Destinations served by a live socket or an address target. */
   live: string[];
+  /** Listener discovery's target addresses of the namespace ("tcp HEX refs", sorted), null when discovery is not enabled. */
+  registered: string[] | null;
+  /** What the live generation's targets need registered, in the same form. */
+  wanted: string[];
 }
 
 function genReport(maps: DispatcherMaps, g: Gen, labels: Map<number, string>): GenReport {
@@ -39,9 +51,20 @@ function genReport(maps: DispatcherMaps, g: Gen, labels: Map<number, string>): G
   const sockets: string[] = [];
   maps.destInfo(g).forEach((d, id) => {
     if (d.kind === DestKind.socket && labels.has(id)) sockets.push(`${labels.get(id)}:${d.slot}`);
+    if (d.kind === DestKind.target && labels.has(id)) sockets.push(`${labels.get(id)}:target:${Buffer.from(d.target?.addr ?? []).toString('hex')}:${d.target?.port}`);
   });
   const configured = [...new Set(maps.destinations().filter((d) => (d.flags & destConfigBit(g)) !== 0).map((d) => d.label))].sort();
-  return { seq: st.seq, flags: st.flags, bindings: bindings.sort(), sockets: sockets.sort(), configured };
+  return { seq: st.seq, flags: st.flags, bindings: bindings.sort(), sockets: sockets.sort(), configured, policy: maps.genMeta(g).flags };
+}
+
+function registeredTargets(bpffs: string, netns: bigint): string[] | null {
+  if (!fs.existsSync(discoveryDir(bpffs))) return null;
+  const st = DiscoveryState.open(bpffs, false);
+  try {
+    return targetsOf(st, netns).map((t) => `${protocolName(t.proto)} ${Buffer.from(t.addr).toString('hex')} ${t.refs}`).sort();
+  } finally {
+    st.close();
+  }
 }
 
 /** Read the state of a test namespace (null when not loaded). */
@@ -54,13 +77,16 @@ export function inspectTestState(env: TestEnv): StateReport {
     const info = maps.destInfo(active);
     const live = dests.filter((d) => {
       const i = info[d.id];
-      return i && i.kind === DestKind.socket && maps.socketCookie(i.slot) !== null;
+      return i && ((i.kind === DestKind.socket && maps.socketCookie(i.slot) !== null) || i.kind === DestKind.target);
     });
+    const wanted = [...wantedTargets([info], new Map(dests.map((d) => [d.id, d.protocol]))).values()].map((w) => `${targetAddressKey(w.address)} ${w.refs}`).sort();
     return {
       active,
       gens: [genReport(maps, 0, labels), genReport(maps, 1, labels)],
       destinations: dests.map((d) => `${d.domain}:${d.protocol}:${d.label} ${d.id} ${d.refs[0]} ${d.refs[1]}`).sort(),
       live: live.map((d) => `${d.domain}:${d.protocol}:${d.label}`).sort(),
+      registered: registeredTargets(env.bpffs, s.netnsCookie),
+      wanted,
     };
   });
 }
@@ -68,9 +94,11 @@ export function inspectTestState(env: TestEnv): StateReport {
 /**
  * Problems with the invariants a completed write leaves: the live
  * generation clean; the other one either clean, in sync and equal (also
- * in the labels it marks as configured), or marked STALE (rebuilt before
- * its next use, by design after a rebuild); reference counts equal to the
- * live bindings; no destination without bindings and without a live socket.
+ * in the labels it marks as configured and the policy), or marked STALE
+ * (rebuilt before its next use, by design after a rebuild); reference
+ * counts equal to the live bindings; no destination without bindings and
+ * without a live socket or a target; listener discovery's target addresses
+ * of the namespace equal to what the live targets use.
  */
 export function invariantProblems(r: StateReport): string[] {
   const out: string[] = [];
@@ -83,6 +111,10 @@ export function invariantProblems(r: StateReport): string[] {
     if (other.bindings.join('\n') !== live.bindings.join('\n')) out.push('the two generations hold different bindings');
     if (other.sockets.join('\n') !== live.sockets.join('\n')) out.push('the two generations hold different destination info');
     if (other.configured.join('\n') !== live.configured.join('\n')) out.push(`the two generations mark different labels as configured: ${live.configured.join(',')} / ${other.configured.join(',')}`);
+    if (other.policy !== live.policy) out.push(`the two generations hold different policies (${live.policy}/${other.policy})`);
+  }
+  if (r.registered !== null && r.registered.join('\n') !== r.wanted.join('\n')) {
+    out.push(`discovery's target addresses [${r.registered.join(', ')}] are not the live targets' [${r.wanted.join(', ')}]`);
   }
   const liveLines = live.bindings;
   for (const d of r.destinations) {

@@ -6,6 +6,7 @@
 import type { CommandModule } from 'yargs';
 import { validateLabel } from '../../core/labels.js';
 import { gatherStatus, type DestinationStatus, type StatusData } from '../../ops/status.js';
+import { namespaceDiscovery } from '../../discovery/status.js';
 import { destName } from '../../ops/view.js';
 import { withState, type State } from '../../state/state.js';
 import { collapseIndices, rangeText, socketIdText, streamBindingsJson } from '../format.js';
@@ -65,6 +66,15 @@ function ownerText(d: DestinationStatus): string {
   return `${owner}${d.usable === false ? '  UNUSABLE' : ''}`;
 }
 
+function servedText(d: DestinationStatus): string {
+  if (d.target) {
+    const where = d.target.port === null ? d.target.address : `${d.target.address} port ${d.target.port}`;
+    const present = d.target.present === null ? '' : d.target.present ? ' (listening)' : ' (NOTHING LISTENING)';
+    return `target=${where}${present}  redirected=${d.redirected} no_target=${d.noTarget} to_target=${d.targetOwn}`;
+  }
+  return `${socketText(d)}${ownerText(d)}`;
+}
+
 function errorReasons(d: DestinationStatus): string {
   const parts = Object.entries(d.errorsByReason).filter(([, n]) => n > 0).map(([k, n]) => `${k}=${n}`);
   return parts.length ? ` (${parts.join(' ')})` : '';
@@ -89,8 +99,12 @@ function render(r: StatusData, label: string | undefined): void {
   out(`destinations (${r.destinations.length}):`);
   if (r.destinations.length === 0) out('  (none)');
   for (const d of r.destinations) {
-    out(`  ${destName(d)}  ${socketText(d)}${ownerText(d)}  bindings=${d.bindings}  lookups=${d.lookups} misses=${d.misses} errors=${d.errors}${errorReasons(d)}`);
+    const deferred = d.deferred > 0 ? ` deferred=${d.deferred}` : '';
+    out(`  ${destName(d)}  ${servedText(d)}  bindings=${d.bindings}  lookups=${d.lookups} misses=${d.misses} errors=${d.errors}${errorReasons(d)}${deferred}`);
   }
+  const ns = r.namespace;
+  const disc = ns.discovery === null ? '' : ns.discovery.active ? 'active' : ns.discovery.enabled ? 'enabled, not active' : 'not enabled';
+  out(`policy: explicit-first ${ns.explicitFirst ? 'on' : 'off'} (deferred=${ns.deferred}); listener discovery ${disc}`);
   const c = r.capacity;
   out(`capacity: bindings ${c.bindings.used}/${c.bindings.max}, destinations ${c.destinations.used}/${c.destinations.max}, sockets ${c.sockets.used}/${c.sockets.max}`);
   if (r.memory) out(`kernel memory: ${kib(r.memory.total)} locked by the state's maps`);
@@ -108,7 +122,7 @@ function renderJson(s: State, r: StatusData, label: string | undefined): void {
   outRaw(escapeJson(`${JSON.stringify(head, null, 2).slice(0, -2)},\n  "bindings": `));
   streamBindingsJson(r.bindings!, order, labelOf);
   const destinations = r.destinations.map((d) => ({ ...d, sk: d.socket === null ? null : BigInt(d.socket).toString(16) }));
-  const rest = JSON.stringify({ destinations, warnings: r.warnings, capacity: r.capacity, kernelMemory: r.memory }, null, 2);
+  const rest = JSON.stringify({ namespace: r.namespace, destinations, warnings: r.warnings, capacity: r.capacity, kernelMemory: r.memory }, null, 2);
   outRaw(escapeJson(`,\n${rest.slice(2)}\n`));
 }
 
@@ -145,11 +159,12 @@ export const statusCommand: CommandModule<GlobalArgs, StatusArgs> = {
   handler: (args) => {
     const label = args.label === undefined ? undefined : validateLabel(args.label);
     withState(openOptions(args, false), (s) => {
+      const discovery = namespaceDiscovery(s.target.bpffs, s.netnsCookie);
       if (args.summary) {
-        renderSummary(s, gatherStatus(s.maps, s.target.netnsIno, { label, bindings: false }), args.json);
+        renderSummary(s, gatherStatus(s.maps, s.target.netnsIno, { label, bindings: false, discovery }), args.json);
         return;
       }
-      const r = gatherStatus(s.maps, s.target.netnsIno, { label, bindings: true });
+      const r = gatherStatus(s.maps, s.target.netnsIno, { label, bindings: true, discovery });
       if (args.json) renderJson(s, r, label);
       else render(r, label);
     });
