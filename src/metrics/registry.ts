@@ -71,6 +71,29 @@ export function createExporterRegistry(source: SnapshotSource): ExporterRegistry
     },
   });
   destGauge(registry, source, 'manifold_bindings', 'Bindings (prefix, port) of the live generation steering to the destination.', (d) => d.bindings);
+  destCounter(registry, source, 'manifold_redirected_total', 'Lookups assigned to the socket listening on the destination\'s address target (listener discovery).', (d) => d.redirected);
+  destCounter(registry, source, 'manifold_no_target_total', 'Lookups refused because the destination\'s address target had no usable socket (or listener discovery is not enabled).', (d) => d.noTarget);
+  destCounter(registry, source, 'manifold_target_own_total', 'Lookups addressed to the target address and port itself, passed to the kernel\'s own lookup while no target socket was registered.', (d) => d.targetOwn);
+  destCounter(registry, source, 'manifold_deferred_total', 'Lookups that matched a binding of the destination but were handed to an explicit listener on their exact address and port (policy explicit-first).', (d) => d.deferred);
+  destGauge(registry, source, 'manifold_destination_has_target', '1 when the destination is served by an address target (manifold target), else 0.', (d) => (d.target === null ? 0 : 1));
+  new Gauge({
+    name: 'manifold_explicit_first',
+    help: 'The namespace\'s policy "explicit listeners first" (manifold policy explicit-first on|off): 1 on, 0 off.',
+    registers: [registry],
+    collect() {
+      this.reset();
+      this.set(source.get().namespace.explicitFirst ? 1 : 0);
+    },
+  });
+  new Counter({
+    name: 'manifold_namespace_deferred_total',
+    help: 'Lookups handed to explicit listeners in the namespace, all destinations (also those removed since).',
+    registers: [registry],
+    collect() {
+      this.reset();
+      this.inc(source.get().namespace.deferred);
+    },
+  });
   destGauge(registry, source, 'manifold_destination_has_socket', '1 when a socket is registered for the destination (an open socket: the kernel removes closed ones), else 0.', (d) => (d.socket === null ? 0 : 1));
   new Gauge<'version'>({
     name: 'manifold_dispatcher_info',

@@ -4,7 +4,7 @@
  * src/ops/read.ts), read, closed. Nothing is held between scrapes.
  */
 import { withState, type OpenOptions } from '../state/state.js';
-import { gatherDestinations, type Capacity, type DestinationCounters } from '../ops/status.js';
+import { gatherDestinations, type Capacity, type DestinationCounters, type NamespaceStatus } from '../ops/status.js';
 
 /** What one scrape reads. */
 export interface MetricsSnapshot {
@@ -15,13 +15,15 @@ export interface MetricsSnapshot {
   capacity: Capacity;
   /** Kernel memory locked by the state's maps, in bytes (null when unknown). */
   memoryBytes: number | null;
+  /** The namespace's policy and deferred counter. */
+  namespace: NamespaceStatus;
 }
 
 /** Read a snapshot (throws ManifoldError when the state cannot be read). */
 export function readSnapshot(target: Omit<OpenOptions, 'write'>): MetricsSnapshot {
   return withState({ ...target, write: false }, (state) => {
     const g = gatherDestinations(state.maps);
-    return { dispatcherVersion: state.meta.version, destinations: g.destinations, capacity: g.capacity, memoryBytes: state.maps.memory()?.total ?? null };
+    return { dispatcherVersion: state.meta.version, destinations: g.destinations, capacity: g.capacity, memoryBytes: state.maps.memory()?.total ?? null, namespace: g.namespace };
   });
 }
 

@@ -4,7 +4,7 @@
  * fills a state — bindings, a registered TCP and UDP socket, counters —
  * and the current `manifold upgrade` migrates it in place: every binding,
  * socket and counter is kept, no connection fails meanwhile, and the state
- * is then a normal ABI 2 state. The migration is also killed at each of its
+ * is then a normal state of the current ABI (1 -> 2 -> 3: the ABI 3 maps are created too). The migration is also killed at each of its
  * steps; the next upgrade finishes it.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
@@ -14,6 +14,7 @@ import path from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { ROOT } from '../helpers/env.js';
+import { MANIFOLD_ABI } from '../../src/core/layout.js';
 import { setup, teardown, type Ctx } from '../helpers/suite.js';
 import { inspectTestState, invariantProblems, liveBindings } from '../helpers/inspect.js';
 
@@ -75,7 +76,7 @@ test('upgrade migrates an ABI 1 state in place: bindings, sockets and counters k
   await new Promise((r) => setTimeout(r, 500));
   const up = ctx.env.ok(['upgrade', '--json']).json as { previousAbi: number; abi: number };
   const traffic = (await loop) as { ok: number; failed: number; errors: Record<string, number> };
-  assert.equal([up.previousAbi, up.abi], [1, 2]);
+  assert.equal([up.previousAbi, up.abi], [1, MANIFOLD_ABI]);
   assert.is(traffic.failed, 0, `failed connections during the upgrade: ${JSON.stringify(traffic.errors)}`);
   assert.ok(traffic.ok > 0);
   const after = ctx.env.ok(['bindings', '--json']).json as unknown[];
@@ -89,7 +90,7 @@ test('upgrade migrates an ABI 1 state in place: bindings, sockets and counters k
   assert.is(dns.lookups, 1);
   assert.is(await ctx.agent.who('tcp', '198.51.100.9', 8002), 'web');
   assert.is(await ctx.agent.who('udp', '192.0.2.53', 53), 'dns');
-  // A normal ABI 2 state now: writes work, both generations in sync, old pins gone.
+  // A normal current-ABI state now: writes work, both generations in sync, old pins gone.
   ctx.env.ok(['bind', 'web', 'tcp', '198.51.100.20', '81']);
   assert.is(await ctx.agent.who('tcp', '198.51.100.20', 81), 'web');
   assert.equal(invariantProblems(inspectTestState(ctx.env)), []);
