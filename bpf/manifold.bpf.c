@@ -224,15 +224,27 @@ static __always_inline __u64 discovery_netns(void)
 	return cfg->netns_cookie;
 }
 
-/* Step 4: does an explicit listener own this address and port? Counted. */
-static __always_inline int defer_to_listener(__u32 id, __u8 proto, __u32 family, const __u32 *addr, __u16 port)
+/* What the target and policy steps need of a lookup (built only on their
+ * paths, so the binding search keeps its registers). */
+struct lookup_ref {
+	__u32 addr[4]; /* network byte order, as in struct bpf_sk_lookup */
+	__u32 id;      /* destination id */
+	__u32 idx;     /* MANIFOLD_DEST_INFO(id, gen) */
+	__u16 port;    /* host byte order */
+	__u8 proto;
+	__u8 family;
+};
+
+/* Step 4: does an explicit listener own this address and port? Counted.
+ * A subprogram (not inlined): the common paths do not pay for its code. */
+static __noinline int defer_to_listener(const struct lookup_ref *r)
 {
 	struct dest_metrics2 *m2;
 	struct ns_metrics *nm;
 	__u64 netns = discovery_netns();
-	__u32 zero = 0;
+	__u32 zero = 0, id = r->id;
 
-	if (!netns || !discovery_has_listener(netns, proto, family, addr, port))
+	if (!netns || !discovery_has_listener(netns, r->proto, r->family, r->addr, r->port))
 		return 0;
 	m2 = bpf_map_lookup_elem(&dest_metrics2, &id);
 	if (m2)
@@ -243,10 +255,12 @@ static __always_inline int defer_to_listener(__u32 id, __u8 proto, __u32 family,
 	return 1;
 }
 
-/* Step 6: steer to whatever listens on the destination's target. */
-static __always_inline int steer_to_target(struct bpf_sk_lookup *ctx, struct dest_metrics *m, __u32 id, __u32 idx, __u8 proto, __u32 family,
-					   const __u32 *addr, __u16 port)
+/* Step 6: steer to whatever listens on the destination's target. A
+ * subprogram, like step 4. */
+static __noinline int steer_to_target(struct bpf_sk_lookup *ctx, const struct lookup_ref *r)
 {
+	__u32 id = r->id, idx = r->idx;
+	struct dest_metrics *m = bpf_map_lookup_elem(&dest_metrics, &id);
 	struct dest_metrics2 *m2 = bpf_map_lookup_elem(&dest_metrics2, &id);
 	struct dest_target *t = bpf_map_lookup_elem(&dest_target, &idx);
 	struct bpf_sock *sk = 0;
@@ -254,15 +268,15 @@ static __always_inline int steer_to_target(struct bpf_sk_lookup *ctx, struct des
 	__u16 tport;
 	long err;
 
-	if (!t || t->family != family) {
+	if (!t || t->family != r->family) {
 		if (m2)
 			__sync_fetch_and_add(&m2->no_target, 1);
 		return SK_DROP;
 	}
-	tport = t->port ? t->port : port;
+	tport = t->port ? t->port : r->port;
 	netns = discovery_netns();
 	if (netns)
-		sk = discovery_target_sk(netns, proto, family, t->addr, tport);
+		sk = discovery_target_sk(netns, r->proto, r->family, t->addr, tport);
 	if (sk) {
 		err = bpf_sk_assign(ctx, sk, 0);
 		bpf_sk_release(sk);
@@ -275,7 +289,7 @@ static __always_inline int steer_to_target(struct bpf_sk_lookup *ctx, struct des
 	}
 	/* Traffic addressed to the target itself goes to whatever the kernel
 	 * finds there (e.g. a UDP socket not registered yet). */
-	if (port == tport && addr[0] == t->addr[0] && addr[1] == t->addr[1] && addr[2] == t->addr[2] && addr[3] == t->addr[3]) {
+	if (r->port == tport && r->addr[0] == t->addr[0] && r->addr[1] == t->addr[1] && r->addr[2] == t->addr[2] && r->addr[3] == t->addr[3]) {
 		if (m2)
 			__sync_fetch_and_add(&m2->target_own, 1);
 		return SK_PASS;
@@ -295,7 +309,8 @@ int manifold_dispatch(struct bpf_sk_lookup *ctx)
 	struct gen_meta *gm;
 	struct bpf_sock *sk;
 	__u32 zero = 0, gen, fp, port, widx, id, full, idx, len, i, bits, *genp;
-	__u32 a0 = 0, a1 = 0, a2 = 0, a3 = 0, addr[4];
+	__u32 a0 = 0, a1 = 0, a2 = 0, a3 = 0;
+	struct lookup_ref ref;
 	port_word_t *pw;
 	__u8 l1, wild;
 	void *map;
@@ -403,19 +418,19 @@ int manifold_dispatch(struct bpf_sk_lookup *ctx)
 	if (!best)
 		return SK_PASS;
 	id = best->dest_id;
-	addr[0] = a0;
-	addr[1] = a1;
-	addr[2] = a2;
-	addr[3] = a3;
-
-	if ((gm->flags & MANIFOLD_POLICY_EXPLICIT_FIRST) && defer_to_listener(id, key.protocol, key.family, addr, port))
-		return SK_PASS;
-
-	m = bpf_map_lookup_elem(&dest_metrics, &id);
 	idx = MANIFOLD_DEST_INFO(id, gen);
+	if (gm->flags & MANIFOLD_POLICY_EXPLICIT_FIRST) {
+		ref = (struct lookup_ref){ .addr = { a0, a1, a2, a3 }, .id = id, .idx = idx, .port = port, .proto = key.protocol, .family = key.family };
+		if (defer_to_listener(&ref))
+			return SK_PASS;
+	}
+
 	di = bpf_map_lookup_elem(&dest_info, &idx);
-	if (di && di->kind == MANIFOLD_DEST_TARGET)
-		return steer_to_target(ctx, m, id, idx, key.protocol, key.family, addr, port);
+	if (di && di->kind == MANIFOLD_DEST_TARGET) {
+		ref = (struct lookup_ref){ .addr = { a0, a1, a2, a3 }, .id = id, .idx = idx, .port = port, .proto = key.protocol, .family = key.family };
+		return steer_to_target(ctx, &ref);
+	}
+	m = bpf_map_lookup_elem(&dest_metrics, &id);
 	sk = 0;
 	if (di && di->kind == MANIFOLD_DEST_SOCKET)
 		sk = bpf_map_lookup_elem(&sockets, &di->slot);

@@ -1,7 +1,7 @@
 /**
  * Bindings from the manifold config files, for `apply --config`.
  */
-import { configBindings, configError, formatProblem, loadConfig, type ConfigProblem } from '../config/index.js';
+import { configBindings, configError, configTargets, formatProblem, loadConfig, type ConfigProblem, type ConfigTarget } from '../config/index.js';
 import type { EntryInput } from '../ops/binding-set.js';
 import { emitEvent, Priority } from '../log/events.js';
 import { info } from './output.js';
@@ -14,6 +14,8 @@ export interface ConfigSource {
   labels: Set<string>;
   /** Problems of the files left out (only with skipInvalid; otherwise they throw). */
   problems: ConfigProblem[];
+  /** The Target= lines of the valid files, one per destination. */
+  targets: ConfigTarget[];
 }
 
 /**
@@ -25,7 +27,7 @@ export function configSource(skipInvalid: boolean): ConfigSource {
   const { units, problems } = loadConfig();
   if (problems.length > 0 && !skipInvalid) throw configError(problems);
   const specs = configBindings(units).map((b) => ({ label: b.label, protocol: b.protocol, prefix: b.prefix, port: b.port, source: b.source }));
-  return { specs, labels: new Set(units.map((u) => u.name)), problems };
+  return { specs, labels: new Set(units.map((u) => u.name)), problems, targets: configTargets(units) };
 }
 
 /**

@@ -1,7 +1,7 @@
 /**
  * The bindings a configuration asks for, in the shape `apply --config` takes.
  */
-import type { Protocol } from '../core/net.js';
+import type { Domain, Protocol } from '../core/net.js';
 import { formatIpPrefix, formatPorts } from './ip.js';
 import type { LabelConfig } from './types.js';
 
@@ -24,6 +24,34 @@ export function configBindings(units: readonly LabelConfig[]): ConfigBinding[] {
     for (const b of u.binds) {
       for (const protocol of b.protocols) {
         out.push({ label: u.name, protocol, prefix: formatIpPrefix(b.prefix), port: formatPorts(b.first, b.last), source: `${u.file}:${b.line}` });
+      }
+    }
+  }
+  return out;
+}
+
+/** One address target from a Target= line, for one destination (label, family, protocol). */
+export interface ConfigTarget {
+  label: string;
+  domain: Domain;
+  protocol: Protocol;
+  /** 4 or 16 bytes. */
+  addr: Uint8Array;
+  /** 0: the connection's own port. */
+  port: number;
+  /** "file:line" of the Target= line. */
+  source: string;
+}
+
+/** Every target of the units: a Target= serves the protocols of the label's Bind= lines of its family. */
+export function configTargets(units: readonly LabelConfig[]): ConfigTarget[] {
+  const out: ConfigTarget[] = [];
+  for (const u of units) {
+    for (const t of u.targets) {
+      const protocols = new Set<Protocol>();
+      for (const b of u.binds) if (b.prefix.domain === t.address.domain) for (const p of b.protocols) protocols.add(p);
+      for (const protocol of (['tcp', 'udp'] as const).filter((p) => protocols.has(p))) {
+        out.push({ label: u.name, domain: t.address.domain, protocol, addr: t.address.addr, port: t.port, source: `${u.file}:${t.line}` });
       }
     }
   }

@@ -1,7 +1,7 @@
 /**
  * The manifold config files (manifold.conf(5)): public API.
  */
-export { configBindings, type ConfigBinding } from './bindings.js';
+export { configBindings, configTargets, type ConfigBinding, type ConfigTarget } from './bindings.js';
 export { checkAcrossFiles, configDirs, DEFAULT_CONFIG_DIRS, listConfigFiles, loadConfig, parseConfigFile, parseConfigText, verifyConfig, type LoadedConfig } from './load.js';
-export { configError, formatProblem, type BindConfig, type ConfigProblem, type LabelConfig, type ListenConfig, type Registration, type UnitRef } from './types.js';
+export { configError, formatProblem, type BindConfig, type ConfigProblem, type LabelConfig, type ListenConfig, type Registration, type TargetConfig, type UnitRef } from './types.js';
 export { registerUnitFor, systemdEscape, systemdUnescape } from './unit-name.js';

@@ -9,6 +9,7 @@
  * Service=nginx.service             # with one or more
  * Listen=tcp 127.0.0.1 8080         # PROTOCOL ADDRESS PORT
  * Registration=required             # or optional (Service= only)
+ * Target=127.0.0.5 [PORT]           # or: an address target (listener discovery), one per family
  * ```
  *
  * Sections and keys starting with "X-" are ignored, as in systemd units.
@@ -19,14 +20,14 @@ import { labelProblem } from '../core/labels.js';
 import type { IniDocument } from './ini.js';
 import { formatIp, formatIpPrefix, hostBitsSet, maskPrefix, parseIpPrefix, parsePorts } from './ip.js';
 import { PortIndex } from './port-index.js';
-import type { BindConfig, ConfigProblem, LabelConfig, ListenConfig, Registration, UnitRef } from './types.js';
+import type { BindConfig, ConfigProblem, LabelConfig, ListenConfig, Registration, TargetConfig, UnitRef } from './types.js';
 import { fileNameProblem, registerUnitFor, UNIT_NAME_MAX, unitNameProblem } from './unit-name.js';
 
 /** The one section. */
 export const SECTION = 'Label';
 
 /** Keys that may be repeated (an empty assignment clears the list). */
-const LIST_KEYS = ['Bind', 'Socket', 'Listen'] as const;
+const LIST_KEYS = ['Bind', 'Socket', 'Listen', 'Target'] as const;
 /** Keys that may appear once, with a value. */
 const SINGLE_KEYS = ['Name', 'Service', 'Registration'] as const;
 
@@ -79,6 +80,25 @@ function parseListen(value: string, line: number): ListenConfig | string {
   return { protocols, address, port: ports.first, line };
 }
 
+function parseTarget(value: string, line: number): TargetConfig | string {
+  const words = value.split(/[ \t]+/);
+  if (words.length > 2) return `Target= expects "ADDRESS [PORT]" such as "127.0.0.5" or "127.0.0.5 8080", got ${JSON.stringify(value)}`;
+  const [addrText, portText] = words as [string, string | undefined];
+  if (addrText.includes('/')) return `invalid address ${JSON.stringify(addrText)} in Target=: expected a single IP address, not a prefix`;
+  const address = parseIpPrefix(addrText);
+  if (typeof address === 'string') return `invalid address ${JSON.stringify(addrText)} in Target=: ${address}`;
+  if (address.addr.every((b) => b === 0)) return `invalid address ${JSON.stringify(addrText)} in Target=: a target is the specific address a daemon listens on, not a wildcard`;
+  let port = 0;
+  if (portText !== undefined) {
+    const ports = parsePorts(portText);
+    if (typeof ports === 'string' || ports.first !== ports.last || ports.first === 0) {
+      return `invalid port ${JSON.stringify(portText)} in Target=: expected one port (1-65535), or none for the connection's own port`;
+    }
+    port = ports.first;
+  }
+  return { address, port, line };
+}
+
 /** Key of a Bind= for overlap checks: "tcp 192.0.2.0/24". */
 export function bindKey(protocol: Protocol, b: BindConfig): string {
   return `${protocol} ${formatIpPrefix(b.prefix)}`;
@@ -103,6 +123,7 @@ interface Collected {
   binds: BindConfig[];
   sockets: UnitRef[];
   listens: ListenConfig[];
+  targets: TargetConfig[];
   /** Non-empty Listen= lines since the last reset, valid or not (avoids follow-up errors). */
   listenLines: number[];
 }
@@ -132,7 +153,7 @@ function serviceDropInProblem(service: string, label: string): string | null {
 
 /** Apply the assignments in order: single keys once, list keys appended or reset. */
 function collect(doc: IniDocument, bad: Report): Collected {
-  const c: Collected = { single: new Map(), binds: [], sockets: [], listens: [], listenLines: [] };
+  const c: Collected = { single: new Map(), binds: [], sockets: [], listens: [], targets: [], listenLines: [] };
   for (const a of doc.assignments) {
     if (a.section === null) {
       bad(a.line, `assignment ${a.key}= outside of a section (add [${SECTION}] first)`);
@@ -152,6 +173,13 @@ function collect(doc: IniDocument, bad: Report): Collected {
         const r = parseBind(a.value, a.line);
         if (typeof r === 'string') bad(a.line, r);
         else c.binds.push(r);
+      }
+    } else if (a.key === 'Target') {
+      if (a.value === '') c.targets = [];
+      else {
+        const r = parseTarget(a.value, a.line);
+        if (typeof r === 'string') bad(a.line, r);
+        else c.targets.push(r);
       }
     } else if (a.key === 'Listen') {
       if (a.value === '') {
@@ -221,6 +249,20 @@ function checkSources(c: Collected, bad: Report): Registration {
   return 'required';
 }
 
+/** Target=: one per family, each with Bind= lines of its family, never with Socket= or Service=. */
+function checkTargets(c: Collected, bad: Report): void {
+  const byFamily = new Map<string, number>();
+  for (const t of c.targets) {
+    const family = t.address.domain === 'ipv4' ? 'IPv4' : 'IPv6';
+    const prev = byFamily.get(family);
+    if (prev !== undefined) bad(t.line, `a label has one ${family} target: Target= is already given on line ${prev}`);
+    else byFamily.set(family, t.line);
+    if (!c.binds.some((b) => b.prefix.domain === t.address.domain)) bad(t.line, `Target= ${formatIp(t.address.addr)} serves the label's ${family} bindings, but it has no ${family} Bind= line`);
+    const source = c.sockets[0] ?? c.single.get('Service');
+    if (source) bad(t.line, `Target= and ${c.sockets[0] ? 'Socket=' : 'Service='} (line ${source.line}) are mutually exclusive: a label is served by its registered sockets or by an address target`);
+  }
+}
+
 /** Validate one parsed file. `unit` is null when there is any problem; problems are in line order. */
 export function validateDocument(doc: IniDocument, file: string): { unit: LabelConfig | null; problems: ConfigProblem[] } {
   const problems: ConfigProblem[] = doc.problems.map((p) => ({ file, line: p.line, message: p.message }));
@@ -238,6 +280,7 @@ export function validateDocument(doc: IniDocument, file: string): { unit: LabelC
   if (labelWhy && name) bad(name.line, `invalid Name=: ${labelWhy}`);
   else if (labelWhy) bad(0, `the file name does not make a valid label (${labelWhy}); set Name=`);
   const registration = checkSources(c, bad);
+  checkTargets(c, bad);
   const service = c.single.get('Service');
   if (service && !labelWhy && !unitNameProblem(service.value, 'service')) {
     const why = serviceDropInProblem(service.value, label);
@@ -255,6 +298,7 @@ export function validateDocument(doc: IniDocument, file: string): { unit: LabelC
       service: service ? { unit: service.value, line: service.line } : null,
       listens: c.listens,
       registration,
+      targets: c.targets,
     },
     problems,
   };

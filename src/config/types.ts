@@ -35,6 +35,14 @@ export interface ListenConfig {
   line: number;
 }
 
+/** A Target= line: the address (and fixed port, 0 = the connection's own) serving the label's bindings of its family. */
+export interface TargetConfig {
+  /** An exact, specific address (prefix length 32 or 128). */
+  address: Prefix;
+  port: number;
+  line: number;
+}
+
 /** A unit name with the line it came from. */
 export interface UnitRef {
   unit: string;
@@ -56,6 +64,8 @@ export interface LabelConfig {
   service: UnitRef | null;
   listens: ListenConfig[];
   registration: Registration;
+  /** Address targets (Target=), at most one per family; never with Socket= or Service=. */
+  targets: TargetConfig[];
 }
 
 /**

@@ -22,6 +22,7 @@ import type { BuiltSet } from './binding-set.js';
 import { execute } from './executor.js';
 import { emptyPlan } from './plan.js';
 import { View } from './view.js';
+import { planExactTargets, type ConfigTargets } from './target.js';
 
 /** What the configuration asks for. */
 export interface ConfigApplyInput {
@@ -33,6 +34,11 @@ export interface ConfigApplyInput {
   incomplete: boolean;
   /** Remove the bindings made by hand too. */
   prune: boolean;
+  /**
+   * Address targets of the files (Target=) and the policy explicit-first
+   * (on when there are any): absent = leave targets and policy alone.
+   */
+  targets?: ConfigTargets | undefined;
 }
 
 /** The result of apply --config. */
@@ -91,10 +97,16 @@ export function applyConfig(maps: DispatcherMaps, input: ConfigApplyInput, dryRu
   }
   for (const d of plan.create) if (after(d.label)) plan.configured.set(d.id, true);
   const configuredLabels = [...new Set([...input.labels, ...[...owned].filter(after)])].sort();
+  // Targets, like bindings: a label of the files gets exactly its Target= lines; a target of another label is
+  // removed when that label was applied from the configuration before (unless files were left out), or with prune.
+  const dropTarget = (label: string): boolean => input.labels.has(label) || (owned.has(label) ? !input.incomplete : input.prune);
+  const t = input.targets
+    ? planExactTargets(view, plan, input.targets.assignments, { explicitFirst: input.targets.explicitFirst }, dropTarget)
+    : { changes: [], policy: null };
   const unserved = checkUnserved(view, diff, opts.force ?? false);
-  const result = { ...diff, unserved, keptByHand, keptConfigured, takenOver, configuredLabels };
+  const result = { ...diff, unserved, keptByHand, keptConfigured, takenOver, configuredLabels, targets: t.changes, policy: t.policy };
   if (dryRun) return { ...result, exec: null };
-  const changed = diff.added.length + diff.relabelled.length + diff.removed.length > 0 || plan.configured.size > 0;
+  const changed = diff.added.length + diff.relabelled.length + diff.removed.length > 0 || plan.configured.size > 0 || plan.destInfo.size > 0 || plan.policy !== null;
   // A no-op writes nothing, unless an earlier write was interrupted: then it repairs that.
   return { ...result, exec: execute(maps, changed ? plan : emptyPlan()) };
 }

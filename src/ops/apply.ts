@@ -14,6 +14,7 @@ import { execute, type ExecResult } from './executor.js';
 import { addRef, emptyPlan, type Plan } from './plan.js';
 import { View } from './view.js';
 import { refuseWholeFamily } from './safety.js';
+import { planExactTargets, type ConfigTargets, type Policy, type TargetChange } from './target.js';
 import { formatPrefix } from '../core/net.js';
 
 /** Largest apply input read (file or standard input). */
@@ -41,6 +42,10 @@ export interface ApplyResult extends ApplyDiff {
   exec: ExecResult | null;
   /** One warning per destination that gets bindings but has no socket. */
   unserved: string[];
+  /** apply --config: what changed in the address targets (empty otherwise). */
+  targets: TargetChange[];
+  /** apply --config: the new policy when it changed, else null. */
+  policy: Policy | null;
 }
 
 /** Read an apply input: a regular file, or "-" for standard input; bounded. */
@@ -225,13 +230,16 @@ export function checkUnserved(view: View, diff: ApplyDiff, force: boolean): stri
 }
 
 /** Replace the live set (or, with dryRun, only compute the diff). */
-export function apply(maps: DispatcherMaps, set: BuiltSet, dryRun: boolean, opts: { force?: boolean } = {}): ApplyResult {
+export function apply(maps: DispatcherMaps, set: BuiltSet, dryRun: boolean, opts: { force?: boolean; targets?: ConfigTargets | undefined } = {}): ApplyResult {
   const view = new View(maps);
   const { plan, diff } = planApply(view, set);
+  // apply --config: the targets and the policy in the same plan (all or nothing with the bindings).
+  const t = opts.targets ? planExactTargets(view, plan, opts.targets.assignments, { explicitFirst: opts.targets.explicitFirst }) : { changes: [], policy: null };
   const unserved = checkUnserved(view, diff, opts.force ?? false);
-  const changed = diff.added.length + diff.relabelled.length + diff.removed.length > 0;
-  if (dryRun) return { ...diff, exec: null, unserved };
+  const changed = diff.added.length + diff.relabelled.length + diff.removed.length > 0 || plan.destInfo.size > 0 || plan.policy !== null;
+  const extra = { unserved, targets: t.changes, policy: t.policy };
+  if (dryRun) return { ...diff, exec: null, ...extra };
   // A no-op apply writes nothing, unless an earlier write was interrupted: then it repairs that.
-  if (!changed) return { ...diff, exec: execute(maps, emptyPlan()), unserved };
-  return { ...diff, exec: execute(maps, plan), unserved };
+  if (!changed) return { ...diff, exec: execute(maps, emptyPlan()), ...extra };
+  return { ...diff, exec: execute(maps, plan), ...extra };
 }

@@ -98,6 +98,33 @@ export function planTargetChanges(view: View, plan: Plan, assignments: readonly 
   return out;
 }
 
+/** The targets and policy of the configuration (apply --config). */
+export interface ConfigTargets {
+  assignments: TargetAssignment[];
+  explicitFirst: boolean;
+}
+
+/**
+ * Add to `plan` what makes the targets exactly `assignments` (targets of
+ * other destinations are removed when `drop` says so for their label;
+ * registered sockets are left alone unless an assignment replaces one) and
+ * the policy `policy`.
+ */
+export function planExactTargets(
+  view: View, plan: Plan, assignments: readonly TargetAssignment[], policy: Policy, drop: (label: string) => boolean = () => true,
+): { changes: TargetChange[]; policy: Policy | null } {
+  const changes = planTargetChanges(view, plan, assignments);
+  const wanted = new Set(assignments.map((a) => destName(a.key)));
+  for (const d of view.destinations()) {
+    const t = view.targetOf(d.id);
+    if (!t || wanted.has(destName(d)) || !drop(d.label)) continue;
+    plan.destInfo.set(d.id, { kind: DestKind.none, slot: 0 });
+    changes.push(change(d, t, 'removed', `target ${targetText(t)}`));
+  }
+  planPolicy(view, plan, policy);
+  return { changes, policy: plan.policy === null ? null : policyOf(plan.policy) };
+}
+
 /** Which target-served destinations an untarget names. */
 export interface UntargetRequest {
   label: string;

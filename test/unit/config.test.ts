@@ -11,7 +11,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseIni } from '../../src/config/ini.js';
-import { configBindings } from '../../src/config/bindings.js';
+import { configBindings, configTargets } from '../../src/config/bindings.js';
 import { formatIpPrefix, hostBitsSet, maskPrefix, parseIpPrefix, parsePorts } from '../../src/config/ip.js';
 import { configDirs, DEFAULT_CONFIG_DIRS, listConfigFiles, loadConfig, parseConfigFile, parseConfigText, verifyConfig } from '../../src/config/load.js';
 import { configError, formatProblem, type LabelConfig } from '../../src/config/types.js';
@@ -144,6 +144,32 @@ test('a complete socket-sourced file', () => {
     [['tcp'], '192.0.2.0/24', 80, 80, 2],
     [['tcp', 'udp'], '2001:db8::/32', 8000, 8080, 3],
   ]);
+});
+
+test('Target=: address targets serve the protocols of the Bind= lines of their family', () => {
+  const u = ok('[Label]\nBind=tcp 127.0.0.0/8 80\nBind=any 0.0.0.0/0 53\nBind=udp fd00::/16 0\nTarget=127.0.0.5\nTarget=fd00::5 5353\n');
+  assert.equal(u.targets.map((t) => [formatIpPrefix(t.address), t.port, t.line]), [['127.0.0.5/32', 0, 5], ['fd00::5/128', 5353, 6]]);
+  assert.equal(configTargets([u]).map((t) => `${t.label} ${t.domain} ${t.protocol} ${Buffer.from(t.addr).toString('hex')} ${t.port} ${t.source}`), [
+    `web ipv4 tcp 7f000005 0 ${FILE}:5`,
+    `web ipv4 udp 7f000005 0 ${FILE}:5`,
+    `web ipv6 udp fd000000000000000000000000000005 5353 ${FILE}:6`,
+  ]);
+  assert.equal(ok('[Label]\nBind=tcp 127.0.0.0/8 80\nTarget=127.0.0.5\nTarget=\n').targets, [], 'an empty assignment resets the list');
+});
+
+test('errors: Target=', () => {
+  bad('[Label]\nBind=tcp 127.0.0.0/8 80\nTarget=127.0.0.5 80 90\n', 3, /Target= expects "ADDRESS \[PORT\]"/);
+  bad('[Label]\nBind=tcp 127.0.0.0/8 80\nTarget=127.0.0.0/8\n', 3, /not a prefix/);
+  bad('[Label]\nBind=tcp 127.0.0.0/8 80\nTarget=0.0.0.0\n', 3, /not a wildcard/);
+  bad('[Label]\nBind=tcp ::/0 80\nTarget=::\n', 3, /not a wildcard/);
+  bad('[Label]\nBind=tcp 127.0.0.0/8 80\nTarget=::ffff:127.0.0.5\n', 3, /IPv4-mapped/);
+  bad('[Label]\nBind=tcp 127.0.0.0/8 80\nTarget=127.0.0.5 0\n', 3, /expected one port/);
+  bad('[Label]\nBind=tcp 127.0.0.0/8 80\nTarget=127.0.0.5 70000\n', 3, /expected one port/);
+  bad('[Label]\nBind=tcp 127.0.0.0/8 80\nTarget=127.0.0.5 80-81\n', 3, /expected one port/);
+  bad('[Label]\nBind=tcp 127.0.0.0/8 80\nTarget=127.0.0.5\nTarget=127.0.0.6\n', 4, /one IPv4 target: Target= is already given on line 3/);
+  bad('[Label]\nBind=tcp 127.0.0.0/8 80\nTarget=fd00::5\n', 3, /no IPv6 Bind= line/);
+  bad('[Label]\nBind=tcp 127.0.0.0/8 80\nSocket=web.socket\nTarget=127.0.0.5\n', 4, /Target= and Socket= \(line 3\) are mutually exclusive/);
+  bad('[Label]\nBind=tcp 127.0.0.0/8 80\nService=web.service\nListen=tcp 127.0.0.1 80\nTarget=127.0.0.5\n', 5, /Target= and Service= \(line 3\) are mutually exclusive/);
 });
 
 test('a complete service-sourced file', () => {

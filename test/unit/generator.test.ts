@@ -488,7 +488,7 @@ test('property: verify refuses a label for its length exactly when the generator
         name: l, file: '/etc/manifold/p.conf', nameLine: 2, binds: [], registration: 'required',
         sockets: viaSocket ? [{ unit: unitName, line: 3 }] : [],
         service: viaSocket ? null : { unit: unitName, line: 3 },
-        listens: viaSocket ? [] : listen,
+        listens: viaSocket ? [] : listen, targets: [],
       };
       const writable = renderDropIns([raw], { manifoldBin: '/usr/bin/manifold' }).every((f) => dropInPathProblem(f) === null);
       const lengthProblems = parsed.problems.filter((p) => /would be \d+ bytes long; file names may have at most 255/.test(p.message));

@@ -109,13 +109,38 @@ function leftOutError(problems: readonly ConfigProblem[], dryRun: boolean): Mani
   return new ManifoldError('ERR_INVALID_CONFIG', [`${head}:`, ...problems.map((p) => `  ${formatProblem(p)}`)].join('\n'), { problems: problems.map((p) => ({ ...p })) });
 }
 
+/** Journal events of the targets and policy apply --config changed. */
+function targetEvents(r: ApplyResult): void {
+  for (const c of r.targets) {
+    if (c.action === 'unchanged') continue;
+    const where = c.port === null ? c.address : `${c.address} port ${c.port}`;
+    emitEvent(c.action === 'removed' ? 'untarget' : 'target', Priority.notice, `${c.destination}: address target ${where} ${c.action} (configuration)`, {
+      LABEL: c.label, DOMAIN: c.domain, PROTOCOL: c.protocol, TARGET_ADDRESS: c.address, TARGET_PORT: c.port ?? 0, ACTION: c.action, PREVIOUS: c.previous,
+    });
+  }
+  if (r.policy) emitEvent('policy', Priority.notice, `policy explicit-first ${r.policy.explicitFirst ? 'on' : 'off'} (configuration)`, { POLICY: 'explicit-first', VALUE: r.policy.explicitFirst ? 'on' : 'off' });
+}
+
+/** The targets and policy apply --config changed, one line each. */
+function printTargets(r: ApplyResult): void {
+  for (const c of r.targets) {
+    if (c.action === 'unchanged') continue;
+    const where = c.port === null ? c.address : `${c.address} port ${c.port}`;
+    out(`${c.action === 'removed' ? '-' : '+'} ${c.destination} target ${where}${c.action === 'replaced' && c.previous ? ` (was ${c.previous})` : ''}`);
+  }
+  if (r.policy) out(`policy explicit-first ${r.policy.explicitFirst ? 'on' : 'off'}`);
+}
+
 async function applyConfigFiles(args: ApplyArgs): Promise<void> {
   const dryRun = args['dry-run'];
   const { configSource, reportLeftOut } = await import('../config-bindings.js');
   const src = configSource(args['skip-invalid']);
   const limit = withState(openOptions(args, false), (s) => s.maps.limits.maxBindings);
   const set = buildSet(src.specs, limit);
-  const input = { set, labels: src.labels, incomplete: src.problems.length > 0, prune: args.prune };
+  // The targets become those of the Target= lines, and the policy explicit-first is on exactly when there are any.
+  const assignments = src.targets.map((t) => ({ key: { label: t.label, domain: t.domain, protocol: t.protocol }, target: { domain: t.domain, addr: t.addr, port: t.port } }));
+  const targets = { assignments, explicitFirst: assignments.length > 0 };
+  const input = { set, labels: src.labels, incomplete: src.problems.length > 0, prune: args.prune, targets };
   const r = withState(openOptions(args, !dryRun), (s) => applyConfig(s.maps, input, dryRun, { force: true }));
   reportLeftOut(src.problems, dryRun);
   warnUnserved(r.unserved);
@@ -125,10 +150,12 @@ async function applyConfigFiles(args: ApplyArgs): Promise<void> {
       KEPT_BY_HAND: total(r.keptByHand), KEPT_CONFIGURED: total(r.keptConfigured), LEFT_OUT: src.problems.length,
     });
   }
+  if (!dryRun) targetEvents(r);
   const error = src.problems.length > 0 ? leftOutError(src.problems, dryRun) : null;
   if (args.json) {
-    outJson({ ...diffJson(r, dryRun), ...keptJson(r), problems: src.problems, ...(error ? { error: { code: error.code, message: error.message } } : {}) });
+    outJson({ ...diffJson(r, dryRun), ...keptJson(r), targets: r.targets, policy: r.policy, problems: src.problems, ...(error ? { error: { code: error.code, message: error.message } } : {}) });
   } else {
+    printTargets(r);
     printDiff(r, dryRun);
     printKept(r, args.prune, dryRun);
   }
