@@ -15,6 +15,9 @@
  */
 import type { ChildProcess } from 'node:child_process';
 import { execFileSync, spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { TestEnv } from '../helpers/env.js';
@@ -371,6 +374,50 @@ test('disable moves the dispatcher back to private maps and leaves nothing behin
   assert.ok(e.dispatchers[0]!.targets >= 2, 'the target addresses are registered again');
   assert.is(await who('tcp', '127.0.0.7', 7101), 'T-pre', 'targets work again with no other command');
   assert.is(await who('tcp', '127.0.0.9', 7101), 'E-pre');
+});
+
+test('the seed scenario from config files: Target= lines, apply --config, explicit listener wins, restart needs no command', async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mf-targets-conf-'));
+  const cfg = { MANIFOLD_CONFIG_DIRS: dir };
+  // The UDP registrar left with the disable above; as manifold-discovery.service, it runs again.
+  watcher?.kill('SIGTERM');
+  watcher = await startWatcher(env);
+  try {
+    fs.writeFileSync(path.join(dir, 'five.conf'), '[Label]\nBind=tcp 127.0.0.0/8 7401\nBind=udp 127.0.0.0/8 7402\nTarget=127.0.0.5\n');
+    fs.writeFileSync(path.join(dir, 'six.conf'), '[Label]\nBind=tcp 0.0.0.0/0 7403\nTarget=127.0.0.6\n');
+    const t5 = await srv.listen('tcp', '127.0.0.5', 7401, 'T5');
+    const u5 = await srv.listen('udp', '127.0.0.5', 7402, 'U5');
+    let t6 = await srv.listen('tcp', '127.0.0.6', 7403, 'T6');
+    const ex = await srv.listen('tcp', '127.0.0.9', 7403, 'EX');
+    assert.is(env.ok(['verify'], { env: cfg }).code, 0);
+    env.ok(['policy', 'explicit-first', 'off']);
+    const dry = env.ok(['apply', '--config', '--dry-run', '--json'], { env: cfg }).json as { targets: { destination: string; action: string }[]; policy: { explicitFirst: boolean } | null };
+    assert.equal(dry.targets.filter((c) => c.action !== 'removed').map((c) => `${c.destination} ${c.action}`), ['ipv4:tcp:five created', 'ipv4:udp:five created', 'ipv4:tcp:six created']);
+    assert.equal(dry.policy, { explicitFirst: true });
+    assert.is(status().namespace.explicitFirst, false, 'a dry run changes nothing');
+    const r = env.ok(['apply', '--config', '--json'], { env: cfg }).json as { targets: { destination: string; action: string }[] };
+    assert.ok(r.targets.some((c) => c.destination === 'ipv4:tcp:web' && c.action === 'removed'), 'targets not in the configuration are removed');
+    assert.is(status().namespace.explicitFirst, true, 'a configuration with targets turns explicit-first on');
+    assert.is(await who('tcp', '127.0.0.7', 7401), 'T5');
+    assert.ok(await eventually(async () => (await who('udp', '127.0.0.7', 7402, 200)) === 'U5'), 'a UDP target (registered by the watcher)');
+    assert.is(await who('tcp', '127.0.0.3', 7403), 'T6');
+    assert.is(await who('tcp', '127.0.0.9', 7403), 'EX', 'the explicit listener wins over 0.0.0.0/0');
+    await srv.call('close', { handle: t6.handle });
+    assert.is(await who('tcp', '127.0.0.3', 7403), '!ECONNREFUSED');
+    t6 = await srv.listen('tcp', '127.0.0.6', 7403, 'T6b');
+    assert.is(await who('tcp', '127.0.0.3', 7403), 'T6b', 'the restarted daemon, no command');
+    fs.writeFileSync(path.join(dir, 'bad.conf'), '[Label]\nBind=tcp 127.0.0.0/8 7404\nTarget=0.0.0.0\n');
+    const v = env.cli(['verify', '--json'], { env: cfg });
+    assert.is((v.json as { error: { code: string } }).error.code, 'ERR_INVALID_CONFIG');
+    fs.rmSync(path.join(dir, 'bad.conf'));
+    fs.rmSync(path.join(dir, 'six.conf'));
+    env.ok(['apply', '--config'], { env: cfg });
+    assert.not.ok(status().destinations.some((d) => d.label === 'six'), 'a removed file: its bindings and target are gone');
+    assert.is(await who('tcp', '127.0.0.3', 7403), '!ECONNREFUSED', 'nothing steers 7403 any more: the kernel finds no socket on 127.0.0.3');
+    for (const h of [t5, u5, t6, ex]) await srv.call('close', { handle: h.handle });
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 test.run();
