@@ -218,6 +218,30 @@ test('explicit listeners win over a 0.0.0.0/0 all-ports binding only with the po
   }
 });
 
+test('wildcards and v6only through the dispatcher: only sockets the kernel would give the connection to win', async () => {
+  env.ok(['target', 'ws', '127.0.0.6', '7650', '--protocol', 'tcp']);
+  env.ok(['target', 'ws', 'fd00::6', '7650', '--protocol', 'tcp']);
+  env.ok(['bind', 'ws', 'tcp', '127.0.0.0/8', '7651-7653']);
+  env.ok(['bind', 'ws', 'tcp', 'fd00::/16', '7651-7653']);
+  const held = [
+    await srv.listen('tcp', '127.0.0.6', 7650, 'W'),
+    await srv.listen('tcp', 'fd00::6', 7650, 'W6'),
+    await srv.listen('tcp', '::', 7651, 'V6ONLY', { v6only: true }),
+    await srv.listen('tcp', '::', 7652, 'DUAL', { v6only: false }),
+    await srv.listen('tcp', '0.0.0.0', 7653, 'ANY4'),
+  ];
+  try {
+    assert.is(await who('tcp', '127.0.0.7', 7651), 'W', 'a v6only [::] listener does not take IPv4: the target does');
+    assert.is(await who('tcp', 'fd00::7', 7651), 'V6ONLY', 'it takes IPv6');
+    assert.is(await who('tcp', '127.0.0.7', 7652), 'DUAL', 'a dual-stack [::] listener covers IPv4');
+    assert.is(await who('tcp', 'fd00::7', 7652), 'DUAL');
+    assert.is(await who('tcp', '127.0.0.7', 7653), 'ANY4', 'a 0.0.0.0 listener covers IPv4');
+    assert.is(await who('tcp', 'fd00::7', 7653), 'W6', 'but not IPv6');
+  } finally {
+    for (const h of held) await srv.call('close', { handle: h.handle });
+  }
+});
+
 test('reuseport group as a target: every member serves, closing one keeps the group reachable', async () => {
   env.ok(['target', 'rp', '127.0.0.5', '--protocol', 'tcp']);
   env.ok(['bind', 'rp', 'tcp', '127.0.0.0/8', '7701']);
