@@ -419,8 +419,9 @@ test('the seed scenario from config files: Target= lines, apply --config, explic
     assert.equal(dry.targets.filter((c) => c.action !== 'removed').map((c) => `${c.destination} ${c.action}`), ['ipv4:tcp:five created', 'ipv4:udp:five created', 'ipv4:tcp:six created']);
     assert.equal(dry.policy, { explicitFirst: true });
     assert.is(status().namespace.explicitFirst, false, 'a dry run changes nothing');
-    const r = env.ok(['apply', '--config', '--json'], { env: cfg }).json as { targets: { destination: string; action: string }[] };
-    assert.ok(r.targets.some((c) => c.destination === 'ipv4:tcp:web' && c.action === 'removed'), 'targets not in the configuration are removed');
+    const r = env.ok(['apply', '--config', '--json'], { env: cfg }).json as { targets: { destination: string; label: string; action: string }[] };
+    assert.not.ok(r.targets.some((c) => c.label === 'web'), 'a target made by hand (label web: no file defines it) is kept, like its bindings');
+    assert.is(dest('web', 'tcp').servedBy, 'target');
     assert.is(status().namespace.explicitFirst, true, 'a configuration with targets turns explicit-first on');
     assert.is(await who('tcp', '127.0.0.7', 7401), 'T5');
     assert.ok(await eventually(async () => (await who('udp', '127.0.0.7', 7402, 200)) === 'U5'), 'a UDP target (registered by the watcher)');
@@ -438,6 +439,8 @@ test('the seed scenario from config files: Target= lines, apply --config, explic
     env.ok(['apply', '--config'], { env: cfg });
     assert.not.ok(status().destinations.some((d) => d.label === 'six'), 'a removed file: its bindings and target are gone');
     assert.is(await who('tcp', '127.0.0.3', 7403), '!ECONNREFUSED', 'nothing steers 7403 any more: the kernel finds no socket on 127.0.0.3');
+    const pruned = env.ok(['apply', '--config', '--prune', '--json'], { env: cfg }).json as { targets: { destination: string; action: string }[] };
+    assert.ok(pruned.targets.some((c) => c.destination === 'ipv4:tcp:web' && c.action === 'removed'), '--prune removes targets made by hand too');
     for (const h of [t5, u5, t6, ex]) await srv.call('close', { handle: h.handle });
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });

@@ -11,6 +11,7 @@ import { withState } from '../../state/state.js';
 import { emitEvent, Priority } from '../../log/events.js';
 import { info, out, outJson } from '../output.js';
 import { openOptions, type GlobalArgs } from '../context.js';
+import { commandHelp } from '../help.js';
 
 /** Arguments of target. */
 export interface TargetArgs extends GlobalArgs {
@@ -64,11 +65,17 @@ export const targetCommand: CommandModule<GlobalArgs, TargetArgs> = {
   command: 'target <label> <address> [port]',
   describe: 'Serve a label by whatever listens on ADDRESS (at the connection\'s port, or PORT) instead of a registered socket',
   builder: (y) =>
-    y
-      .positional('label', { type: 'string', demandOption: true, describe: 'label of the destination(s)' })
-      .positional('address', { type: 'string', demandOption: true, describe: 'the address the daemon listens on (IPv4 or IPv6; its family picks the destinations)' })
-      .positional('port', { type: 'string', describe: 'fixed port on ADDRESS (default: the connection\'s own port)' })
-      .option('protocol', { type: 'string', describe: 'tcp, udp or any (default any: both destinations)' }),
+    commandHelp(
+      y
+        .positional('label', { type: 'string', demandOption: true, describe: 'label of the destination(s)' })
+        .positional('address', { type: 'string', demandOption: true, describe: 'the address the daemon listens on (IPv4 or IPv6; its family picks the destinations)' })
+        .positional('port', { type: 'string', describe: 'fixed port on ADDRESS (default: the connection\'s own port)' })
+        .option('protocol', { type: 'string', describe: 'tcp, udp or any (default any: both destinations)' }),
+      [
+        ['target web 127.0.0.5', "label web's bindings go to whatever listens on 127.0.0.5 at the same port"],
+        ['target dns fd00::53 53 --protocol udp', 'IPv6 UDP bindings of label dns go to [fd00::53]:53'],
+      ],
+    ),
   handler: (args) => {
     const label = validateLabel(args.label);
     const address = parseAddress(args.address, 'address');
@@ -109,10 +116,16 @@ export const untargetCommand: CommandModule<GlobalArgs, UntargetArgs> = {
   command: 'untarget <label> [which]',
   describe: "Remove a label's address targets (its bindings then refuse traffic until a socket or target serves it)",
   builder: (y) =>
-    y
-      .positional('label', { type: 'string', demandOption: true, describe: 'label of the destination(s)' })
-      .positional('which', { type: 'string', describe: 'ipv4, ipv6 or the target address (default: every target of the label)' })
-      .option('protocol', { type: 'string', describe: 'tcp, udp or any (default any)' }),
+    commandHelp(
+      y
+        .positional('label', { type: 'string', demandOption: true, describe: 'label of the destination(s)' })
+        .positional('which', { type: 'string', describe: 'ipv4, ipv6 or the target address (default: every target of the label)' })
+        .option('protocol', { type: 'string', describe: 'tcp, udp or any (default any)' }),
+      [
+        ['untarget web', 'every address target of label web'],
+        ['untarget web ipv6 --protocol tcp', 'only its IPv6 TCP target'],
+      ],
+    ),
   handler: (args) => {
     const req = untargetRequest(args);
     const r = withState(openOptions(args, true), (s) => removeTargets(s.maps, req));
@@ -132,9 +145,15 @@ export const policyCommand: CommandModule<GlobalArgs, PolicyArgs> = {
   command: 'policy [name] [value]',
   describe: 'Show the namespace\'s policy, or set it: policy explicit-first on|off (explicit listeners win over bindings; needs listener discovery)',
   builder: (y) =>
-    y
-      .positional('name', { type: 'string', describe: 'explicit-first' })
-      .positional('value', { type: 'string', describe: 'on or off' }),
+    commandHelp(
+      y
+        .positional('name', { type: 'string', describe: 'explicit-first' })
+        .positional('value', { type: 'string', describe: 'on or off' }),
+      [
+        ['policy', 'show the policy'],
+        ['policy explicit-first on', 'a listener on the exact address and port wins over the bindings'],
+      ],
+    ),
   handler: (args) => {
     if (args.name === undefined) {
       const p = withState(openOptions(args, false), (s) => readPolicy(s.maps));
