@@ -41,8 +41,11 @@ bpf:
 		mv bpf/$$o.bpf.o.tmp bpf/$$o.bpf.o; \
 	done
 
+# Unit and integration files run in two lanes (each file in its own namespaces); real-systemd files one at a time.
+TEST_JOBS ?= 2
+
 test: deps build
-	node test/run.mjs
+	node test/run.mjs --jobs $(TEST_JOBS)
 
 demo: deps build
 	./scripts/demo.sh

@@ -10,7 +10,7 @@
  * is seen.
  */
 import { compareBindings, prefixContains, resolveReference, type Binding } from '../core/binding.js';
-import { DestKind } from '../core/layout.js';
+import { DestKind, POLICY_EXPLICIT_FIRST } from '../core/layout.js';
 import { AF_INET, AF_INET6, IPPROTO_TCP, IPPROTO_UDP, formatPrefix, type Domain, type Prefix, type Protocol } from '../core/net.js';
 import { ManifoldError } from '../errors.js';
 import { loadDispatcher } from '../state/loader.js';
@@ -22,6 +22,7 @@ import { SysError } from '../sys/errno.js';
 import { linkInfo, mapFdById, mapInfo, progFdById, progMapIds, progTestRun } from '../sys/bpf.js';
 import { closeFd } from '../sys/libc.js';
 import { readLive } from './read.js';
+import { targetText } from './target.js';
 import { findSocketOwners, type SocketOwner } from './socket-owners.js';
 import { destName } from './view.js';
 
@@ -54,7 +55,18 @@ export interface LookupResult {
   beaten: Binding[];
   /** How many bindings match in all. */
   matches: number;
-  destination: { name: string; socket: string | null; owner: SocketOwner | null; inode: number | null } | null;
+  destination: {
+    name: string;
+    socket: string | null;
+    owner: SocketOwner | null;
+    inode: number | null;
+    /** The address target serving it instead of a registered socket ("ADDRESS" or "ADDRESS PORT"), or null. */
+    target: string | null;
+  } | null;
+  /** The namespace's policy hands connections to explicit listeners first (a matched binding can be passed back). */
+  explicitFirst: boolean;
+  /** What the kernel's answer means, in words. */
+  outcome: string;
   kernel: {
     /** SK_PASS or SK_DROP. */
     verdict: 'pass' | 'drop';
@@ -173,9 +185,12 @@ export function lookup(maps: KernelMaps, dir: PinDir, netnsIno: number, r: Looku
   const beaten = win ? matching.filter((b) => b !== win).slice(0, 10) : [];
   let destination: LookupResult['destination'] = null;
   let expectSocket: string | null = null;
+  let target: string | null = null;
+  const explicitFirst = (maps.genMeta(snap.gen).flags & POLICY_EXPLICIT_FIRST) !== 0;
   if (win) {
     const d = snap.destinations.find((x) => x.label === win.label && x.domain === r.address.domain && x.protocol === r.protocol);
     const info = d ? snap.info[d.id] : undefined;
+    if (info && info.kind === DestKind.target && info.target) target = targetText(info.target);
     const socket = d && info && info.kind === DestKind.socket ? maps.socketCookie(info.slot) : null;
     expectSocket = socket === null ? null : socket.toString();
     let owner: SocketOwner | null = null;
@@ -185,18 +200,36 @@ export function lookup(maps: KernelMaps, dir: PinDir, netnsIno: number, r: Looku
       owner = h?.owners[0] ?? null;
       inode = h?.inode ?? null;
     }
-    destination = { name: destName({ label: win.label, domain: r.address.domain, protocol: r.protocol }), socket: expectSocket, owner, inode };
+    destination = { name: destName({ label: win.label, domain: r.address.domain, protocol: r.protocol }), socket: expectSocket, owner, inode, target };
   }
   const kernel = kernelAnswer(dir, maps.limits, r);
-  const agrees = win === null
-    ? kernel.verdict === 'pass' && kernel.socket === null && !kernel.reuseportGroup
-    : expectSocket === null
-      ? kernel.verdict === 'drop'
-      : kernel.verdict === 'pass' && (kernel.reuseportGroup || kernel.socket === expectSocket);
+  const passedBack = kernel.verdict === 'pass' && kernel.socket === null && !kernel.reuseportGroup;
+  let agrees: boolean;
+  let outcome: string;
+  if (win === null) {
+    agrees = passedBack;
+    outcome = 'passed on: the kernel\'s own socket lookup decides';
+  } else if (explicitFirst && passedBack) {
+    // Rule 1 of listener discovery: a socket listens on the exact address and port (or a wildcard covering it).
+    agrees = true;
+    outcome = 'passed back to a socket listening on the exact address and port (policy explicit-first)';
+  } else if (target !== null) {
+    // Served by whatever listens on the target (listener discovery): the model cannot see it, the kernel can.
+    agrees = kernel.verdict === 'drop' || kernel.socket !== null || kernel.reuseportGroup || passedBack;
+    outcome = kernel.verdict === 'drop'
+      ? `refused: nothing listens on the target ${target} (or listener discovery is not enabled)`
+      : passedBack ? `passed on: the connection is addressed to the target ${target} itself` : `redirected to the socket listening on the target ${target}`;
+  } else if (expectSocket === null) {
+    agrees = kernel.verdict === 'drop';
+    outcome = 'refused: the destination has no socket';
+  } else {
+    agrees = kernel.verdict === 'pass' && (kernel.reuseportGroup || kernel.socket === expectSocket);
+    outcome = 'assigned to the registered socket';
+  }
   return {
     protocol: r.protocol, domain: r.address.domain, address: formatPrefix(r.address).replace(/\/\d+$/, ''), port: r.port,
     binding: win, beaten, matches: matching.length,
     reason: win ? why(win, beaten) : 'no binding matches: the program passes and the kernel\'s own socket lookup decides',
-    destination, kernel, agrees,
+    destination, explicitFirst, outcome, kernel, agrees,
   };
 }

@@ -146,6 +146,19 @@ test('sockets that existed before enable and before the target: the three rules,
   const webU = dest('web', 'udp');
   assert.equal([webU.deferred, webU.redirected], [1, 1], JSON.stringify(webU));
   assert.ok(status().namespace.deferred >= 2, 'the namespace counts every deferral');
+  // lookup answers as the kernel does, for each rule, and counts nothing.
+  const before = JSON.stringify(dest('web', 'tcp'));
+  type Look = { outcome: string; agrees: boolean; explicitFirst: boolean; kernel: { socket: string | null }; destination: { target: string | null } | null };
+  const look = (addr: string): Look => env.ok(['lookup', 'tcp', addr, '7101', '--json']).json as Look;
+  const explicit = look('127.0.0.9');
+  assert.ok(explicit.agrees && explicit.explicitFirst, JSON.stringify(explicit));
+  assert.match(explicit.outcome, /explicit-first/);
+  const redirected = look('127.0.0.7');
+  assert.ok(redirected.agrees, JSON.stringify(redirected));
+  assert.match(redirected.outcome, /redirected to the socket listening on the target 127\.0\.0\.5/);
+  assert.ok(redirected.kernel.socket !== null);
+  assert.is(redirected.destination?.target, '127.0.0.5');
+  assert.is(JSON.stringify(dest('web', 'tcp')), before, 'lookup moved no counter');
 });
 
 for (const [proto, fam, tgt, exact, other, prefix] of [

@@ -46,9 +46,12 @@ function render(r: LookupResult): void {
     const d = r.destination;
     const owner = d.owner ? `  owner=${d.owner.pid}(${d.owner.comm})` : '';
     const ino = d.inode !== null ? `  ino:${d.inode}` : '';
-    out(`  destination: ${d.name}  socket=${d.socket ?? 'none (traffic is refused)'}${ino}${owner}`);
+    const serving = d.target !== null ? `target=${d.target}` : `socket=${d.socket ?? 'none (traffic is refused)'}${ino}${owner}`;
+    out(`  destination: ${d.name}  ${serving}`);
   }
+  if (r.explicitFirst) out('  policy:      explicit listeners first');
   out(`  kernel:      ${kernelText(r)}`);
+  out(`  outcome:     ${r.outcome}`);
 }
 
 /** `manifold lookup`. */
