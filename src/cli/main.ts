@@ -20,7 +20,7 @@ import { statusCommand } from './commands/status.js';
 import { registerCommand, registerPidCommand, unregisterCommand } from './commands/registration.js';
 import { verifyCommand } from './commands/verify.js';
 import { metricsCommand } from './commands/metrics.js';
-import { discoveryCommands } from './commands/discovery.js';
+import { discoveryCommand } from './commands/discovery.js';
 import { policyCommand, targetCommand, untargetCommand } from './commands/target.js';
 import { manifoldVersion } from '../version.js';
 import { globalHelp } from './help.js';
@@ -81,7 +81,7 @@ export function cliParser(argv: string[], env: ParserEnvironment = { columns: pr
     .command(untargetCommand)
     .command(policyCommand);
   y = y.command(verifyCommand).command(metricsCommand);
-  y = discoveryCommands(y);
+  y = y.command(discoveryCommand);
   y = y.command(doctorCommand).command(completionCommand);
   return y;
 }

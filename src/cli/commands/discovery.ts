@@ -1,7 +1,7 @@
 /**
  * discovery enable | disable | status | watch (docs/discovery.md).
  */
-import type { Argv } from 'yargs';
+import type { CommandModule } from 'yargs';
 import { enable, disable } from '../../discovery/lifecycle.js';
 import { discoveryStatus, type DiscoveryStatus } from '../../discovery/status.js';
 import { registrationText, watch } from '../../discovery/watch.js';
@@ -13,7 +13,11 @@ import { info, out, outJson } from '../output.js';
 import { targetOf, type GlobalArgs } from '../context.js';
 import { commandHelp } from '../help.js';
 
-type Args = GlobalArgs & { cgroup?: string };
+/** Arguments of discovery. */
+export interface DiscoveryArgs extends GlobalArgs {
+  action: 'enable' | 'disable' | 'status' | 'watch';
+  cgroup?: string | undefined;
+}
 
 function dispatcherLines(list: DispatcherRelink[], enabled: boolean): void {
   for (const d of list) {
@@ -58,94 +62,91 @@ function printStatus(d: DiscoveryStatus): void {
   for (const w of d.warnings) info(`manifold: warning: ${w}`);
 }
 
-/** Register the discovery commands. */
-export function discoveryCommands(y: Argv<GlobalArgs>): Argv<GlobalArgs> {
-  return y.command(
-    'discovery <action>',
-    'Host-wide listener discovery: index every listening/bound socket, keep target sockets (docs/discovery.md)',
-    (a) =>
-      commandHelp(
-        a
-          .positional('action', { choices: ['enable', 'disable', 'status', 'watch'] as const, describe: 'enable | disable | status | watch' })
-          .option('cgroup', { type: 'string', describe: 'cgroup v2 directory to attach to (default: the root of the cgroup v2 mount)' }),
-        [
-          ['discovery enable', 'attach to the root cgroup and index the sockets that exist'],
-          ['discovery status --json', 'attachment, map fill levels, counters, kernel requirements'],
-          ['discovery disable', 'detach and remove everything'],
-        ],
-      ),
-    async (argv) => {
-      const args = argv as unknown as Args & { action: string };
-      const t = targetOf(args);
-      switch (args.action) {
-        case 'enable': {
-          const r = enable({ bpffs: t.bpffs, cgroup: args.cgroup, seedNetns: [t.netns], lockTimeoutMs: t.lockTimeoutMs });
-          const text = seedText(r.seed);
-          if (r.alreadyEnabled) {
-            info(`manifold: listener discovery already enabled on cgroup ${r.cgroup.path}; re-seeded: ${text}`);
-          } else {
-            if (r.replaced) info(`manifold: replaced broken discovery state (${r.replaced})`);
-            emitEvent('discovery-enable', Priority.notice, `enabled listener discovery on cgroup ${r.cgroup.path}: ${text}`, {
-              CGROUP: r.cgroup.path, CGROUP_ID: r.cgroup.id, STATE_DIR: r.stateDir, SEED_METHOD: r.seed.method,
-              SEEDED_TCP: r.seed.indexed.tcp, SEEDED_UDP: r.seed.indexed.udp,
-            });
-            info(`manifold: enabled listener discovery on cgroup ${r.cgroup.path}: ${text}`);
-          }
-          dispatcherLines(r.dispatchers, true);
-          if (args.json) {
-            outJson({ enabled: true, alreadyEnabled: r.alreadyEnabled, stateDir: r.stateDir, cgroup: { path: r.cgroup.path, id: r.cgroup.id }, replaced: r.replaced, seed: r.seed, dispatchers: r.dispatchers });
-          }
-          return;
-        }
-        case 'disable': {
-          const r = disable({ bpffs: t.bpffs, cgroup: args.cgroup, lockTimeoutMs: t.lockTimeoutMs });
-          emitEvent('discovery-disable', Priority.notice, `disabled listener discovery${r.cgroupPath ? ` on cgroup ${r.cgroupPath}` : ''}`, {
-            CGROUP: r.cgroupPath, STATE_DIR: r.stateDir,
+/** `manifold discovery enable|disable|status|watch`. */
+export const discoveryCommand: CommandModule<GlobalArgs, DiscoveryArgs> = {
+  command: 'discovery <action>',
+  describe: 'Host-wide listener discovery: index every listening/bound socket, keep target sockets (docs/discovery.md)',
+  builder: (y) =>
+    commandHelp(
+      y
+        .positional('action', { choices: ['enable', 'disable', 'status', 'watch'] as const, demandOption: true, describe: 'enable | disable | status | watch' })
+        .option('cgroup', { type: 'string', describe: 'cgroup v2 directory to attach to (default: the root of the cgroup v2 mount)' }),
+      [
+        ['discovery enable', 'attach to the root cgroup and index the sockets that exist'],
+        ['discovery status --json', 'attachment, map fill levels, counters, kernel requirements'],
+        ['discovery disable', 'detach and remove everything'],
+      ],
+    ),
+  handler: async (args) => {
+    const t = targetOf(args);
+    switch (args.action) {
+      case 'enable': {
+        const r = enable({ bpffs: t.bpffs, cgroup: args.cgroup, seedNetns: [t.netns], lockTimeoutMs: t.lockTimeoutMs });
+        const text = seedText(r.seed);
+        if (r.alreadyEnabled) {
+          info(`manifold: listener discovery already enabled on cgroup ${r.cgroup.path}; re-seeded: ${text}`);
+        } else {
+          if (r.replaced) info(`manifold: replaced broken discovery state (${r.replaced})`);
+          emitEvent('discovery-enable', Priority.notice, `enabled listener discovery on cgroup ${r.cgroup.path}: ${text}`, {
+            CGROUP: r.cgroup.path, CGROUP_ID: r.cgroup.id, STATE_DIR: r.stateDir, SEED_METHOD: r.seed.method,
+            SEEDED_TCP: r.seed.indexed.tcp, SEEDED_UDP: r.seed.indexed.udp,
           });
-          dispatcherLines(r.dispatchers, false);
-          info(`manifold: disabled listener discovery (detached ${r.detached.length ? r.detached.join(', ') : 'nothing'}; removed ${r.stateDir})`);
-          if (args.json) outJson({ disabled: true, ...r });
-          return;
+          info(`manifold: enabled listener discovery on cgroup ${r.cgroup.path}: ${text}`);
         }
-        case 'status': {
-          const d = discoveryStatus(t.bpffs, t.lockTimeoutMs);
-          if (args.json) outJson(d);
-          else printStatus(d);
-          return;
+        dispatcherLines(r.dispatchers, true);
+        if (args.json) {
+          outJson({ enabled: true, alreadyEnabled: r.alreadyEnabled, stateDir: r.stateDir, cgroup: { path: r.cgroup.path, id: r.cgroup.id }, replaced: r.replaced, seed: r.seed, dispatchers: r.dispatchers });
         }
-        default: {
-          const ac = new AbortController();
-          const stop = (): void => ac.abort();
-          process.once('SIGTERM', stop);
-          process.once('SIGINT', stop);
-          try {
-            const why = await watch(t.bpffs, t.lockTimeoutMs, ac.signal, {
-              ready: (s) => {
-                info(`manifold: watching UDP binds on target addresses (${s.registered} socket(s) registered by the initial scan)`);
-                notifyReady(`watching UDP binds on target addresses`);
-              },
-              registered: (r) => {
-                const text = registrationText(r);
-                emitEvent('discovery-register', r.registered || !r.open ? Priority.info : Priority.warning, text, {
-                  PROTOCOL: r.event.proto === 6 ? 'tcp' : 'udp', ADDRESS: r.address, PORT: r.event.port, SOCKET_COOKIE: r.event.cookie,
-                  PID: r.event.tgid, NETNS_COOKIE: r.event.netns,
-                });
-                info(`manifold: ${text}`);
-              },
-              rescan: (reason, n) => {
-                info(`manifold: ${reason}: re-scanned every process, ${n} socket(s) registered`);
-              },
-            });
-            if (why === 'disabled') {
-              info('manifold: listener discovery was disabled; the watcher stops');
-              notifyStatus('listener discovery disabled');
-            }
-          } finally {
-            process.off('SIGTERM', stop);
-            process.off('SIGINT', stop);
+        return;
+      }
+      case 'disable': {
+        const r = disable({ bpffs: t.bpffs, cgroup: args.cgroup, lockTimeoutMs: t.lockTimeoutMs });
+        emitEvent('discovery-disable', Priority.notice, `disabled listener discovery${r.cgroupPath ? ` on cgroup ${r.cgroupPath}` : ''}`, {
+          CGROUP: r.cgroupPath, STATE_DIR: r.stateDir,
+        });
+        dispatcherLines(r.dispatchers, false);
+        info(`manifold: disabled listener discovery (detached ${r.detached.length ? r.detached.join(', ') : 'nothing'}; removed ${r.stateDir})`);
+        if (args.json) outJson({ disabled: true, ...r });
+        return;
+      }
+      case 'status': {
+        const d = discoveryStatus(t.bpffs, t.lockTimeoutMs);
+        if (args.json) outJson(d);
+        else printStatus(d);
+        return;
+      }
+      default: {
+        const ac = new AbortController();
+        const stop = (): void => ac.abort();
+        process.once('SIGTERM', stop);
+        process.once('SIGINT', stop);
+        try {
+          const why = await watch(t.bpffs, t.lockTimeoutMs, ac.signal, {
+            ready: (s) => {
+              info(`manifold: watching UDP binds on target addresses (${s.registered} socket(s) registered by the initial scan)`);
+              notifyReady(`watching UDP binds on target addresses`);
+            },
+            registered: (r) => {
+              const text = registrationText(r);
+              emitEvent('discovery-register', r.registered || !r.open ? Priority.info : Priority.warning, text, {
+                PROTOCOL: r.event.proto === 6 ? 'tcp' : 'udp', ADDRESS: r.address, PORT: r.event.port, SOCKET_COOKIE: r.event.cookie,
+                PID: r.event.tgid, NETNS_COOKIE: r.event.netns,
+              });
+              info(`manifold: ${text}`);
+            },
+            rescan: (reason, n) => {
+              info(`manifold: ${reason}: re-scanned every process, ${n} socket(s) registered`);
+            },
+          });
+          if (why === 'disabled') {
+            info('manifold: listener discovery was disabled; the watcher stops');
+            notifyStatus('listener discovery disabled');
           }
+        } finally {
+          process.off('SIGTERM', stop);
+          process.off('SIGINT', stop);
         }
       }
-    },
-  );
-}
+    }
+  },
+};
