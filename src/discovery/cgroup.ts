@@ -5,31 +5,17 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { ManifoldError } from '../errors.js';
+import { parseMountinfo } from '../core/mountinfo.js';
 
 const CGROUP2_SUPER_MAGIC = 0x63677270;
-
-/** Decode the octal escapes of a mountinfo path (\040 = space). */
-export function unescapeMountPath(p: string): string {
-  return p.replace(/\\([0-7]{3})/g, (_m, o: string) => String.fromCharCode(parseInt(o, 8)));
-}
 
 /**
  * The mount point of the cgroup v2 hierarchy in a mountinfo text, preferring
  * a mount of its root ("/"); null when none.
  */
 export function cgroup2FromMountinfo(text: string): string | null {
-  let fallback: string | null = null;
-  for (const line of text.split('\n')) {
-    const sep = line.indexOf(' - ');
-    if (sep < 0) continue;
-    const left = line.slice(0, sep).split(' ');
-    const right = line.slice(sep + 3).split(' ');
-    if (right[0] !== 'cgroup2' || left.length < 5) continue;
-    const mountPoint = unescapeMountPath(left[4]!);
-    if (left[3] === '/') return mountPoint;
-    fallback ??= mountPoint;
-  }
-  return fallback;
+  const mounts = parseMountinfo(text).filter((m) => m.fsType === 'cgroup2');
+  return (mounts.find((m) => m.root === '/') ?? mounts[0])?.mountPoint ?? null;
 }
 
 /** The cgroup v2 mount of this process (from /proc/self/mountinfo). */

@@ -10,24 +10,12 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { ManifoldError } from '../errors.js';
-
-/** A mount point from /proc/self/mountinfo, unescaped (\040 → space, …). */
-function unescape(text: string): string {
-  return text.replace(/\\([0-7]{3})/g, (_m, o: string) => String.fromCharCode(parseInt(o, 8)));
-}
+import { parseMountinfo } from '../core/mountinfo.js';
 
 /** The source of the sysfs mounted last (topmost) on /sys in a mountinfo text, or null. */
 export function sysfsSourceAtSys(mountinfo: string): string | null {
-  let source: string | null = null;
-  for (const line of mountinfo.split('\n')) {
-    const sep = line.indexOf(' - ');
-    if (sep < 0) continue;
-    const left = line.slice(0, sep).split(' ');
-    const right = line.slice(sep + 3).split(' ');
-    if (left[4] === undefined || unescape(left[4]) !== '/sys') continue;
-    source = right[0] === 'sysfs' && right[1] !== undefined ? unescape(right[1]) : null;
-  }
-  return source;
+  const top = parseMountinfo(mountinfo).filter((m) => m.mountPoint === '/sys').pop();
+  return top && top.fsType === 'sysfs' && top.source !== '' ? top.source : null;
 }
 
 /** Whether any named network namespace exists (else the mount table need not be read: most hosts). */

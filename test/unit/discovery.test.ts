@@ -6,7 +6,8 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { atLeast, kernelChecks, parseRelease, requireKernel } from '../../src/discovery/kernel.js';
 import { seedMethod, addRecords, emptySummary } from '../../src/discovery/seed.js';
-import { cgroup2FromMountinfo, unescapeMountPath } from '../../src/discovery/cgroup.js';
+import { cgroup2FromMountinfo } from '../../src/discovery/cgroup.js';
+import { unescapeMountPath } from '../../src/core/mountinfo.js';
 import {
   decodeConfig, decodeEvent, decodeKey, decodeMeta, decodeSeedRecords, DISC_EVENT_SIZE, DISC_MAGIC, encodeConfig, encodeKey, encodeMeta,
   fromKeyAddr, isMapped, SeedBits, targetKey, toKeyAddr,
