@@ -58,7 +58,7 @@ export function readLocalRoutes(netns: string, own: boolean): Prefix[] | string 
       : spawnSync('nsenter', [`--net=${netns}`, '--', 'ip', ...args], { encoding: 'utf8', timeout: IP_TIMEOUT_MS, maxBuffer: 64 << 20 });
     if (r.error) return `cannot run ${own ? 'ip' : 'nsenter'}: ${r.error.message}`;
     if (r.status !== 0) return `"ip ${args.join(' ')}" failed${own ? '' : ' in the namespace'}: ${(r.stderr || '').trim().split('\n')[0] ?? ''}`;
-    out.push(...parseLocalRoutes(r.stdout, domain));
+    for (const route of parseLocalRoutes(r.stdout, domain)) out.push(route);
   }
   return out;
 }

@@ -83,7 +83,8 @@ function readTable(pid: number, protocol: Protocol, domain: Domain): string {
 export function namespaceSockets(pid: number): ProcSocket[] {
   const out: ProcSocket[] = [];
   for (const protocol of ['tcp', 'udp'] as const) {
-    for (const domain of ['ipv4', 'ipv6'] as const) out.push(...parseNetTable(readTable(pid, protocol, domain), protocol, domain));
+    // One by one: a busy namespace's table can hold more entries than a call may have arguments.
+    for (const domain of ['ipv4', 'ipv6'] as const) for (const e of parseNetTable(readTable(pid, protocol, domain), protocol, domain)) out.push(e);
   }
   return out;
 }

@@ -94,7 +94,9 @@ function render(r: StatusData, label: string | undefined): void {
   if (order.length === 0) out('  (none)');
   const ranges = collapseIndices(list, order, labelOf);
   const texts = ranges.map((x) => rangeText(list, x));
-  const width = Math.max(0, ...texts.map((t) => t.length));
+  // A loop, not Math.max(...texts): 200,000 arguments overflow the stack.
+  let width = 0;
+  for (const t of texts) if (t.length > width) width = t.length;
   ranges.forEach((x, k) => out(`  ${(texts[k] as string).padEnd(width)}  -> ${x.label}`));
   out(`destinations (${r.destinations.length}):`);
   if (r.destinations.length === 0) out('  (none)');
