@@ -195,7 +195,7 @@ export async function cliPhase(o: CliOptions): Promise<{ rows: Row[]; descriptio
       }
     }
 
-    log(`apply ${big} (empty state), no-op re-apply, status at ${big}`);
+    log(`apply ${big} (empty state), no-op re-apply, status --json at ${big}`);
     const file = path.join(tmp, `apply-${big}.json`);
     writeApplyFile(file, largeSet(o.bigSize));
     const reset = (): void => {
@@ -207,12 +207,12 @@ export async function cliPhase(o: CliOptions): Promise<{ rows: Row[]; descriptio
     const fl4 = out.floor(s4.floor);
     out.absolute(`apply ${big} bindings (empty state)`, s4.apply, fl4, 700);
     out.rss(`apply ${big} bindings (empty state)`, s4.apply);
-    const s5 = interleave({ floor, noop: apply, status: () => cli('status') }, o.bigSamples, { warmup: false, budgetMs: o.bigBudgetMs, minRounds: 3 });
+    const s5 = interleave({ floor, noop: apply, status: () => cli('status', '--json') }, o.bigSamples, { warmup: false, budgetMs: o.bigBudgetMs, minRounds: 3 });
     const fl5 = out.floor(s5.floor);
     out.absolute(`apply ${big} bindings (no-op re-apply)`, s5.noop, fl5, 400);
-    out.absolute(`status (${big} bindings)`, s5.status, fl5, 400);
+    out.absolute(`status --json (${big} bindings)`, s5.status, fl5, 400);
     out.rss(`apply ${big} bindings (no-op re-apply)`, s5.noop);
-    out.rss(`status (${big} bindings)`, s5.status);
+    out.rss(`status --json (${big} bindings)`, s5.status);
     const description = `Wall time of one CLI process (fork to exit) against a dispatcher in a scratch namespace, sampled round-robin with \`node -e 0\` ("floor + X" is the median of per-round differences, each round's runs being adjacent in time): ${o.samples} rounds (after one warm-up round) for single-shot commands, up to ${o.bigSamples} (at least 3; fewer when a group exceeds ${o.bigBudgetMs / 1000} s) for the ${big} ones (apply into an empty state: unload + load, untimed, before each run). Single-shot commands run the checkout's bin/manifold (a symlink to build/sea/manifold, the single executable \`make build\` writes) and, as rows marked (package), the unpacked package's usr/bin/manifold (a symlink to the single executable), in the same rounds. register gets a listening TCP socket as fd 3 with LISTEN_FDS/LISTEN_PID/LISTEN_FDNAMES set by runstat before the exec, as systemd passes it; unregister's socket is registered again (untimed) before each run. Apply file: ${LARGE_SET_DESCRIPTION} Wall time, peak RSS and CPU time: ${probeMethod()}. register-pid targets: \`sleep\` processes inheriting exactly 10 or 2,000 fds (the listener; for 2,000 also ~1,000 established loopback TCP sockets; the rest /dev/null).`;
     return { rows: out.finish(), description };
   } finally {
