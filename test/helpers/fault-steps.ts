@@ -11,28 +11,8 @@ import path from 'node:path';
 import * as assert from 'uvu/assert';
 import type { Agent } from './agent-client.js';
 import { agentIn, TestCgroup } from './discovery.js';
-import { inspectTestState, invariantProblems } from './inspect.js';
+import { everyStep as everyStepIn } from './every-step.js';
 import { serve, setup, teardown, type Ctx } from './suite.js';
-
-/** The steps a command goes through, as NAME:N (N-th arrival at NAME). */
-export function stepsOf(ctx: Ctx, args: string[]): string[] {
-  const r = ctx.env.cli(args, { env: { MANIFOLD_TEST_STEPS: '1' } });
-  assert.is(r.code, 0, `${args.join(' ')}: ${r.stderr}`);
-  const seen = new Map<string, number>();
-  const out: string[] = [];
-  for (const m of r.stderr.matchAll(/^manifold-step: ([a-z0-9-]+)$/gm)) {
-    const n = (seen.get(m[1]!) ?? 0) + 1;
-    seen.set(m[1]!, n);
-    out.push(`${m[1]}:${n}`);
-  }
-  return out;
-}
-
-/** Run a command killed (SIGKILL) at step `spec`. */
-export function killedAt(ctx: Ctx, args: string[], spec: string): void {
-  const r = ctx.env.cli(args, { env: { MANIFOLD_TEST_KILL_AT: spec } });
-  assert.is(r.failure, 'was killed by SIGKILL', `${args.join(' ')} killed at ${spec}: ${r.failure ?? `exit ${r.code}`} ${r.stderr}`);
-}
 
 /** Write an apply file into `dir`. */
 export function applyFile(dir: string, name: string, bindings: { label: string; prefix: string; port: number | string; protocol: string }[]): string {
@@ -41,38 +21,9 @@ export function applyFile(dir: string, name: string, bindings: { label: string; 
   return p;
 }
 
-/** The state keeps the executor's invariants (test/helpers/inspect.ts). */
-export function assertRepaired(ctx: Ctx, what: string): void {
-  const problems = invariantProblems(inspectTestState(ctx.env));
-  assert.equal(problems, [], `${what}: ${problems.join('; ')}`);
-}
-
-/**
- * Kill `args` at each of its steps; before each run `reset` sets the old
- * state; after the kill, `check` inspects traffic (old or new), then the
- * next write (`reset` again) must work and leave the state repaired, and
- * finally the command itself must reach the new state.
- */
-export async function everyStep(ctx: Ctx, name: string, args: string[], reset: () => void, observe: () => Promise<string>, oldObs: string, newObs: string, minSteps = 8): Promise<number> {
-  reset();
-  const steps = stepsOf(ctx, args);
-  assert.ok(steps.length >= minSteps, `${name}: steps ${steps.join(' ')}`);
-  assert.is(await observe(), newObs, `${name}: the command reaches the new state`);
-  for (const spec of steps) {
-    reset();
-    assert.is(await observe(), oldObs, `${name}: reset to the old state before ${spec}`);
-    killedAt(ctx, args, spec);
-    const seen = await observe();
-    assert.ok(seen === oldObs || seen === newObs, `${name} killed at ${spec}: traffic sees ${seen}, neither old (${oldObs}) nor new (${newObs})`);
-    // The next write repairs what the kill left.
-    reset();
-    assertRepaired(ctx, `${name} killed at ${spec}, then the next write`);
-    assert.is(await observe(), oldObs, `${name} killed at ${spec}: the next write's state is live`);
-    ctx.env.ok(args);
-    assert.is(await observe(), newObs, `${name} killed at ${spec}: running it again reaches the new state`);
-    assertRepaired(ctx, `${name} killed at ${spec}, then run again`);
-  }
-  return steps.length;
+/** Kill `args` at each of its steps and check each kill's leftovers: test/helpers/every-step.ts on the context's namespace. */
+export function everyStep(ctx: Ctx, name: string, args: string[], reset: () => void, observe: () => Promise<string>, oldObs: string, newObs: string, minSteps = 8): Promise<number> {
+  return everyStepIn(ctx.env, name, args, reset, observe, oldObs, newObs, minSteps);
 }
 
 /** The shared set-up of the target fault tests. */
