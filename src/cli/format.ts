@@ -5,10 +5,10 @@
  */
 import type { BindingList } from '../core/binding-list.js';
 import type { Binding, BindingJson } from '../core/binding.js';
-import { formatPorts, formatPrefix, type Prefix, type Protocol } from '../core/net.js';
+import { AF_INET, IPPROTO_UDP, formatPorts, formatPrefix, type Prefix, type Protocol } from '../core/net.js';
 import { escapeJson } from '../core/escape.js';
 import { Sizes } from '../core/layout.js';
-import { flushOut, outRaw } from './output.js';
+import { flushOut, outBytes, outRaw } from './output.js';
 
 /** "tcp 192.0.2.0/24 80" (a port or a range). */
 export function bindingText(protocol: Protocol, prefix: Prefix, first: number, last = first): string {
@@ -49,37 +49,125 @@ export function bindingJson(list: BindingList, i: number, label: string): Bindin
   return { label, protocol: list.protocol(i), prefix: formatPrefix(list.prefix(i)), port: list.port(i) };
 }
 
-/** Entry i's prefix as text (IPv4 straight from the key bytes). */
-function prefixText(list: BindingList, i: number): string {
-  if (list.domain(i) !== 'ipv4') return formatPrefix(list.prefix(i));
-  const k = list.keys;
-  const o = i * Sizes.bindingKey + 8;
-  return `${k[o]}.${k[o + 1]}.${k[o + 2]}.${k[o + 3]}/${list.len(i)}`;
+/** Decimal text of 0..255, 4 bytes each: the length, then up to three digits. */
+const BYTE_DIGITS = ((): Uint8Array => {
+  const t = new Uint8Array(256 * 4);
+  for (let b = 0; b < 256; b++) {
+    const text = String(b);
+    t[b * 4] = text.length;
+    for (let j = 0; j < text.length; j++) t[b * 4 + 1 + j] = text.charCodeAt(j);
+  }
+  return t;
+})();
+
+/** Write the decimal digits of a non-negative integer below 10^10 at `at`; returns the new offset. */
+function putDecimal(buf: Buffer, at: number, value: number): number {
+  let digits = 1;
+  for (let v = value; v >= 10; v = Math.floor(v / 10)) digits++;
+  const end = at + digits;
+  let v = value;
+  for (let j = end - 1; j >= at; j--) {
+    buf[j] = 48 + (v % 10);
+    v = Math.floor(v / 10);
+  }
+  return end;
 }
+
+/** Write an IPv4 prefix "a.b.c.d/len" from the key bytes at `o`; returns the new offset. */
+function putIpv4Prefix(buf: Buffer, at: number, keys: Buffer, o: number, len: number): number {
+  for (let j = 0; j < 4; j++) {
+    const t = (keys[o + 8 + j] as number) * 4;
+    const n = BYTE_DIGITS[t] as number;
+    for (let d = 1; d <= n; d++) buf[at++] = BYTE_DIGITS[t + d] as number;
+    buf[at++] = j === 3 ? 47 : 46; // '/' after the last byte, '.' between
+  }
+  return putDecimal(buf, at, len);
+}
+
+/** Fixed text between a streamed binding's prefix and port. */
+const PORT_KEY = Buffer.from('","port":', 'latin1');
+
+/** Bytes written before a chunk is handed to stdout. */
+const CHUNK = 1 << 16;
+/** Room one binding's text can take beyond the label: fixed text, an IPv6 prefix, a port. */
+const ENTRY_ROOM = 160;
 
 /**
  * Write a JSON array of bindings to stdout piece by piece, inside an
  * optional document: `head` + array + `tail` (e.g. '{"bindings":' … '}').
  * `labelOf` must depend only on the entry's tag (it is asked once per tag).
+ *
+ * The text is what JSON.stringify(bindingJson(...)) gives for each entry
+ * (with escapeJson), written as bytes straight into the output chunks: a
+ * label is encoded once per destination, addresses and ports from the key
+ * bytes, so no string is made per binding.
  */
 export function streamBindingsJson(list: BindingList, order: ArrayLike<number>, labelOf: (i: number) => string, head = '', tail = ''): void {
   flushOut();
-  // The text JSON.stringify(bindingJson(...)) gives, written directly: one
-  // string per binding, labels encoded once per destination.
-  const labelJson = new Map<number, string>();
-  let chunk = `${head}[`;
-  for (let k = 0; k < order.length; k++) {
-    const i = order[k] as number;
-    const tag = list.tag(i);
-    let lj = labelJson.get(tag);
-    if (lj === undefined) labelJson.set(tag, (lj = JSON.stringify(labelOf(i))));
-    chunk += `${k === 0 ? '' : ','}\n  {"label":${lj},"protocol":"${list.protocol(i)}","prefix":"${prefixText(list, i)}","port":${list.port(i)}}`;
-    if (chunk.length > 1 << 16) {
-      outRaw(escapeJson(chunk));
-      chunk = '';
+  outRaw(escapeJson(`${head}[`));
+  // The text up to the prefix's value, by tag and protocol.
+  const starts = new Map<number, Buffer>();
+  const cur: Cursor = { at: 0, k: 0 };
+  let buf = Buffer.allocUnsafe(CHUNK + ENTRY_ROOM);
+  while (cur.k < order.length) {
+    putEntries(buf, cur, list, order, starts);
+    if (cur.k === order.length) break;
+    const i = order[cur.k] as number;
+    const udp = list.keys[i * Sizes.bindingKey + 5] === IPPROTO_UDP;
+    const which = (list.tags[i] as number) * 2 + (udp ? 1 : 0);
+    const start = starts.get(which);
+    if (start === undefined) {
+      starts.set(which, Buffer.from(`\n  {"label":${escapeJson(JSON.stringify(labelOf(i)))},"protocol":"${udp ? 'udp' : 'tcp'}","prefix":"`));
+    } else {
+      // The chunk is full.
+      outBytes(buf.subarray(0, cur.at));
+      buf = Buffer.allocUnsafe(Math.max(CHUNK, start.length) + ENTRY_ROOM);
+      cur.at = 0;
     }
   }
-  outRaw(escapeJson(`${chunk}${order.length ? '\n' : ''}]${tail}\n`));
+  if (cur.at > 0) outBytes(buf.subarray(0, cur.at));
+  outRaw(escapeJson(`${order.length ? '\n' : ''}]${tail}\n`));
+}
+
+/** Where {@link putEntries} is: the next byte of the chunk, the next entry of the order. */
+interface Cursor {
+  at: number;
+  k: number;
+}
+
+/**
+ * Write entries from `cur.k` on into `buf` until one has no text in
+ * `starts` yet or the chunk is full (the caller handles both and calls
+ * again). The one loop a large listing spends its time in: it has no other
+ * branch, so the optimised code made for it is not thrown away halfway.
+ */
+function putEntries(buf: Buffer, cur: Cursor, list: BindingList, order: ArrayLike<number>, starts: Map<number, Buffer>): void {
+  const keys = list.keys;
+  const tags = list.tags;
+  const limit = buf.length - ENTRY_ROOM;
+  let at = cur.at;
+  let k = cur.k;
+  for (; k < order.length; k++) {
+    const i = order[k] as number;
+    const o = i * Sizes.bindingKey;
+    const start = starts.get((tags[i] as number) * 2 + (keys[o + 5] === IPPROTO_UDP ? 1 : 0));
+    if (start === undefined || at + start.length > limit) break;
+    if (k > 0) buf[at++] = 44; // ','
+    at = putBytes(buf, at, start);
+    if (keys[o + 4] === AF_INET) at = putIpv4Prefix(buf, at, keys, o, (keys[o] as number) - 32);
+    else at += buf.write(formatPrefix(list.prefix(i)), at, 'latin1');
+    at = putBytes(buf, at, PORT_KEY);
+    at = putDecimal(buf, at, ((keys[o + 6] as number) << 8) | (keys[o + 7] as number));
+    buf[at++] = 125; // '}'
+  }
+  cur.at = at;
+  cur.k = k;
+}
+
+/** Copy `bytes` into `buf` at `at`; returns the new offset. */
+function putBytes(buf: Buffer, at: number, bytes: Uint8Array): number {
+  for (let j = 0; j < bytes.length; j++) buf[at + j] = bytes[j] as number;
+  return at + bytes.length;
 }
 
 /** Consecutive ports of one (label, protocol, prefix) among entries of a list, as found in `order`. */

@@ -174,32 +174,52 @@ export class BindingList {
     // (longest prefix first, exact port before port 0, protocol, family),
     // the address big-endian (four words), the port, the label's rank.
     const cols = Array.from({ length: SORT_WORDS }, () => new Uint32Array(n));
-    const [head, a0, a1, a2, a3, ports, ranks] = cols as [Uint32Array, Uint32Array, Uint32Array, Uint32Array, Uint32Array, Uint32Array, Uint32Array];
-    const keys = this.keyBytes;
-    const view = new DataView(keys.buffer, keys.byteOffset, keys.byteLength);
-    labelRanks(this, n, labelOf, ranks);
-    for (let i = 0; i < n; i++) {
-      const o = i * K;
-      const len = view.getUint32(o, true) - 32;
-      const port = view.getUint16(o + 6, false);
-      head[i] = ((255 - len) << 24) | ((port === 0 ? 1 : 0) << 16) | ((keys[o + 5] ?? 0) << 8) | (keys[o + 4] ?? 0);
-      a0[i] = view.getUint32(o + 8, false);
-      a1[i] = view.getUint32(o + 12, false);
-      a2[i] = view.getUint32(o + 16, false);
-      a3[i] = view.getUint32(o + 20, false);
-      ports[i] = port;
-    }
+    labelRanks(this, n, labelOf, cols[SORT_WORDS - 1] as Uint32Array);
+    sortColumns(this.words, n, cols);
     return sortByColumns(cols, n);
   }
 }
 
 const SORT_WORDS = 7;
 
+/** Big-endian value of a word read little-endian from key bytes. */
+function bswap(x: number): number {
+  return (((x & 0xff) << 24) | ((x & 0xff00) << 8) | ((x >>> 8) & 0xff00) | (x >>> 24)) >>> 0;
+}
+
+/**
+ * The first six sort columns of entries 0..n-1 from their key words (see
+ * sortedIndices): head, the address big-endian in four words, the port.
+ */
+function sortColumns(words: Uint32Array, n: number, cols: Uint32Array[]): void {
+  const [head, a0, a1, a2, a3, ports] = cols as [Uint32Array, Uint32Array, Uint32Array, Uint32Array, Uint32Array, Uint32Array];
+  for (let i = 0; i < n; i++) {
+    const o = i * W;
+    // Word 0: prefixlen (LE); word 1: family, protocol, port (BE) as bytes 4..7.
+    const len = (words[o] as number) - 32;
+    const w1 = words[o + 1] as number;
+    const family = w1 & 0xff;
+    const protocol = (w1 >>> 8) & 0xff;
+    const port = ((w1 >>> 16) & 0xff) << 8 | (w1 >>> 24);
+    head[i] = (((255 - len) << 24) | ((port === 0 ? 1 : 0) << 16) | (protocol << 8) | family) >>> 0;
+    a0[i] = bswap(words[o + 2] as number);
+    a1[i] = bswap(words[o + 3] as number);
+    a2[i] = bswap(words[o + 4] as number);
+    a3[i] = bswap(words[o + 5] as number);
+    ports[i] = port;
+  }
+}
+
 /**
  * Indices 0..n-1 ordered by the unsigned words of `cols` (column 0 first,
  * ties broken by the next): an LSD radix sort on 16-bit digits that skips
  * columns and digits every entry shares (the usual /32 ports need about
  * five passes), or a comparator sort for short lists. Stable.
+ *
+ * Each step of a pass is its own small function: a command sorts once, so
+ * the sort runs cold; a loop in a function called once per pass is
+ * optimised for the passes after the first, where loops inlined in one
+ * function would each start again in the interpreter.
  */
 export function sortByColumns(cols: readonly Uint32Array[], n: number): Uint32Array {
   let idx = new Uint32Array(n);
@@ -217,45 +237,19 @@ export function sortByColumns(cols: readonly Uint32Array[], n: number): Uint32Ar
   let tmp = new Uint32Array(n);
   const count = new Uint32Array(1 << 16);
   const digits = new Uint16Array(n);
+  const range = new Uint32Array(2);
   for (let k = cols.length - 1; k >= 0; k--) {
     const col = cols[k] as Uint32Array;
-    const first = col[0] as number;
-    let constant = true;
-    for (let i = 1; i < n; i++) {
-      if (col[i] !== first) {
-        constant = false;
-        break;
-      }
-    }
-    if (constant) continue;
+    if (isConstant(col, n)) continue;
     for (let shift = 0; shift <= 16; shift += 16) {
-      let lo = 0xffff;
-      let hi = 0;
-      for (let i = 0; i < n; i++) {
-        const d = ((col[i] as number) >>> shift) & 0xffff;
-        digits[i] = d;
-        if (d < lo) lo = d;
-        if (d > hi) hi = d;
-      }
+      digitsOf(col, shift, n, digits, range);
+      const lo = range[0] as number;
+      const hi = range[1] as number;
       if (lo === hi) continue;
       count.fill(0, lo, hi + 1);
-      for (let i = 0; i < n; i++) {
-        const d = digits[i] as number;
-        count[d] = (count[d] as number) + 1;
-      }
-      let sum = 0;
-      for (let d = lo; d <= hi; d++) {
-        const c = count[d] as number;
-        count[d] = sum;
-        sum += c;
-      }
-      for (let j = 0; j < n; j++) {
-        const i = idx[j] as number;
-        const d = digits[i] as number;
-        const at = count[d] as number;
-        tmp[at] = i;
-        count[d] = at + 1;
-      }
+      countDigits(digits, n, count);
+      offsetsOf(count, lo, hi);
+      scatter(idx, tmp, digits, count, n);
       const t = idx;
       idx = tmp;
       tmp = t;
@@ -264,12 +258,66 @@ export function sortByColumns(cols: readonly Uint32Array[], n: number): Uint32Ar
   return idx;
 }
 
+/** True when the first n words of `col` are all equal. */
+function isConstant(col: Uint32Array, n: number): boolean {
+  const first = col[0] as number;
+  for (let i = 1; i < n; i++) if (col[i] !== first) return false;
+  return true;
+}
+
+/** The 16-bit digit at `shift` of each word into `digits`; the smallest and largest into `range`. */
+function digitsOf(col: Uint32Array, shift: number, n: number, digits: Uint16Array, range: Uint32Array): void {
+  let lo = 0xffff;
+  let hi = 0;
+  for (let i = 0; i < n; i++) {
+    const d = ((col[i] as number) >>> shift) & 0xffff;
+    digits[i] = d;
+    if (d < lo) lo = d;
+    if (d > hi) hi = d;
+  }
+  range[0] = lo;
+  range[1] = hi;
+}
+
+/** Occurrences of each digit (count must be zero over the digits' range). */
+function countDigits(digits: Uint16Array, n: number, count: Uint32Array): void {
+  for (let i = 0; i < n; i++) {
+    const d = digits[i] as number;
+    count[d] = (count[d] as number) + 1;
+  }
+}
+
+/** Counts into starting offsets, over digits lo..hi. */
+function offsetsOf(count: Uint32Array, lo: number, hi: number): void {
+  let sum = 0;
+  for (let d = lo; d <= hi; d++) {
+    const c = count[d] as number;
+    count[d] = sum;
+    sum += c;
+  }
+}
+
+/** One stable counting pass: `idx` ordered by digit into `tmp`. */
+function scatter(idx: Uint32Array, tmp: Uint32Array, digits: Uint16Array, count: Uint32Array, n: number): void {
+  for (let j = 0; j < n; j++) {
+    const i = idx[j] as number;
+    const d = digits[i] as number;
+    const at = count[d] as number;
+    tmp[at] = i;
+    count[d] = at + 1;
+  }
+}
+
 /** Each entry's label rank into `out` (labels compared as strings; computed once per tag). */
 function labelRanks(list: BindingList, n: number, labelOf: (i: number) => string, out: Uint32Array): void {
   const byTag = new Map<number, string>();
   let maxTag = 0;
+  const tags = list.tags;
+  let last = -1;
   for (let i = 0; i < n; i++) {
-    const t = list.tag(i);
+    const t = tags[i] as number;
+    if (t === last) continue;
+    last = t;
     if (t > maxTag) maxTag = t;
     if (!byTag.has(t)) byTag.set(t, labelOf(i));
   }
@@ -279,12 +327,30 @@ function labelRanks(list: BindingList, n: number, labelOf: (i: number) => string
     // Tags are destination ids (small): a table instead of a Map lookup per entry.
     const table = new Uint32Array(maxTag + 1);
     for (const [t, l] of byTag) table[t] = rank.get(l) ?? 0;
-    for (let i = 0; i < n; i++) out[i] = table[list.tag(i)] ?? 0;
+    for (let i = 0; i < n; i++) out[i] = table[tags[i] as number] as number;
     return;
   }
   const tagRank = new Map<number, number>();
   for (const [t, l] of byTag) tagRank.set(t, rank.get(l) ?? 0);
-  for (let i = 0; i < n; i++) out[i] = tagRank.get(list.tag(i)) ?? 0;
+  for (let i = 0; i < n; i++) out[i] = tagRank.get(tags[i] as number) ?? 0;
+}
+
+/**
+ * Index of the first of the `n` packed keys that is not a well-formed
+ * manifold binding key (see {@link validKey}), or -1. Works on the key
+ * words (one read per word, no Buffer method per key).
+ */
+export function firstInvalidKey(words: Uint32Array, n: number): number {
+  for (let i = 0; i < n; i++) {
+    const o = i * W;
+    const len = (words[o] as number) - 32;
+    const w1 = words[o + 1] as number;
+    const family = w1 & 0xff;
+    const protocol = (w1 >>> 8) & 0xff;
+    const max = family === AF_INET ? 32 : family === AF_INET6 ? 128 : -1;
+    if (len < 0 || len > max || (protocol !== IPPROTO_TCP && protocol !== IPPROTO_UDP)) return i;
+  }
+  return -1;
 }
 
 /** True when the 24 bytes at `offset` are a well-formed manifold binding key. */

@@ -3,7 +3,7 @@
  * The only code (with the loader and the ABI migration) that encodes map
  * keys and values; index formulas come from core/layout.ts.
  */
-import { BindingList, validKey } from '../core/binding-list.js';
+import { BindingList, firstInvalidKey } from '../core/binding-list.js';
 import { destInfoIndex, DestKind, PORT_WORDS, SLOTS, Sizes, trieSlot } from '../core/layout.js';
 import { Place, type GenMeta, type PlaceId } from '../core/placement.js';
 import { ManifoldError } from '../errors.js';
@@ -53,6 +53,18 @@ export function innerPin(gen: Gen, place: PlaceId): string {
 
 const KEY = Sizes.bindingKey;
 const VALUE = Sizes.bindingValue;
+
+/** The first u32 (the destination id) of each of `count` packed binding values into `tags` from `at`; returns the next index. */
+function valueTags(values: Buffer, count: number, tags: Uint32Array, at: number): number {
+  if (values.byteOffset % 4 === 0 && VALUE % 4 === 0) {
+    const words = new Uint32Array(values.buffer, values.byteOffset, (count * VALUE) / 4);
+    const step = VALUE / 4;
+    for (let i = 0; i < count; i++) tags[at + i] = words[i * step] as number;
+  } else {
+    for (let i = 0; i < count; i++) tags[at + i] = values.readUInt32LE(i * VALUE);
+  }
+  return at + count;
+}
 
 /** Create an empty LPM trie for bindings. */
 export function createTrie(maxBindings: number): number {
@@ -263,18 +275,12 @@ export class KernelMaps implements DispatcherMaps {
     const keys = Buffer.concat(parts.map((p) => p.keys.subarray(0, p.count * KEY)), total * KEY);
     const tags = new Uint32Array(total);
     let n = 0;
-    for (const p of parts) {
-      for (let i = 0; i < p.count; i++) tags[n++] = p.values.readUInt32LE(i * VALUE);
-    }
-    let out = BindingList.from(keys, tags, total);
-    for (let i = 0; i < total; i++) {
-      if (validKey(keys, i * KEY)) continue;
-      const clean = new BindingList(total);
-      for (let j = 0; j < total; j++) clean.pushKey(keys, j * KEY, tags[j] ?? 0);
-      out = clean;
-      break;
-    }
-    return out;
+    for (const p of parts) n = valueTags(p.values, p.count, tags, n);
+    const out = BindingList.from(keys, tags, total);
+    if (firstInvalidKey(out.words, total) < 0) return out;
+    const clean = new BindingList(total);
+    for (let j = 0; j < total; j++) clean.pushKey(keys, j * KEY, tags[j] ?? 0);
+    return clean;
   }
 
   destInfo(gen: Gen): DestInfo[] {

@@ -80,11 +80,12 @@ function errorReasons(d: DestinationStatus): string {
   return parts.length ? ` (${parts.join(' ')})` : '';
 }
 
-function bindingOrder(r: StatusData, label: string | undefined): { order: number[]; labelOf: (i: number) => string } {
+function bindingOrder(r: StatusData, label: string | undefined): { order: Uint32Array; labelOf: (i: number) => string } {
   const list = r.bindings!;
   const labelOf = (i: number): string => r.labels.get(list.tag(i)) ?? `#${list.tag(i)}`;
-  const order = [...list.sortedIndices(labelOf)].filter((i) => label === undefined || labelOf(i) === label);
-  return { order, labelOf };
+  const sorted = list.sortedIndices(labelOf);
+  if (label === undefined) return { order: sorted, labelOf };
+  return { order: sorted.filter((i) => labelOf(i) === label), labelOf };
 }
 
 function render(r: StatusData, label: string | undefined): void {
