@@ -25,6 +25,8 @@ export interface CliOptions {
   bigBudgetMs: number;
   /** Bindings in the large apply file. */
   bigSize: number;
+  /** Bindings in the very large apply file (apply into an empty state, status --json); 0: not measured. */
+  hugeSize: number;
   logDir: string;
   /** The package's usr/bin/manifold (unpacked .deb), also measured when present. */
   packageCli: string | null;
@@ -79,6 +81,18 @@ class CliRows {
       section: 'cli', figure, unit: 'ms', value: v, floor: { name: 'node -e 0', value: summarize(floorS?.ms ?? []) },
       target: { text: `≤ ${limitMs} ms`, measured: `${fmt(v.median, 0)} ms`, pass: v.median <= limitMs },
       ...(note ? { note } : {}),
+    }));
+  }
+
+  /** A figure measured without a target of its own (peak RSS in the note). */
+  measured(figure: string, s: Samples | undefined, floorS: Samples | undefined, limitMs?: number): void {
+    const v = summarize(s?.ms ?? []);
+    const rss = summarize(s?.rss ?? []);
+    const note = [cpuNote(s, floorS), `peak RSS ${fmt(rss.median)} MiB`].filter(Boolean).join('; ');
+    this.rows.push(row({
+      section: 'cli', figure, unit: 'ms', value: v, floor: { name: 'node -e 0', value: summarize(floorS?.ms ?? []) },
+      target: limitMs === undefined ? null : { text: `≤ ${limitMs} ms`, measured: `${fmt(v.median, 0)} ms`, pass: v.median <= limitMs },
+      note,
     }));
   }
 
@@ -213,7 +227,21 @@ export async function cliPhase(o: CliOptions): Promise<{ rows: Row[]; descriptio
     out.absolute(`status --json (${big} bindings)`, s5.status, fl5, 400);
     out.rss(`apply ${big} bindings (no-op re-apply)`, s5.noop);
     out.rss(`status --json (${big} bindings)`, s5.status);
-    const description = `Wall time of one CLI process (fork to exit) against a dispatcher in a scratch namespace, sampled round-robin with \`node -e 0\` ("floor + X" is the median of per-round differences, each round's runs being adjacent in time): ${o.samples} rounds (after one warm-up round) for single-shot commands, up to ${o.bigSamples} (at least 3; fewer when a group exceeds ${o.bigBudgetMs / 1000} s) for the ${big} ones (apply into an empty state: unload + load, untimed, before each run). Single-shot commands run the checkout's bin/manifold (a symlink to build/sea/manifold, the single executable \`make build\` writes) and, as rows marked (package), the unpacked package's usr/bin/manifold (a symlink to the single executable), in the same rounds. register gets a listening TCP socket as fd 3 with LISTEN_FDS/LISTEN_PID/LISTEN_FDNAMES set by runstat before the exec, as systemd passes it; unregister's socket is registered again (untimed) before each run. Apply file: ${LARGE_SET_DESCRIPTION} Wall time, peak RSS and CPU time: ${probeMethod()}. register-pid targets: \`sleep\` processes inheriting exactly 10 or 2,000 fds (the listener; for 2,000 also ~1,000 established loopback TCP sockets; the rest /dev/null).`;
+    if (o.hugeSize > 0) {
+      // The issue's scale check: apply into an empty state at ≤ 3 s, status --json measured.
+      const huge = `${o.hugeSize / 1_000_000}M`;
+      log(`apply ${huge} (empty state), status --json at ${huge}`);
+      const hugeFile = path.join(tmp, `apply-${huge}.json`);
+      writeApplyFile(hugeFile, largeSet(o.hugeSize));
+      const s6 = interleave({ floor, apply: () => cli('apply', hugeFile), status: () => cli('status', '--json') }, 3, {
+        warmup: false, minRounds: 3, before: (name) => name === 'apply' && reset(),
+      });
+      const fl6 = out.floor(s6.floor);
+      out.measured(`apply ${huge} bindings (empty state)`, s6.apply, fl6, 3000);
+      out.measured(`status --json (${huge} bindings)`, s6.status, fl6);
+      fs.rmSync(hugeFile, { force: true });
+    }
+    const description = `Wall time of one CLI process (fork to exit) against a dispatcher in a scratch namespace, sampled round-robin with \`node -e 0\` ("floor + X" is the median of per-round differences, each round's runs being adjacent in time): ${o.samples} rounds (after one warm-up round) for single-shot commands, up to ${o.bigSamples} (at least 3; fewer when a group exceeds ${o.bigBudgetMs / 1000} s) for the ${big} ones (apply into an empty state: unload + load, untimed, before each run)${o.hugeSize > 0 ? `, and 3 for ${o.hugeSize.toLocaleString('en-US')} bindings (the same kind of file; apply into an empty state, then status --json)` : ''}. Single-shot commands run the checkout's bin/manifold (a symlink to build/sea/manifold, the single executable \`make build\` writes) and, as rows marked (package), the unpacked package's usr/bin/manifold (a symlink to the single executable), in the same rounds. register gets a listening TCP socket as fd 3 with LISTEN_FDS/LISTEN_PID/LISTEN_FDNAMES set by runstat before the exec, as systemd passes it; unregister's socket is registered again (untimed) before each run. Apply file: ${LARGE_SET_DESCRIPTION} Wall time, peak RSS and CPU time: ${probeMethod()}. register-pid targets: \`sleep\` processes inheriting exactly 10 or 2,000 fds (the listener; for 2,000 also ~1,000 established loopback TCP sockets; the rest /dev/null).`;
     return { rows: out.finish(), description };
   } finally {
     ns.destroy();

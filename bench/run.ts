@@ -48,7 +48,7 @@ function phases(quick: boolean, logDir: string, pkg: Package): Phase[] {
   return [
     { name: 'dataplane', run: () => dataplanePhase({ rounds: q(31, 5), repeat: q(100_000, 20_000) }) },
     { name: 'connrate', run: () => connratePhase({ rounds: q(24, 2), roundMs: q(1000, 1000), concurrency: 4, logDir }) },
-    { name: 'cli', run: () => cliPhase({ samples: q(15, 3), bigSamples: q(7, 1), bigBudgetMs: q(60_000, 10_000), bigSize: 200_000, logDir, packageCli }) },
+    { name: 'cli', run: () => cliPhase({ samples: q(15, 3), bigSamples: q(7, 1), bigBudgetMs: q(60_000, 10_000), bigSize: 200_000, hugeSize: q(1_000_000, 0), logDir, packageCli }) },
     { name: 'startup', run: () => startupPhase({ samples: q(11, 3), packageCli }) },
     { name: 'generator', run: () => generatorPhase({ samples: q(15, 3), packageGenerator: packageGen }) },
     { name: 'load', run: () => loadPhase({ durationMs: q(20_000, 5000), rate: 1000, others: 2000, logDir }) },
