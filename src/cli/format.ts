@@ -6,7 +6,7 @@
 import type { BindingList } from '../core/binding-list.js';
 import type { Binding, BindingJson } from '../core/binding.js';
 import { AF_INET, IPPROTO_UDP, formatPorts, formatPrefix, type Prefix, type Protocol } from '../core/net.js';
-import { escapeJson } from '../core/escape.js';
+import { escapeControls, escapeJson } from '../core/escape.js';
 import { Sizes } from '../core/layout.js';
 import { flushOut, outBytes, outRaw } from './output.js';
 
@@ -169,6 +169,196 @@ function putBytes(buf: Buffer, at: number, bytes: Uint8Array): number {
   for (let j = 0; j < bytes.length; j++) buf[at + j] = bytes[j] as number;
   return at + bytes.length;
 }
+
+/** The longest text of one binding range: "udp " + an IPv6 prefix + "/128 " + "65535-65535". */
+const RANGE_ROOM = 64;
+
+/** Label bytes by tag, escaped for a text line (TAB kept, as out() does), made on first use. */
+class LineLabels {
+  private readonly bytes = new Map<number, Buffer>();
+  constructor(private readonly list: BindingList, private readonly labelOf: (i: number) => string) {}
+
+  /** Entry i's label, escaped, as bytes. */
+  of(i: number): Buffer {
+    const tag = this.list.tags[i] as number;
+    let b = this.bytes.get(tag);
+    if (b === undefined) {
+      b = Buffer.from(escapeControls(this.labelOf(i), '\t'));
+      this.bytes.set(tag, b);
+    }
+    return b;
+  }
+}
+
+/** Chunks of stdout bytes: `room(n)` makes sure n more bytes fit, handing full chunks to stdout. */
+class ChunkWriter {
+  buf = Buffer.allocUnsafe(CHUNK + ENTRY_ROOM);
+  at = 0;
+
+  room(n: number): void {
+    if (this.at + n <= this.buf.length) return;
+    if (this.at > 0) outBytes(this.buf.subarray(0, this.at));
+    this.buf = Buffer.allocUnsafe(Math.max(CHUNK, n) + ENTRY_ROOM);
+    this.at = 0;
+  }
+
+  end(): void {
+    if (this.at > 0) outBytes(this.buf.subarray(0, this.at));
+    this.at = 0;
+  }
+}
+
+/**
+ * Write "PROTOCOL PREFIX PORTS" of entry `i` (ports `first`..`last`) at
+ * `at`, as bindingText does; returns the new offset.
+ */
+function putRangeText(buf: Buffer, at: number, list: BindingList, i: number, first: number, last: number): number {
+  const keys = list.keys;
+  const o = i * Sizes.bindingKey;
+  at = putBytes(buf, at, keys[o + 5] === IPPROTO_UDP ? UDP_SP : TCP_SP);
+  if (keys[o + 4] === AF_INET) at = putIpv4Prefix(buf, at, keys, o, (keys[o] as number) - 32);
+  else at += buf.write(formatPrefix(list.prefix(i)), at, 'latin1');
+  buf[at++] = 32; // ' '
+  at = putDecimal(buf, at, first);
+  if (last === first) return at;
+  buf[at++] = 45; // '-'
+  return putDecimal(buf, at, last);
+}
+
+const TCP_SP = Buffer.from('tcp ', 'latin1');
+const UDP_SP = Buffer.from('udp ', 'latin1');
+const ARROW = Buffer.from('  -> ', 'latin1');
+
+/**
+ * Ranges of entries taken in `order` (as {@link collapseIndices} makes
+ * them, without notes), as typed arrays: each range's first entry and its
+ * first and last port.
+ */
+export interface RangeColumns {
+  count: number;
+  index: Uint32Array;
+  first: Uint32Array;
+  last: Uint32Array;
+}
+
+/** {@link collapseIndices} (no notes) into columns: no object per range. */
+export function collapseColumns(list: BindingList, order: ArrayLike<number>, labelOf: (i: number) => string): RangeColumns {
+  const n = order.length;
+  const cols: RangeColumns = { count: 0, index: new Uint32Array(n), first: new Uint32Array(n), last: new Uint32Array(n) };
+  const words = list.words;
+  let prev = -1;
+  let prevLabel = '';
+  for (let k = 0; k < n; k++) {
+    const i = order[k] as number;
+    const label = labelOf(i);
+    const port = list.port(i);
+    const r = cols.count - 1;
+    if (r >= 0 && label === prevLabel && port !== 0 && cols.first[r] !== 0 && (cols.last[r] as number) + 1 === port && sameWordsButPort(words, prev, i)) {
+      cols.last[r] = port;
+    } else {
+      cols.index[r + 1] = i;
+      cols.first[r + 1] = port;
+      cols.last[r + 1] = port;
+      cols.count = r + 2;
+    }
+    prev = i;
+    prevLabel = label;
+  }
+  return cols;
+}
+
+/** Entries a and b have the same key words but for the port (prefix length, family, protocol, address). */
+function sameWordsButPort(words: Uint32Array, a: number, b: number): boolean {
+  const oa = a * (Sizes.bindingKey / 4);
+  const ob = b * (Sizes.bindingKey / 4);
+  // Word 1 is family, protocol, port: compare its low half only.
+  return words[oa] === words[ob] && (((words[oa + 1] as number) ^ (words[ob + 1] as number)) & 0xffff) === 0 &&
+    words[oa + 2] === words[ob + 2] && words[oa + 3] === words[ob + 3] && words[oa + 4] === words[ob + 4] && words[oa + 5] === words[ob + 5];
+}
+
+/**
+ * Write `lead` + range text (padded to the longest when `pad`) + "  -> " +
+ * label per range, one line each, as bytes: what
+ * `out(\`${lead}${rangeText(…).padEnd(width)}  -> ${label}\`)` prints for each range
+ * of collapseIndices, without a string or object per binding.
+ */
+export function streamRangeLines(list: BindingList, order: ArrayLike<number>, labelOf: (i: number) => string, lead: string, pad: boolean): void {
+  const ranges = collapseColumns(list, order, labelOf);
+  const labels = new LineLabels(list, labelOf);
+  // The range texts first (their widths decide the padding).
+  const texts = Buffer.allocUnsafe(Math.max(1, ranges.count * RANGE_ROOM));
+  const ends = new Uint32Array(ranges.count);
+  const width = putRangeTexts(texts, ends, list, ranges);
+  const leadBytes = Buffer.from(lead, 'latin1');
+  const w = new ChunkWriter();
+  let start = 0;
+  for (let r = 0; r < ranges.count; r++) {
+    const label = labels.of(ranges.index[r] as number);
+    w.room(leadBytes.length + width + ARROW.length + label.length + 1);
+    const end = ends[r] as number;
+    w.at = putLine(w.buf, w.at, leadBytes, texts, start, end, pad ? width : 0, label);
+    start = end;
+  }
+  w.end();
+}
+
+/** Each range's text into `texts` (ends[r] = where range r's text ends); returns the longest length. */
+function putRangeTexts(texts: Buffer, ends: Uint32Array, list: BindingList, ranges: RangeColumns): number {
+  let at = 0;
+  let width = 0;
+  for (let r = 0; r < ranges.count; r++) {
+    const next = putRangeText(texts, at, list, ranges.index[r] as number, ranges.first[r] as number, ranges.last[r] as number);
+    if (next - at > width) width = next - at;
+    ends[r] = next;
+    at = next;
+  }
+  return width;
+}
+
+/** lead + texts[start, end) + spaces up to `width` + "  -> " + label + LF at `at`; returns the new offset. */
+function putLine(buf: Buffer, at: number, lead: Buffer, texts: Buffer, start: number, end: number, width: number, label: Buffer): number {
+  at = putBytes(buf, at, lead);
+  for (let j = start; j < end; j++) buf[at++] = texts[j] as number;
+  for (let j = end - start; j < width; j++) buf[at++] = 32;
+  at = putBytes(buf, at, ARROW);
+  at = putBytes(buf, at, label);
+  buf[at] = 10;
+  return at + 1;
+}
+
+/**
+ * One line per entry in `order`: protocol, prefix, port and label separated
+ * by TABs (the `bindings` listing for scripts), as bytes.
+ */
+export function streamBindingRows(list: BindingList, order: ArrayLike<number>, labelOf: (i: number) => string): void {
+  const labels = new LineLabels(list, labelOf);
+  const keys = list.keys;
+  const w = new ChunkWriter();
+  for (let k = 0; k < order.length; k++) {
+    const i = order[k] as number;
+    const label = labels.of(i);
+    w.room(RANGE_ROOM + label.length + 4);
+    w.at = putRow(w.buf, w.at, list, keys, i, label);
+  }
+  w.end();
+}
+
+/** "PROTOCOL\tPREFIX\tPORT\tLABEL\n" of entry i at `at`; returns the new offset. */
+function putRow(buf: Buffer, at: number, list: BindingList, keys: Buffer, i: number, label: Buffer): number {
+  const o = i * Sizes.bindingKey;
+  at = putBytes(buf, at, keys[o + 5] === IPPROTO_UDP ? UDP_TAB : TCP_TAB);
+  if (keys[o + 4] === AF_INET) at = putIpv4Prefix(buf, at, keys, o, (keys[o] as number) - 32);
+  else at += buf.write(formatPrefix(list.prefix(i)), at, 'latin1');
+  buf[at++] = 9;
+  at = putDecimal(buf, at, ((keys[o + 6] as number) << 8) | (keys[o + 7] as number));
+  buf[at++] = 9;
+  at = putBytes(buf, at, label);
+  buf[at] = 10;
+  return at + 1;
+}
+
+const TCP_TAB = Buffer.from('tcp\t', 'latin1');
+const UDP_TAB = Buffer.from('udp\t', 'latin1');
 
 /** Consecutive ports of one (label, protocol, prefix) among entries of a list, as found in `order`. */
 export interface IndexRange {

@@ -9,11 +9,10 @@ import { prefixContains } from '../../core/binding.js';
 import { formatPorts, formatPrefix, parsePort, parsePrefix, parseProtocol } from '../../core/net.js';
 import { readLive } from '../../ops/read.js';
 import { withState } from '../../state/state.js';
-import { collapseIndices, streamBindingsJson } from '../format.js';
+import { collapseIndices, streamBindingRows, streamBindingsJson } from '../format.js';
 import { commandHelp } from '../help.js';
 import { printTable } from '../table.js';
 import { stdoutIsTerminal } from '../tty.js';
-import { out } from '../output.js';
 import { openOptions, type GlobalArgs } from '../context.js';
 
 /** Arguments of `bindings`. */
@@ -50,21 +49,23 @@ export const bindingsCommand: CommandModule<GlobalArgs, ListArgs> = {
     const list = snap.bindings!;
     const labels = new Map(snap.destinations.map((d) => [d.id, d.label]));
     const labelOf = (i: number): string => labels.get(list.tag(i)) ?? `#${list.tag(i)}`;
-    const keep: number[] = [];
-    for (const i of list.sortedIndices(labelOf)) {
-      if (label !== undefined && labelOf(i) !== label) continue;
-      if (protocol !== undefined && list.protocol(i) !== protocol) continue;
-      if (port !== undefined && list.port(i) !== port && list.port(i) !== 0) continue;
+    const matches = (i: number): boolean => {
+      if (label !== undefined && labelOf(i) !== label) return false;
+      if (protocol !== undefined && list.protocol(i) !== protocol) return false;
+      if (port !== undefined && list.port(i) !== port && list.port(i) !== 0) return false;
       if (prefix !== undefined) {
         const p = list.prefix(i);
-        if (p.domain !== prefix.domain || p.len > prefix.len || !prefixContains(p, prefix.addr)) continue;
+        if (p.domain !== prefix.domain || p.len > prefix.len || !prefixContains(p, prefix.addr)) return false;
       }
-      keep.push(i);
-    }
+      return true;
+    };
+    const sorted = list.sortedIndices(labelOf);
+    const filtered = label !== undefined || protocol !== undefined || port !== undefined || prefix !== undefined;
+    const keep = filtered ? sorted.filter(matches) : sorted;
     if (args.json) streamBindingsJson(list, keep, labelOf);
     else if (stdoutIsTerminal()) {
       const rows = collapseIndices(list, keep, labelOf).map((r) => [list.protocol(r.index), formatPrefix(list.prefix(r.index)), formatPorts(r.first, r.last), r.label]);
       printTable(['PROTOCOL', 'PREFIX', 'PORT', 'LABEL'], rows);
-    } else for (const i of keep) out(`${list.protocol(i)}\t${formatPrefix(list.prefix(i))}\t${list.port(i)}\t${labelOf(i)}`);
+    } else streamBindingRows(list, keep, labelOf);
   },
 };

@@ -9,7 +9,7 @@ import { gatherStatus, type DestinationStatus, type StatusData } from '../../ops
 import { namespaceDiscovery } from '../../discovery/status.js';
 import { destName } from '../../ops/view.js';
 import { withState, type State } from '../../state/state.js';
-import { collapseIndices, rangeText, socketIdText, streamBindingsJson } from '../format.js';
+import { socketIdText, streamBindingsJson, streamRangeLines } from '../format.js';
 import { commandHelp } from '../help.js';
 import { printTable } from '../table.js';
 import { escapeJson } from '../../core/escape.js';
@@ -93,12 +93,7 @@ function render(r: StatusData, label: string | undefined): void {
   const { order, labelOf } = bindingOrder(r, label);
   out(`bindings (${order.length}):`);
   if (order.length === 0) out('  (none)');
-  const ranges = collapseIndices(list, order, labelOf);
-  const texts = ranges.map((x) => rangeText(list, x));
-  // A loop, not Math.max(...texts): 200,000 arguments overflow the stack.
-  let width = 0;
-  for (const t of texts) if (t.length > width) width = t.length;
-  ranges.forEach((x, k) => out(`  ${(texts[k] as string).padEnd(width)}  -> ${x.label}`));
+  streamRangeLines(list, order, labelOf, '  ', true);
   out(`destinations (${r.destinations.length}):`);
   if (r.destinations.length === 0) out('  (none)');
   for (const d of r.destinations) {
