@@ -216,7 +216,7 @@ struct manifold_config {
 	__u32 max_ids;      /* destination ids: [0, max_ids) */
 	__u32 sock_slots;   /* sockets[] slots */
 	__u32 max_bindings; /* bindings per generation */
-	__u64 reserved[2];
+	__u64 reserved[2];  /* user space: the apply record (content version, set digest; src/ops/apply-digest.ts) */
 };
 
 #endif /* MANIFOLD_H */

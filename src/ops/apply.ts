@@ -11,6 +11,7 @@ import type { DispatcherMaps } from '../state/maps.js';
 import { BindingSetBuilder, type BuiltSet, type SetProblem } from './binding-set.js';
 import { JsonSyntaxError, scanApplyJson } from './apply-json.js';
 import { execute, type ExecResult } from './executor.js';
+import { liveSetIs, recordLiveSet, setDigest } from './apply-digest.js';
 import { addRef, emptyPlan, type Plan } from './plan.js';
 import { View } from './view.js';
 import { refuseWholeFamily } from './safety.js';
@@ -131,33 +132,44 @@ export function parseApplyDocument(buf: Buffer, name: string, limit: number): Bu
 }
 
 /**
+ * Rewrite the tags of `set.list` from label indices to destination ids.
+ * Destinations that do not exist yet are allocated and added to
+ * `plan.create` (and to `created`); without a plan, a missing destination
+ * makes it return false with the set unchanged.
+ */
+function tagWithIds(view: View, set: BuiltSet, plan: Plan | null, created: Map<number, string>): boolean {
+  // Destination id of each (label, slot), -1 until first seen.
+  const ids = new Int32Array(set.labels.length * 4).fill(-1);
+  const target = set.list;
+  for (let i = 0; i < target.count; i++) {
+    const k = target.tag(i) * 4 + target.slot(i);
+    if ((ids[k] ?? -1) >= 0) continue;
+    const key = { label: set.labels[target.tag(i)] as string, domain: target.domain(i), protocol: target.protocol(i) };
+    const d = view.dest(key);
+    if (d) {
+      ids[k] = d.id;
+      continue;
+    }
+    if (!plan) return false;
+    const id = view.allocateId(key);
+    plan.create.push({ ...key, id, refs: [0, 0], flags: 0 });
+    created.set(id, key.label);
+    ids[k] = id;
+  }
+  for (let i = 0; i < target.count; i++) target.setTag(i, ids[target.tag(i) * 4 + target.slot(i)] as number);
+  return true;
+}
+
+/**
  * Plan the replacement of the live set by `set`. The set is consumed: its
  * list becomes the plan's target, its tags rewritten from label indices to
  * destination ids. `liveSet`: the live bindings, when already read.
  */
 export function planApply(view: View, set: BuiltSet, liveSet?: BindingList): { plan: Plan; diff: ApplyDiff } {
   const plan = emptyPlan();
-  // Destination id of each (label, slot), -1 until first seen.
-  const ids = new Int32Array(set.labels.length * 4).fill(-1);
   const created = new Map<number, string>();
+  tagWithIds(view, set, plan, created);
   const target = set.list;
-  for (let i = 0; i < target.count; i++) {
-    const labelIdx = target.tag(i);
-    const k = labelIdx * 4 + target.slot(i);
-    let id = ids[k] ?? -1;
-    if (id < 0) {
-      const key = { label: set.labels[labelIdx] as string, domain: target.domain(i), protocol: target.protocol(i) };
-      const d = view.dest(key);
-      if (d) id = d.id;
-      else {
-        id = view.allocateId(key);
-        plan.create.push({ ...key, id, refs: [0, 0], flags: 0 });
-        created.set(id, key.label);
-      }
-      ids[k] = id;
-    }
-    target.setTag(i, id);
-  }
   const live = liveSet ?? view.maps.readBindings(view.live);
   const liveIx = KeyIndex.of(live);
   const matched = new Uint8Array(live.count);
@@ -229,9 +241,38 @@ export function checkUnserved(view: View, diff: ApplyDiff, force: boolean): stri
   return out;
 }
 
+/**
+ * The result of an apply of the set the live generation already holds (see
+ * src/ops/apply-digest.ts), without reading or diffing the live bindings;
+ * null when a destination of the set is missing (then the full apply runs).
+ */
+function unchangedApply(view: View, set: BuiltSet, dryRun: boolean, force: boolean): ApplyResult | null {
+  const created = new Map<number, string>();
+  if (!tagWithIds(view, set, null, created)) return null;
+  const diff: ApplyDiff = {
+    target: set.list, live: new BindingList(0), added: [], relabelled: [], removed: [], unchanged: set.list.count,
+    labelOf: (id) => view.labelOf(id),
+  };
+  const unserved = checkUnserved(view, diff, force);
+  // As any no-op apply: nothing is written, unless an earlier write was interrupted (then it is repaired).
+  return { ...diff, exec: dryRun ? null : execute(view.maps, emptyPlan()), unserved, targets: [], policy: null };
+}
+
 /** Replace the live set (or, with dryRun, only compute the diff). */
 export function apply(maps: DispatcherMaps, set: BuiltSet, dryRun: boolean, opts: { force?: boolean; targets?: ConfigTargets | undefined } = {}): ApplyResult {
   const view = new View(maps);
+  // A plain apply of the set the live generation holds skips the diff; it keeps the record current.
+  const digest = opts.targets ? null : setDigest(set.list, set.labels);
+  if (digest !== null && liveSetIs(maps, view.live, digest)) {
+    const same = unchangedApply(view, set, dryRun, opts.force ?? false);
+    if (same) return same;
+  }
+  const result = applyPlanned(maps, view, set, dryRun, opts);
+  if (digest !== null && !dryRun && result.exec) recordLiveSet(maps, digest);
+  return result;
+}
+
+function applyPlanned(maps: DispatcherMaps, view: View, set: BuiltSet, dryRun: boolean, opts: { force?: boolean; targets?: ConfigTargets | undefined }): ApplyResult {
   const { plan, diff } = planApply(view, set);
   // apply --config: the targets and the policy in the same plan (all or nothing with the bindings).
   const t = opts.targets ? planExactTargets(view, plan, opts.targets.assignments, { explicitFirst: opts.targets.explicitFirst }) : { changes: [], policy: null };

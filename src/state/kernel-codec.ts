@@ -6,7 +6,7 @@
 import { EXACT_LENS, MAX_LABEL_BYTES, SLOTS, Sizes } from '../core/layout.js';
 import { domainName, domainNumber, protocolName, protocolNumber } from '../core/net.js';
 import type { GenMeta } from '../core/placement.js';
-import type { Counters, DestInfo, DestKey, DestRecord, GenState, Limits, TargetSpec } from './maps.js';
+import type { ApplyRecord, Counters, DestInfo, DestKey, DestRecord, GenState, Limits, TargetSpec } from './maps.js';
 
 /** Encode a u32 key. */
 export function u32(n: number): Buffer {
@@ -182,6 +182,20 @@ export function encodeConfig(l: Limits, netnsCookie = 0n, flags = 0): Buffer {
 /** struct manifold_config. */
 export function decodeConfig(b: Buffer): Limits {
   return { maxIds: b.readUInt32LE(12), sockSlots: b.readUInt32LE(16), maxBindings: b.readUInt32LE(20) };
+}
+
+/** The apply record in manifold_config.reserved[0] (seq) and reserved[1] (digest); null when seq is 0. */
+export function decodeApplyRecord(b: Buffer): ApplyRecord | null {
+  const seq = b.readBigUInt64LE(24);
+  return seq === 0n ? null : { seq, digest: b.readBigUInt64LE(32) };
+}
+
+/** A copy of a manifold_config value with the apply record set (null: cleared). */
+export function withApplyRecord(b: Buffer, record: ApplyRecord | null): Buffer {
+  const out = Buffer.from(b);
+  out.writeBigUInt64LE(record?.seq ?? 0n, 24);
+  out.writeBigUInt64LE(record?.digest ?? 0n, 32);
+  return out;
 }
 
 /** manifold_config.netns_cookie (0: not filled in, a state made before listener discovery). */

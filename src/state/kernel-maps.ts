@@ -14,11 +14,11 @@ import {
 import { SysError } from '../sys/errno.js';
 import { closeFd } from '../sys/libc.js';
 import {
-  decodeCounters, decodeDestInfo, decodeDestKey, decodeDestTarget, decodeDestValue, decodeGenMeta, decodeGenState, encodeCounters, encodeCounters2,
-  encodeDestInfo, encodeDestKey, encodeDestTarget, encodeDestValue, encodeGenMeta, encodeGenState, u32,
+  decodeApplyRecord, decodeCounters, decodeDestInfo, decodeDestKey, decodeDestTarget, decodeDestValue, decodeGenMeta, decodeGenState, encodeCounters, encodeCounters2,
+  encodeDestInfo, encodeDestKey, encodeDestTarget, encodeDestValue, encodeGenMeta, encodeGenState, u32, withApplyRecord,
 } from './kernel-codec.js';
 import {
-  noCounters, type BindingValue, type Counters, type DestInfo, type DestKey, type DestRecord, type DispatcherMaps, type Gen, type GenState,
+  noCounters, type ApplyRecord, type BindingValue, type Counters, type DestInfo, type DestKey, type DestRecord, type DispatcherMaps, type Gen, type GenState,
   type Limits, type MemoryUse, type NamespaceCounters, type SocketHandle, type TargetRegistry,
 } from './maps.js';
 import type { PinDir } from './pins.js';
@@ -405,6 +405,17 @@ export class KernelMaps implements DispatcherMaps {
   namespaceCounters(): NamespaceCounters {
     const v = mapLookup(this.fd('nsMetrics'), u32(0), Sizes.nsMetrics);
     return { deferred: v ? v.readBigUInt64LE(0) : 0n };
+  }
+
+  applyRecord(): ApplyRecord | null {
+    const raw = mapLookup(this.fd('config'), u32(0), Sizes.config);
+    return raw ? decodeApplyRecord(raw) : null;
+  }
+
+  setApplyRecord(record: ApplyRecord | null): void {
+    const raw = mapLookup(this.fd('config'), u32(0), Sizes.config);
+    if (!raw) return;
+    mapUpdate(this.fd('config'), u32(0), withApplyRecord(raw, record));
   }
 }
 

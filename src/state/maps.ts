@@ -159,6 +159,20 @@ export interface BindingValue {
   len: number;
 }
 
+/**
+ * What the last plain apply left: the content version (gen_state.seq) the
+ * live generation had right after it, and a digest of the binding set it
+ * applied (src/ops/apply-digest.ts). While the live generation still has
+ * that version (no write since), it holds exactly that set, so an apply of
+ * a set with the same digest changes nothing. Kept in manifold_config's
+ * reserved words (user space only; zero = none; anything rewriting the
+ * config clears it).
+ */
+export interface ApplyRecord {
+  seq: bigint;
+  digest: bigint;
+}
+
 /** Everything the dispatcher's maps hold. */
 export interface DispatcherMaps {
   readonly limits: Limits;
@@ -213,6 +227,11 @@ export interface DispatcherMaps {
   zeroCounters(id: number): void;
   /** Per-namespace counters. */
   namespaceCounters(): NamespaceCounters;
+
+  /** The apply record, or null when there is none. */
+  applyRecord(): ApplyRecord | null;
+  /** Set (or, with null, clear) the apply record. Not a change of what the dispatcher reads. */
+  setApplyRecord(record: ApplyRecord | null): void;
 
   /** Listener discovery's target addresses of this namespace, or null when discovery is not enabled. */
   targetRegistry(): TargetRegistry | null;

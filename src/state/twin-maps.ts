@@ -11,7 +11,7 @@ import { DEFAULT_MAX_IDS, DestKind, INITIAL_EXACT_CAPACITY, MAX_BINDINGS, PORT_W
 import { copyMeta, emptyMeta, Place, type GenMeta, type PlaceId } from '../core/placement.js';
 import { SysError } from '../sys/errno.js';
 import {
-  noCounters, type BindingValue, type Counters, type DestInfo, type DestKey, type DestRecord, type DispatcherMaps, type Gen,
+  noCounters, type ApplyRecord, type BindingValue, type Counters, type DestInfo, type DestKey, type DestRecord, type DispatcherMaps, type Gen,
   type GenState, type Limits, type NamespaceCounters, type SocketHandle, type TargetAddress, type TargetRegistry, targetAddressKey,
 } from './maps.js';
 
@@ -83,6 +83,7 @@ export class TwinMaps implements DispatcherMaps {
   private readonly slots: (bigint | null)[];
   private readonly metrics: Counters[];
   private readonly ns: NamespaceCounters = { deferred: 0n };
+  private record: ApplyRecord | null = null;
   /** Listener discovery's target addresses (null: discovery not enabled). */
   registry: TargetRegistry | null;
   /** Writes so far (tests use it to count the work an operation did). */
@@ -250,6 +251,14 @@ export class TwinMaps implements DispatcherMaps {
 
   namespaceCounters(): NamespaceCounters {
     return { ...this.ns };
+  }
+
+  applyRecord(): ApplyRecord | null {
+    return this.record ? { ...this.record } : null;
+  }
+
+  setApplyRecord(record: ApplyRecord | null): void {
+    this.record = record && record.seq !== 0n ? { ...record } : null;
   }
 
   targetRegistry(): TargetRegistry | null {

@@ -14,7 +14,7 @@ import { parseAddress, parsePrefix, type Protocol } from '../../src/core/net.js'
 import { removeTargets, setPolicy, setTargets } from '../../src/ops/target.js';
 import { apply } from '../../src/ops/apply.js';
 import { applyConfig } from '../../src/ops/apply-config.js';
-import { BindingSetBuilder } from '../../src/ops/binding-set.js';
+import { BindingSetBuilder, type BuiltSet } from '../../src/ops/binding-set.js';
 import { bind, unbind } from '../../src/ops/bind.js';
 import { registerSockets, unregisterSocket } from '../../src/ops/register.js';
 import { inspectSocket, type SocketInfo } from '../../src/ops/socket-info.js';
@@ -64,7 +64,8 @@ function snapshot(maps: DispatcherMaps): string {
     const c = maps.socketCookie(s);
     if (c !== null) slots.push(`${s}:${c}`);
   }
-  return JSON.stringify({ active: maps.activeGen(), gens, dests, slots }, null, 1);
+  const record = maps.applyRecord();
+  return JSON.stringify({ active: maps.activeGen(), gens, dests, slots, record: record ? `${record.seq}/${record.digest}` : null }, null, 1);
 }
 
 function outcome(fn: () => unknown): string {
@@ -93,6 +94,8 @@ async function main(): Promise<void> {
   const netnsIno = state.target.netnsIno;
   const sockets: { info: SocketInfo; close: () => Promise<void> }[] = [];
   let step = 0;
+  /** A copy of the set applied last (apply FILE), to apply it again. */
+  let lastSet: (() => BuiltSet) | null = null;
   const fail = (why: string): never => {
     process.stdout.write(`${JSON.stringify({ ok: false, steps: step, mismatch: why })}\n`);
     process.exit(1);
@@ -137,7 +140,12 @@ async function main(): Promise<void> {
         const set = builder.build();
         if (!builder.ok) continue;
         const copy = (): typeof set => ({ list: BindingList.from(Buffer.from(set.list.keys), Uint32Array.from(set.list.tags), set.list.count), labels: set.labels });
-        if (r() < 0.5) {
+        if (lastSet && r() < 0.25) {
+          // The set applied last, again: the apply record lets it skip the diff when nothing was written since.
+          const again = lastSet;
+          both(`apply ${again().list.count} (again)`, (m) => apply(m, again(), false, { force: true }));
+        } else if (r() < 0.5) {
+          lastSet = copy;
           both(`apply ${set.list.count}`, (m) => apply(m, copy(), false, { force: true }));
         } else {
           // apply --config: the set's labels plus some without bindings; files left out or not; prune or not.

@@ -4,7 +4,8 @@
  * both (test/helpers/diff-worker.ts, inside the test namespace), and after
  * every step everything the maps hold must be equal: both generations'
  * bindings (hash and tries), port words, lookup metadata, write state and
- * destination info, the destinations table and the socket slots.
+ * destination info, the destinations table, the socket slots and the apply
+ * record (the sets applied include the previous one again).
  */
 import path from 'node:path';
 import readline from 'node:readline';
