@@ -182,14 +182,15 @@ export class BindingSetBuilder {
 
   /** Parse a port field: first | last << 16, or -1 (problem recorded). */
   portRange(portIn: unknown, where: Where): number {
-    if (typeof portIn === 'number' && Number.isInteger(portIn) && portIn >= 0 && portIn <= 65535 && !Object.is(portIn, -0)) return portIn | (portIn << 16);
+    // Unsigned: a port from 32768 on would make the packed pair negative (read as "invalid").
+    if (typeof portIn === 'number' && Number.isInteger(portIn) && portIn >= 0 && portIn <= 65535 && !Object.is(portIn, -0)) return (portIn | (portIn << 16)) >>> 0;
     const portText = typeof portIn === 'number' ? (Number.isInteger(portIn) && portIn >= 0 && !Object.is(portIn, -0) ? String(portIn) : null) : typeof portIn === 'string' ? portIn : null;
     const pt: PortRange | string = portText === null ? 'expected a number from 0 to 65535 or a range such as "8000-8080"' : parsePortRangeText(portText);
     if (typeof pt === 'string') {
       this.problem(where, `invalid port ${quote(portIn)}: ${pt}`, 'ERR_INVALID_PORT');
       return -1;
     }
-    return pt.first | (pt.last << 16);
+    return (pt.first | (pt.last << 16)) >>> 0;
   }
 
   /** add() without the entry object. */

@@ -110,6 +110,18 @@ test('every bad entry is reported with its file, line, column and index; nothing
   assert.match(m, /f\.json:13:\d+: bindings\[11\]: label must be a string, found the number 5/);
 });
 
+test('ports from 32768 on are kept (the packed port pair is unsigned)', () => {
+  assert.equal(bindings(parse('[{"label": "a", "prefix": "10.0.0.1", "port": 65535, "protocol": "tcp"}, {"label": "a", "prefix": "10.0.0.2", "port": "40000-40001", "protocol": "udp"}]')), [
+    'tcp 10.0.0.1/32 65535 a',
+    'udp 10.0.0.2/32 40000 a',
+    'udp 10.0.0.2/32 40001 a',
+  ]);
+  const b = new BindingSetBuilder(100);
+  b.add({ label: 'a', prefix: '10.0.0.1', port: 50000, protocol: 'tcp' }, 'a.conf:1');
+  assert.ok(b.ok);
+  assert.is(b.build().list.port(0), 50000);
+});
+
 test('one kind of problem keeps its own code', () => {
   assert.is(failure('[{"label": "a", "prefix": "1.2.3", "port": 1}, {"label": "a", "prefix": "x", "port": 1}]').code, 'ERR_INVALID_PREFIX');
   assert.is(failure('[{"label": "a", "prefix": "1.2.3.4", "port": "9-8"}]').code, 'ERR_INVALID_PORT');
