@@ -159,15 +159,28 @@ export function planApply(view: View, set: BuiltSet, liveSet?: BindingList): { p
     target.setTag(i, id);
   }
   const live = liveSet ?? view.maps.readBindings(view.live);
-  const liveIx = KeyIndex.of(live);
-  const matched = new Uint8Array(live.count);
+  // Each live binding is looked up in the new set's index (the builder's, when it made one):
+  // wasAt[i] = 1 + the index into live of target i's key, 0 when it is new.
+  const targetIx = set.index ?? KeyIndex.of(target);
+  const wasAt = new Int32Array(target.count);
+  const removed: number[] = [];
+  for (let j = 0; j < live.count; j++) {
+    const i = targetIx.find(live, j);
+    if (i >= 0 && wasAt[i] === 0) wasAt[i] = j + 1;
+    else removed.push(j);
+  }
   const diff: ApplyDiff = {
-    target, live, added: [], relabelled: [], removed: [], unchanged: 0,
+    target, live, added: [], relabelled: [], removed, unchanged: 0,
     labelOf: (id) => created.get(id) ?? view.labelOf(id),
   };
-  plan.puts = new BindingList(0);
+  let puts = 0;
   for (let i = 0; i < target.count; i++) {
-    const j = liveIx.find(target, i);
+    const j = (wasAt[i] as number) - 1;
+    if (j < 0 || live.tag(j) !== target.tag(i)) puts++;
+  }
+  plan.puts = new BindingList(puts);
+  for (let i = 0; i < target.count; i++) {
+    const j = (wasAt[i] as number) - 1;
     const id = target.tag(i);
     if (j < 0) {
       diff.added.push(i);
@@ -176,7 +189,6 @@ export function planApply(view: View, set: BuiltSet, liveSet?: BindingList): { p
       addRef(plan, id, 1);
       continue;
     }
-    matched[j] = 1;
     if (live.tag(j) === id) {
       diff.unchanged++;
       continue;
@@ -187,10 +199,8 @@ export function planApply(view: View, set: BuiltSet, liveSet?: BindingList): { p
     addRef(plan, id, 1);
     addRef(plan, live.tag(j), -1);
   }
-  plan.deletes = new BindingList(0);
-  for (let j = 0; j < live.count; j++) {
-    if (matched[j]) continue;
-    diff.removed.push(j);
+  plan.deletes = new BindingList(removed.length);
+  for (const j of removed) {
     plan.deletes.pushFrom(live, j, live.tag(j));
     addRef(plan, live.tag(j), -1);
   }
@@ -204,24 +214,31 @@ export function planApply(view: View, set: BuiltSet, liveSet?: BindingList): { p
  * whole-family binding (prefix /0) of one is refused unless `force`.
  */
 export function checkUnserved(view: View, diff: ApplyDiff, force: boolean): string[] {
-  const served = new Map<number, boolean>();
+  const t = diff.target;
+  const tags = t.tags;
+  let maxId = 0;
+  for (let i = 0; i < t.count; i++) if ((tags[i] as number) > maxId) maxId = tags[i] as number;
+  // Per id: 0 not asked yet, 1 served, 2 not served.
+  const served = new Uint8Array(maxId + 1);
   const counts = new Map<number, { n: number; example: number; wide: number }>();
-  for (let i = 0; i < diff.target.count; i++) {
-    const id = diff.target.tag(i);
-    let ok = served.get(id);
-    if (ok === undefined) {
-      ok = view.served(id);
-      served.set(id, ok);
+  for (let i = 0; i < t.count; i++) {
+    const id = tags[i] as number;
+    let ok = served[id];
+    if (ok === 0) {
+      ok = view.served(id) ? 1 : 2;
+      served[id] = ok;
     }
-    if (ok) continue;
-    const c = counts.get(id) ?? { n: 0, example: i, wide: -1 };
+    if (ok === 1) continue;
+    let c = counts.get(id);
+    if (c === undefined) {
+      c = { n: 0, example: i, wide: -1 };
+      counts.set(id, c);
+    }
     c.n++;
-    if (diff.target.len(i) === 0 && c.wide < 0) c.wide = i;
-    counts.set(id, c);
+    if (c.wide < 0 && t.len(i) === 0) c.wide = i;
   }
   const out: string[] = [];
   for (const [id, c] of counts) {
-    const t = diff.target;
     const destination = `${t.domain(c.example)}:${t.protocol(c.example)}:${diff.labelOf(id)}`;
     if (c.wide >= 0) refuseWholeFamily({ destination, protocol: t.protocol(c.wide), prefix: t.prefix(c.wide), first: t.port(c.wide), last: t.port(c.wide) }, force);
     out.push(`${destination} has no socket: its ${c.n} binding(s) (e.g. ${t.protocol(c.example)} ${formatPrefix(t.prefix(c.example))} ${t.port(c.example)}) refuse traffic until a socket is registered`);
