@@ -170,7 +170,8 @@ export class BindingList {
   }
 
   port(i: number): number {
-    return this.keys.readUInt16BE(i * K + 6);
+    const o = i * K + 6;
+    return (((this.keyBytes[o] as number) << 8) | (this.keyBytes[o + 1] as number)) >>> 0;
   }
 
   /** (family, protocol) slot. */
@@ -182,8 +183,11 @@ export class BindingList {
 
   /** The address bytes (4 or 16; a copy). */
   addr(i: number): Uint8Array {
+    const b = this.keyBytes;
     const o = i * K + 8;
-    return Uint8Array.from(this.keys.subarray(o, o + (this.keys[i * K + 4] === AF_INET ? 4 : 16)));
+    const out = new Uint8Array(b[i * K + 4] === AF_INET ? 4 : 16);
+    for (let k = 0; k < out.length; k++) out[k] = b[o + k] as number;
+    return out;
   }
 
   prefix(i: number): Prefix {
