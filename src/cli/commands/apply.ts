@@ -13,9 +13,11 @@ import { formatProblem, type ConfigProblem } from '../../config/types.js';
 import type { ConfigSource } from '../config-bindings.js';
 import { withState } from '../../state/state.js';
 import { emitEvent, Priority } from '../../log/events.js';
-import { info, out, outJson } from '../output.js';
+import { info, out, outEscaped, outJson } from '../output.js';
+import { escapeControls } from '../../core/escape.js';
+import type { BindingList } from '../../core/binding-list.js';
 import { openOptions, type GlobalArgs } from '../context.js';
-import { bindingJson, collapseIndices, rangeText } from '../format.js';
+import { bindingJson, collapseIndices, rangeText, type IndexRange } from '../format.js';
 import { commandHelp } from '../help.js';
 import { Progress } from '../progress.js';
 
@@ -59,14 +61,46 @@ function diffJson(r: ApplyResult, dryRun: boolean): Record<string, unknown> {
   };
 }
 
+/** Entries collapsed per call of collapseIndices (at least; a chunk ends where no range can go on). */
+const COLLAPSE_CHUNK = 4096;
+
+/**
+ * collapseIndices over `order` a chunk at a time (no range object per
+ * binding of a large diff alive at once), calling `each` per range. A chunk
+ * ends only between entries whose ports are not consecutive (or port 0),
+ * where collapseIndices starts a new range anyway: the ranges are the same.
+ */
+function eachRange(list: BindingList, order: readonly number[], labelOf: (i: number) => string, note: ((i: number) => string | undefined) | undefined, each: (x: IndexRange) => void): void {
+  let start = 0;
+  while (start < order.length) {
+    let end = Math.min(order.length, start + COLLAPSE_CHUNK);
+    while (end < order.length) {
+      const prev = list.port(order[end - 1] as number);
+      const port = list.port(order[end] as number);
+      if (prev === 0 || port === 0 || port !== prev + 1) break;
+      end++;
+    }
+    for (const x of collapseIndices(list, order.slice(start, end), labelOf, note)) each(x);
+    start = end;
+  }
+}
+
 function printDiff(r: ApplyResult, dryRun: boolean): void {
   const newLabel = (i: number): string => r.labelOf(r.target.tag(i));
   const oldLabel = (j: number): string => r.labelOf(r.live.tag(j));
-  for (const x of collapseIndices(r.target, r.added, newLabel)) out(`+ ${rangeText(r.target, x)} -> ${x.label}`);
-  for (const x of collapseIndices(r.live, r.removed, oldLabel)) out(`- ${rangeText(r.live, x)} -> ${x.label}`);
+  // Every part of a line but the labels is made here (protocol, address, ports): a label is
+  // escaped once (escapeControls per part = per line: the parts are joined by ASCII).
+  const escaped = new Map<string, string>();
+  const esc = (label: string): string => {
+    let e = escaped.get(label);
+    if (e === undefined) escaped.set(label, (e = escapeControls(label, '\t')));
+    return e;
+  };
+  eachRange(r.target, r.added, newLabel, undefined, (x) => outEscaped(`+ ${rangeText(r.target, x)} -> ${esc(x.label)}`));
+  eachRange(r.live, r.removed, oldLabel, undefined, (x) => outEscaped(`- ${rangeText(r.live, x)} -> ${esc(x.label)}`));
   const was = new Map(r.relabelled);
-  const relabelled = collapseIndices(r.target, r.relabelled.map(([i]) => i), newLabel, (i) => oldLabel(was.get(i) as number));
-  for (const x of relabelled) out(`~ ${rangeText(r.target, x)} -> ${x.label} (was ${x.note ?? '?'})`);
+  const note = (i: number): string => oldLabel(was.get(i) as number);
+  eachRange(r.target, r.relabelled.map(([i]) => i), newLabel, note, (x) => outEscaped(`~ ${rangeText(r.target, x)} -> ${esc(x.label)} (was ${esc(x.note ?? '?')})`));
   const verb = (done: string, would: string): string => (dryRun ? would : done);
   info(`${verb('added', 'would add')} ${r.added.length}, ${verb('removed', 'would remove')} ${r.removed.length}, ${verb('relabelled', 'would relabel')} ${r.relabelled.length}, unchanged ${r.unchanged}`);
 }
