@@ -351,10 +351,15 @@ function sameKey(a: Uint32Array, ao: number, b: Uint32Array, bo: number): boolea
   return true;
 }
 
-/** Find entries of a BindingList by key. */
+/**
+ * Find entries of a BindingList by key: open addressing, each slot two
+ * words (entry + 1, the key's hash), so a probe compares hashes in the
+ * table before it reads a key from the list (one cache line, not two).
+ */
 export class KeyIndex {
   private readonly list: BindingList;
-  private table: Int32Array;
+  /** Slot s: [2s] = entry + 1 (0: empty), [2s + 1] = hash of its key. */
+  private table: Uint32Array;
   private mask: number;
   private size = 0;
 
@@ -362,7 +367,7 @@ export class KeyIndex {
     this.list = list;
     let cap = 16;
     while (cap < expected * 2) cap *= 2;
-    this.table = new Int32Array(cap);
+    this.table = new Uint32Array(cap * 2);
     this.mask = cap - 1;
   }
 
@@ -375,17 +380,20 @@ export class KeyIndex {
 
   /** Index entry i; returns the index of an earlier entry with the same key, or -1. */
   add(i: number): number {
-    if ((this.size + 1) * 2 > this.table.length) this.rehash();
+    if ((this.size + 1) * 2 > this.mask + 1) this.rehash();
     const keys = this.list.words;
-    let p = hashKey(keys, i * W) & this.mask;
+    const t = this.table;
+    const h = hashKey(keys, i * W);
+    let p = h & this.mask;
     for (;;) {
-      const v = this.table[p] ?? 0;
+      const v = t[p * 2] as number;
       if (v === 0) {
-        this.table[p] = i + 1;
+        t[p * 2] = i + 1;
+        t[p * 2 + 1] = h;
         this.size++;
         return -1;
       }
-      if (sameKey(keys, (v - 1) * W, keys, i * W)) return v - 1;
+      if (t[p * 2 + 1] === h && sameKey(keys, (v - 1) * W, keys, i * W)) return v - 1;
       p = (p + 1) & this.mask;
     }
   }
@@ -394,28 +402,32 @@ export class KeyIndex {
   find(other: BindingList, i: number): number {
     const keys = this.list.words;
     const words = other.words;
+    const t = this.table;
     const offset = i * W;
-    let p = hashKey(words, offset) & this.mask;
+    const h = hashKey(words, offset);
+    let p = h & this.mask;
     for (;;) {
-      const v = this.table[p] ?? 0;
+      const v = t[p * 2] as number;
       if (v === 0) return -1;
-      if (sameKey(keys, (v - 1) * W, words, offset)) return v - 1;
+      if (t[p * 2 + 1] === h && sameKey(keys, (v - 1) * W, words, offset)) return v - 1;
       p = (p + 1) & this.mask;
     }
   }
 
   private rehash(): void {
     const old = this.table;
-    this.table = new Int32Array(old.length * 2);
-    this.mask = this.table.length - 1;
-    this.size = 0;
-    const keys = this.list.words;
-    for (const v of old) {
+    const cap = (this.mask + 1) * 2;
+    const t = new Uint32Array(cap * 2);
+    this.table = t;
+    this.mask = cap - 1;
+    for (let s = 0; s < old.length; s += 2) {
+      const v = old[s] as number;
       if (v === 0) continue;
-      let p = hashKey(keys, (v - 1) * W) & this.mask;
-      while ((this.table[p] ?? 0) !== 0) p = (p + 1) & this.mask;
-      this.table[p] = v;
-      this.size++;
+      const h = old[s + 1] as number;
+      let p = h & this.mask;
+      while (t[p * 2] !== 0) p = (p + 1) & this.mask;
+      t[p * 2] = v;
+      t[p * 2 + 1] = h;
     }
   }
 }

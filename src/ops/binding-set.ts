@@ -141,9 +141,11 @@ export class BindingSetBuilder {
    * labelId() for a label given as bytes `buf[start, end)` (UTF-8, no
    * escapes): a label seen before costs no string.
    */
-  labelIdFromBytes(buf: Buffer, start: number, end: number, where: Where): number {
+  labelIdFromBytes(buf: Uint8Array, start: number, end: number, where: Where): number {
     let h = 0x811c9dc5;
     for (let i = start; i < end; i++) h = Math.imul(h ^ (buf[i] as number), 0x01000193);
+    // 30 bits: a small integer key (collisions are told apart below).
+    h &= 0x3fffffff;
     const cached = this.labelByHash.get(h);
     if (cached !== undefined) {
       const known = this.labels[cached] as string;
@@ -158,7 +160,7 @@ export class BindingSetBuilder {
         if (same) return cached;
       }
     }
-    const id = this.labelId(buf.toString('utf8', start, end), where);
+    const id = this.labelId(Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength).toString('utf8', start, end), where);
     // Valid labels are ASCII: one byte per character, as compared above.
     if (id >= 0 && cached === undefined) this.labelByHash.set(h, id);
     return id;
