@@ -21,17 +21,6 @@ export function out(line: string): void {
   if (pending.length >= 8192) flushOut();
 }
 
-/**
- * out() for a line the caller has made safe: every part that comes from
- * outside already went through escapeControls (keeping TAB), the rest is
- * text the caller made (numbers, addresses, keywords). For hot loops that
- * would otherwise escape the same label on every line.
- */
-export function outEscaped(line: string): void {
-  pending.push(line);
-  if (pending.length >= 8192) flushOut();
-}
-
 /** Print text without a line end (buffered with the lines). */
 export function outRaw(text: string): void {
   if (pending.length > 0) flushOut();

@@ -13,7 +13,7 @@ import { formatProblem, type ConfigProblem } from '../../config/types.js';
 import type { ConfigSource } from '../config-bindings.js';
 import { withState } from '../../state/state.js';
 import { emitEvent, Priority } from '../../log/events.js';
-import { info, out, outEscaped, outJson } from '../output.js';
+import { info, out, outJson, outRaw } from '../output.js';
 import { escapeControls } from '../../core/escape.js';
 import type { BindingList } from '../../core/binding-list.js';
 import { openOptions, type GlobalArgs } from '../context.js';
@@ -89,18 +89,27 @@ function printDiff(r: ApplyResult, dryRun: boolean): void {
   const newLabel = (i: number): string => r.labelOf(r.target.tag(i));
   const oldLabel = (j: number): string => r.labelOf(r.live.tag(j));
   // Every part of a line but the labels is made here (protocol, address, ports): a label is
-  // escaped once (escapeControls per part = per line: the parts are joined by ASCII).
+  // escaped once (escapeControls per part = per line: the parts are joined by ASCII). Lines are
+  // written in chunks of about 64 KiB, so none lives long.
   const escaped = new Map<string, string>();
   const esc = (label: string): string => {
     let e = escaped.get(label);
     if (e === undefined) escaped.set(label, (e = escapeControls(label, '\t')));
     return e;
   };
-  eachRange(r.target, r.added, newLabel, undefined, (x) => outEscaped(`+ ${rangeText(r.target, x)} -> ${esc(x.label)}`));
-  eachRange(r.live, r.removed, oldLabel, undefined, (x) => outEscaped(`- ${rangeText(r.live, x)} -> ${esc(x.label)}`));
+  let chunk = '';
+  const line = (text: string): void => {
+    chunk += `${text}\n`;
+    if (chunk.length < 1 << 16) return;
+    outRaw(chunk);
+    chunk = '';
+  };
+  eachRange(r.target, r.added, newLabel, undefined, (x) => line(`+ ${rangeText(r.target, x)} -> ${esc(x.label)}`));
+  eachRange(r.live, r.removed, oldLabel, undefined, (x) => line(`- ${rangeText(r.live, x)} -> ${esc(x.label)}`));
   const was = new Map(r.relabelled);
   const note = (i: number): string => oldLabel(was.get(i) as number);
-  eachRange(r.target, r.relabelled.map(([i]) => i), newLabel, note, (x) => outEscaped(`~ ${rangeText(r.target, x)} -> ${esc(x.label)} (was ${esc(x.note ?? '?')})`));
+  eachRange(r.target, r.relabelled.map(([i]) => i), newLabel, note, (x) => line(`~ ${rangeText(r.target, x)} -> ${esc(x.label)} (was ${esc(x.note ?? '?')})`));
+  if (chunk !== '') outRaw(chunk);
   const verb = (done: string, would: string): string => (dryRun ? would : done);
   info(`${verb('added', 'would add')} ${r.added.length}, ${verb('removed', 'would remove')} ${r.removed.length}, ${verb('relabelled', 'would relabel')} ${r.relabelled.length}, unchanged ${r.unchanged}`);
 }
@@ -224,7 +233,7 @@ export const applyCommand: CommandModule<GlobalArgs, ApplyArgs> = {
     if (args.config) return applyConfigFiles(args);
     const dryRun = args['dry-run'];
     // Read the input before taking the writers' lock (standard input may be slow).
-    const input = readApplyInput(args.file as string);
+    let input: Buffer | null = readApplyInput(args.file as string);
     const progress = Progress.forTerminal(input.length >= LARGE_INPUT_BYTES);
     const limit = withState(openOptions(args, false), (s) => s.maps.limits.maxBindings);
     const name = args.file === '-' ? '<stdin>' : (args.file as string);
@@ -232,6 +241,8 @@ export const applyCommand: CommandModule<GlobalArgs, ApplyArgs> = {
     let r: ApplyResult;
     try {
       const set = parseApplyDocument(input, name, limit);
+      input = null; // the document is not needed any more: its memory can go while the set is written
+
       progress.phase(`${dryRun ? 'comparing' : 'comparing and writing'} ${set.list.count} bindings`);
       r = withState(openOptions(args, !dryRun), (s) => apply(s.maps, set, dryRun, { force: args.force }));
     } finally {
