@@ -27,6 +27,12 @@ export function outRaw(text: string): void {
   process.stdout.write(text);
 }
 
+/** Write bytes the caller made safe (e.g. streamed JSON) to stdout, after buffered lines. */
+export function outBytes(bytes: Uint8Array): void {
+  if (pending.length > 0) flushOut();
+  process.stdout.write(bytes);
+}
+
 /** Write buffered stdout lines (the CLI calls this before it exits). */
 export function flushOut(): void {
   if (pending.length === 0) return;

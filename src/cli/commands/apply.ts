@@ -13,7 +13,7 @@ import { formatProblem, type ConfigProblem } from '../../config/types.js';
 import type { ConfigSource } from '../config-bindings.js';
 import { withState } from '../../state/state.js';
 import { emitEvent, Priority } from '../../log/events.js';
-import { info, out, outJson, outRaw } from '../output.js';
+import { info, out, outBytes, outJson } from '../output.js';
 import { escapeControls } from '../../core/escape.js';
 import type { BindingList } from '../../core/binding-list.js';
 import { openOptions, type GlobalArgs } from '../context.js';
@@ -90,7 +90,9 @@ function printDiff(r: ApplyResult, dryRun: boolean): void {
   const oldLabel = (j: number): string => r.labelOf(r.live.tag(j));
   // Every part of a line but the labels is made here (protocol, address, ports): a label is
   // escaped once (escapeControls per part = per line: the parts are joined by ASCII). Lines are
-  // written in chunks of about 64 KiB, so none lives long.
+  // written as bytes in chunks of about 256 KiB: a pipe's reader may be slower than this loop, and
+  // stdout then keeps the chunks until the end; bytes are kept outside the JS heap (no string tree
+  // for the garbage collector to copy).
   const escaped = new Map<string, string>();
   const esc = (label: string): string => {
     let e = escaped.get(label);
@@ -100,8 +102,8 @@ function printDiff(r: ApplyResult, dryRun: boolean): void {
   let chunk = '';
   const line = (text: string): void => {
     chunk += `${text}\n`;
-    if (chunk.length < 1 << 16) return;
-    outRaw(chunk);
+    if (chunk.length < 1 << 18) return;
+    outBytes(Buffer.from(chunk));
     chunk = '';
   };
   eachRange(r.target, r.added, newLabel, undefined, (x) => line(`+ ${rangeText(r.target, x)} -> ${esc(x.label)}`));
@@ -109,7 +111,7 @@ function printDiff(r: ApplyResult, dryRun: boolean): void {
   const was = new Map(r.relabelled);
   const note = (i: number): string => oldLabel(was.get(i) as number);
   eachRange(r.target, r.relabelled.map(([i]) => i), newLabel, note, (x) => line(`~ ${rangeText(r.target, x)} -> ${esc(x.label)} (was ${esc(x.note ?? '?')})`));
-  if (chunk !== '') outRaw(chunk);
+  if (chunk !== '') outBytes(Buffer.from(chunk));
   const verb = (done: string, would: string): string => (dryRun ? would : done);
   info(`${verb('added', 'would add')} ${r.added.length}, ${verb('removed', 'would remove')} ${r.removed.length}, ${verb('relabelled', 'would relabel')} ${r.relabelled.length}, unchanged ${r.unchanged}`);
 }
