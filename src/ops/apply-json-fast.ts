@@ -82,20 +82,18 @@ export function fastEntry(b: Uint8Array, buf: Buffer, pos: number, at: number, b
     if (seen & bit) return -1;
     seen |= bit;
     if (bit === PORT) {
-      // 0, or 1–5 digits without a leading zero, at most 65535, then ',' or '}'.
+      // 1–5 digits without a leading zero (0 itself is fine), at most 65535, then ',' or '}'.
+      // One loop for every port (no branch that only some ports take: steadier optimized code).
+      const first = p;
+      let v = 0;
       let c = b[p] as number;
-      if (c < 0x30 || c > 0x39) return -1;
-      let v = c - 0x30;
-      p++;
-      if (v !== 0) {
-        for (let d = 1; d < 5; d++) {
-          c = b[p] as number;
-          if (c < 0x30 || c > 0x39) break;
-          v = v * 10 + (c - 0x30);
-          p++;
-        }
+      const leadingZero = c === 0x30;
+      while (c >= 0x30 && c <= 0x39 && p - first < 6) {
+        v = v * 10 + (c - 0x30);
+        c = b[++p] as number;
       }
-      if (v > 65535) return -1;
+      const digits = p - first;
+      if (digits === 0 || digits > 5 || (leadingZero && digits > 1) || v > 65535) return -1;
       port = v;
     } else {
       if (b[p] !== QUOTE) return -1;
