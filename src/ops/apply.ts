@@ -141,11 +141,12 @@ export function planApply(view: View, set: BuiltSet, liveSet?: BindingList): { p
   const ids = new Int32Array(set.labels.length * 4).fill(-1);
   const created = new Map<number, string>();
   const target = set.list;
+  const tags = target.tags;
   for (let i = 0; i < target.count; i++) {
-    const labelIdx = target.tag(i);
-    const k = labelIdx * 4 + target.slot(i);
-    let id = ids[k] ?? -1;
+    const k = (tags[i] as number) * 4 + target.slot(i);
+    let id = ids[k] as number;
     if (id < 0) {
+      const labelIdx = target.tag(i);
       const key = { label: set.labels[labelIdx] as string, domain: target.domain(i), protocol: target.protocol(i) };
       const d = view.dest(key);
       if (d) id = d.id;
@@ -156,7 +157,7 @@ export function planApply(view: View, set: BuiltSet, liveSet?: BindingList): { p
       }
       ids[k] = id;
     }
-    target.setTag(i, id);
+    tags[i] = id;
   }
   const live = liveSet ?? view.maps.readBindings(view.live);
   // Each live binding is looked up in the new set's index (the builder's, when it made one):
@@ -164,24 +165,24 @@ export function planApply(view: View, set: BuiltSet, liveSet?: BindingList): { p
   const targetIx = set.index ?? KeyIndex.of(target);
   const wasAt = new Int32Array(target.count);
   const removed: number[] = [];
+  const liveTags = live.tags;
+  let unchanged = 0;
   for (let j = 0; j < live.count; j++) {
     const i = targetIx.find(live, j);
-    if (i >= 0 && wasAt[i] === 0) wasAt[i] = j + 1;
-    else removed.push(j);
+    if (i >= 0 && wasAt[i] === 0) {
+      wasAt[i] = j + 1;
+      if (liveTags[j] === tags[i]) unchanged++;
+    } else removed.push(j);
   }
   const diff: ApplyDiff = {
-    target, live, added: [], relabelled: [], removed, unchanged: 0,
+    target, live, added: [], relabelled: [], removed, unchanged,
     labelOf: (id) => created.get(id) ?? view.labelOf(id),
   };
-  let puts = 0;
-  for (let i = 0; i < target.count; i++) {
+  plan.puts = new BindingList(target.count - unchanged);
+  // The same set again (every binding unchanged): nothing to put, no pass over the set.
+  for (let i = 0; unchanged < target.count && i < target.count; i++) {
     const j = (wasAt[i] as number) - 1;
-    if (j < 0 || live.tag(j) !== target.tag(i)) puts++;
-  }
-  plan.puts = new BindingList(puts);
-  for (let i = 0; i < target.count; i++) {
-    const j = (wasAt[i] as number) - 1;
-    const id = target.tag(i);
+    const id = tags[i] as number;
     if (j < 0) {
       diff.added.push(i);
       plan.puts.pushFrom(target, i, id);
@@ -189,15 +190,12 @@ export function planApply(view: View, set: BuiltSet, liveSet?: BindingList): { p
       addRef(plan, id, 1);
       continue;
     }
-    if (live.tag(j) === id) {
-      diff.unchanged++;
-      continue;
-    }
+    if (liveTags[j] === id) continue;
     diff.relabelled.push([i, j]);
     plan.puts.pushFrom(target, i, id);
     plan.putIsNew.push(0);
     addRef(plan, id, 1);
-    addRef(plan, live.tag(j), -1);
+    addRef(plan, liveTags[j] as number, -1);
   }
   plan.deletes = new BindingList(removed.length);
   for (const j of removed) {
@@ -218,25 +216,28 @@ export function checkUnserved(view: View, diff: ApplyDiff, force: boolean): stri
   const tags = t.tags;
   let maxId = 0;
   for (let i = 0; i < t.count; i++) if ((tags[i] as number) > maxId) maxId = tags[i] as number;
-  // Per id: 0 not asked yet, 1 served, 2 not served.
+  // Per id: 0 not asked yet, 1 served, 2 not served; for the unserved: how many bindings, the first, the first /0.
   const served = new Uint8Array(maxId + 1);
-  const counts = new Map<number, { n: number; example: number; wide: number }>();
+  const n = new Uint32Array(maxId + 1);
+  const example = new Int32Array(maxId + 1);
+  const wide = new Int32Array(maxId + 1).fill(-1);
+  const unserved: number[] = [];
   for (let i = 0; i < t.count; i++) {
     const id = tags[i] as number;
     let ok = served[id];
     if (ok === 0) {
       ok = view.served(id) ? 1 : 2;
       served[id] = ok;
+      if (ok === 2) {
+        example[id] = i;
+        unserved.push(id);
+      }
     }
     if (ok === 1) continue;
-    let c = counts.get(id);
-    if (c === undefined) {
-      c = { n: 0, example: i, wide: -1 };
-      counts.set(id, c);
-    }
-    c.n++;
-    if (c.wide < 0 && t.len(i) === 0) c.wide = i;
+    n[id] = (n[id] as number) + 1;
+    if ((wide[id] as number) < 0 && t.len(i) === 0) wide[id] = i;
   }
+  const counts = new Map<number, { n: number; example: number; wide: number }>(unserved.map((id) => [id, { n: n[id] as number, example: example[id] as number, wide: wide[id] as number }]));
   const out: string[] = [];
   for (const [id, c] of counts) {
     const destination = `${t.domain(c.example)}:${t.protocol(c.example)}:${diff.labelOf(id)}`;
