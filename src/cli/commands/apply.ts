@@ -13,11 +13,11 @@ import { formatProblem, type ConfigProblem } from '../../config/types.js';
 import type { ConfigSource } from '../config-bindings.js';
 import { withState } from '../../state/state.js';
 import { emitEvent, Priority } from '../../log/events.js';
-import { info, out, outBytes, outJson } from '../output.js';
-import { escapeControls } from '../../core/escape.js';
+import { info, out, outJson } from '../output.js';
+import { DiffLines } from '../diff-lines.js';
 import type { BindingList } from '../../core/binding-list.js';
 import { openOptions, type GlobalArgs } from '../context.js';
-import { bindingJson, collapseIndices, rangeText, type IndexRange } from '../format.js';
+import { bindingJson, collapseIndices, type IndexRange } from '../format.js';
 import { commandHelp } from '../help.js';
 import { Progress } from '../progress.js';
 
@@ -88,30 +88,15 @@ function eachRange(list: BindingList, order: readonly number[], labelOf: (i: num
 function printDiff(r: ApplyResult, dryRun: boolean): void {
   const newLabel = (i: number): string => r.labelOf(r.target.tag(i));
   const oldLabel = (j: number): string => r.labelOf(r.live.tag(j));
-  // Every part of a line but the labels is made here (protocol, address, ports): a label is
-  // escaped once (escapeControls per part = per line: the parts are joined by ASCII). Lines are
-  // written as bytes in chunks of about 256 KiB: a pipe's reader may be slower than this loop, and
-  // stdout then keeps the chunks until the end; bytes are kept outside the JS heap (no string tree
-  // for the garbage collector to copy).
-  const escaped = new Map<string, string>();
-  const esc = (label: string): string => {
-    let e = escaped.get(label);
-    if (e === undefined) escaped.set(label, (e = escapeControls(label, '\t')));
-    return e;
-  };
-  let chunk = '';
-  const line = (text: string): void => {
-    chunk += `${text}\n`;
-    if (chunk.length < 1 << 18) return;
-    outBytes(Buffer.from(chunk));
-    chunk = '';
-  };
-  eachRange(r.target, r.added, newLabel, undefined, (x) => line(`+ ${rangeText(r.target, x)} -> ${esc(x.label)}`));
-  eachRange(r.live, r.removed, oldLabel, undefined, (x) => line(`- ${rangeText(r.live, x)} -> ${esc(x.label)}`));
+  // Written as bytes in chunks (src/cli/diff-lines.ts): when stdout is a pipe whose reader lags, it
+  // keeps the chunks until the end, outside the JS heap.
+  const lines = new DiffLines();
+  eachRange(r.target, r.added, newLabel, undefined, (x) => lines.line('+', r.target, x));
+  eachRange(r.live, r.removed, oldLabel, undefined, (x) => lines.line('-', r.live, x));
   const was = new Map(r.relabelled);
   const note = (i: number): string => oldLabel(was.get(i) as number);
-  eachRange(r.target, r.relabelled.map(([i]) => i), newLabel, note, (x) => line(`~ ${rangeText(r.target, x)} -> ${esc(x.label)} (was ${esc(x.note ?? '?')})`));
-  if (chunk !== '') outBytes(Buffer.from(chunk));
+  eachRange(r.target, r.relabelled.map(([i]) => i), newLabel, note, (x) => lines.line('~', r.target, x, x.note ?? '?'));
+  lines.end();
   const verb = (done: string, would: string): string => (dryRun ? would : done);
   info(`${verb('added', 'would add')} ${r.added.length}, ${verb('removed', 'would remove')} ${r.removed.length}, ${verb('relabelled', 'would relabel')} ${r.relabelled.length}, unchanged ${r.unchanged}`);
 }
