@@ -360,6 +360,53 @@ function putRow(buf: Buffer, at: number, list: BindingList, keys: Buffer, i: num
 const TCP_TAB = Buffer.from('tcp\t', 'latin1');
 const UDP_TAB = Buffer.from('udp\t', 'latin1');
 
+const WAS = Buffer.from(' (was ', 'latin1');
+const SPACED_ARROW = Buffer.from(' -> ', 'latin1');
+
+/**
+ * The lines of apply's text diff ("+ tcp 192.0.2.0/24 80-81 -> web",
+ * "~ … -> web (was api)") written as bytes into chunks: the text of
+ * `${sign} ${rangeText(list, range)} -> ${label}`, each label escaped once
+ * (escapeControls keeping TAB: the same bytes as escaping the whole line,
+ * every other part being ASCII made here). Call end() once done.
+ */
+export class DiffLines {
+  private readonly w = new ChunkWriter();
+  private readonly labels = new Map<string, Buffer>();
+
+  /** One line: `sign` ('+', '-' or '~'), a range of entries of `list`, its label, and `was` (the old label) for '~'. */
+  line(sign: '+' | '-' | '~', list: BindingList, r: IndexRange, was?: string): void {
+    const label = this.label(r.label);
+    const old = was === undefined ? null : this.label(was);
+    this.w.room(2 + RANGE_ROOM + SPACED_ARROW.length + label.length + (old ? WAS.length + old.length + 1 : 0) + 1);
+    const buf = this.w.buf;
+    let at = this.w.at;
+    buf[at++] = sign.charCodeAt(0);
+    buf[at++] = 32;
+    at = putRangeText(buf, at, list, r.index, r.first, r.last);
+    at = putBytes(buf, at, SPACED_ARROW);
+    at = putBytes(buf, at, label);
+    if (old) {
+      at = putBytes(buf, at, WAS);
+      at = putBytes(buf, at, old);
+      buf[at++] = 41; // ')'
+    }
+    buf[at++] = 10;
+    this.w.at = at;
+  }
+
+  /** Write what is left. */
+  end(): void {
+    this.w.end();
+  }
+
+  private label(text: string): Buffer {
+    let b = this.labels.get(text);
+    if (b === undefined) this.labels.set(text, (b = Buffer.from(escapeControls(text, '\t'))));
+    return b;
+  }
+}
+
 /** Consecutive ports of one (label, protocol, prefix) among entries of a list, as found in `order`. */
 export interface IndexRange {
   /** The first entry of the range. */

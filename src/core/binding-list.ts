@@ -83,6 +83,26 @@ export class BindingList {
     return i;
   }
 
+  /**
+   * Append a key given as its six 32-bit words (host order, as `words`
+   * holds them): prefixlen, family | protocol << 8 | port (big-endian) << 16,
+   * then the address. Returns its index.
+   */
+  pushWords(w0: number, w1: number, a0: number, a1: number, a2: number, a3: number, tag: number): number {
+    if (this.count >= this.tags.length) this.reserve(this.count + 1);
+    const i = this.count++;
+    const w = this.words;
+    const o = i * W;
+    w[o] = w0;
+    w[o + 1] = w1;
+    w[o + 2] = a0;
+    w[o + 3] = a1;
+    w[o + 4] = a2;
+    w[o + 5] = a3;
+    this.tags[i] = tag;
+    return i;
+  }
+
   /** Append a binding of a prefix. */
   pushPrefix(protocol: Protocol, prefix: Prefix, port: number, tag: number): number {
     return this.push(protocol, prefix.domain, prefix.addr, prefix.len, port, tag);
@@ -90,9 +110,19 @@ export class BindingList {
 
   /** Append entry `i` of another list, with a tag. */
   pushFrom(other: BindingList, i: number, tag: number): number {
-    this.grow(this.count + 1);
+    if (this.count >= this.tags.length) this.reserve(this.count + 1);
     const j = this.count++;
-    other.keys.copy(this.keys, j * K, i * K, (i + 1) * K);
+    // Six words: cheaper than a Buffer copy per key.
+    const from = other.words;
+    const to = this.words;
+    const a = i * W;
+    const o = j * W;
+    to[o] = from[a] as number;
+    to[o + 1] = from[a + 1] as number;
+    to[o + 2] = from[a + 2] as number;
+    to[o + 3] = from[a + 3] as number;
+    to[o + 4] = from[a + 4] as number;
+    to[o + 5] = from[a + 5] as number;
     this.tags[j] = tag;
     return j;
   }
@@ -135,11 +165,13 @@ export class BindingList {
 
   /** Address prefix length. */
   len(i: number): number {
-    return this.keys.readUInt32LE(i * K) - 32;
+    // prefixlen is the key's first word (host order).
+    return (this.words[i * W] as number) - 32;
   }
 
   port(i: number): number {
-    return this.keys.readUInt16BE(i * K + 6);
+    const o = i * K + 6;
+    return (((this.keyBytes[o] as number) << 8) | (this.keyBytes[o + 1] as number)) >>> 0;
   }
 
   /** (family, protocol) slot. */
@@ -151,8 +183,11 @@ export class BindingList {
 
   /** The address bytes (4 or 16; a copy). */
   addr(i: number): Uint8Array {
+    const b = this.keyBytes;
     const o = i * K + 8;
-    return Uint8Array.from(this.keys.subarray(o, o + (this.keys[i * K + 4] === AF_INET ? 4 : 16)));
+    const out = new Uint8Array(b[i * K + 4] === AF_INET ? 4 : 16);
+    for (let k = 0; k < out.length; k++) out[k] = b[o + k] as number;
+    return out;
   }
 
   prefix(i: number): Prefix {
@@ -382,10 +417,15 @@ function sameKey(a: Uint32Array, ao: number, b: Uint32Array, bo: number): boolea
   return true;
 }
 
-/** Find entries of a BindingList by key. */
+/**
+ * Find entries of a BindingList by key: open addressing, each slot two
+ * words (entry + 1, the key's hash), so a probe compares hashes in the
+ * table before it reads a key from the list (one cache line, not two).
+ */
 export class KeyIndex {
   private readonly list: BindingList;
-  private table: Int32Array;
+  /** Slot s: [2s] = entry + 1 (0: empty), [2s + 1] = hash of its key. */
+  private table: Uint32Array;
   private mask: number;
   private size = 0;
 
@@ -393,7 +433,7 @@ export class KeyIndex {
     this.list = list;
     let cap = 16;
     while (cap < expected * 2) cap *= 2;
-    this.table = new Int32Array(cap);
+    this.table = new Uint32Array(cap * 2);
     this.mask = cap - 1;
   }
 
@@ -406,17 +446,20 @@ export class KeyIndex {
 
   /** Index entry i; returns the index of an earlier entry with the same key, or -1. */
   add(i: number): number {
-    if ((this.size + 1) * 2 > this.table.length) this.rehash();
+    if ((this.size + 1) * 2 > this.mask + 1) this.rehash();
     const keys = this.list.words;
-    let p = hashKey(keys, i * W) & this.mask;
+    const t = this.table;
+    const h = hashKey(keys, i * W);
+    let p = h & this.mask;
     for (;;) {
-      const v = this.table[p] ?? 0;
+      const v = t[p * 2] as number;
       if (v === 0) {
-        this.table[p] = i + 1;
+        t[p * 2] = i + 1;
+        t[p * 2 + 1] = h;
         this.size++;
         return -1;
       }
-      if (sameKey(keys, (v - 1) * W, keys, i * W)) return v - 1;
+      if (t[p * 2 + 1] === h && sameKey(keys, (v - 1) * W, keys, i * W)) return v - 1;
       p = (p + 1) & this.mask;
     }
   }
@@ -425,28 +468,32 @@ export class KeyIndex {
   find(other: BindingList, i: number): number {
     const keys = this.list.words;
     const words = other.words;
+    const t = this.table;
     const offset = i * W;
-    let p = hashKey(words, offset) & this.mask;
+    const h = hashKey(words, offset);
+    let p = h & this.mask;
     for (;;) {
-      const v = this.table[p] ?? 0;
+      const v = t[p * 2] as number;
       if (v === 0) return -1;
-      if (sameKey(keys, (v - 1) * W, words, offset)) return v - 1;
+      if (t[p * 2 + 1] === h && sameKey(keys, (v - 1) * W, words, offset)) return v - 1;
       p = (p + 1) & this.mask;
     }
   }
 
   private rehash(): void {
     const old = this.table;
-    this.table = new Int32Array(old.length * 2);
-    this.mask = this.table.length - 1;
-    this.size = 0;
-    const keys = this.list.words;
-    for (const v of old) {
+    const cap = (this.mask + 1) * 2;
+    const t = new Uint32Array(cap * 2);
+    this.table = t;
+    this.mask = cap - 1;
+    for (let s = 0; s < old.length; s += 2) {
+      const v = old[s] as number;
       if (v === 0) continue;
-      let p = hashKey(keys, (v - 1) * W) & this.mask;
-      while ((this.table[p] ?? 0) !== 0) p = (p + 1) & this.mask;
-      this.table[p] = v;
-      this.size++;
+      const h = old[s + 1] as number;
+      let p = h & this.mask;
+      while (t[p * 2] !== 0) p = (p + 1) & this.mask;
+      t[p * 2] = v;
+      t[p * 2 + 1] = h;
     }
   }
 }

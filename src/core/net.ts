@@ -173,10 +173,17 @@ export function parsePrefixInto(text: string, out: Uint8Array): number {
  */
 export function parsePrefixBytes(buf: Uint8Array, start: number, end: number, out: Uint8Array): number {
   if (end <= start || end - start > MAX_PREFIX_TEXT) return -1;
+  const v4 = parseIpv4Bytes(buf, start, end, out);
+  if (v4 >= 0) return v4;
   for (let j = start; j < end; j++) {
     // IPv6 text goes the general way.
     if (buf[j] === 58) return parsePrefixInto(Buffer.from(buf.buffer, buf.byteOffset + start, end - start).toString('utf8'), out);
   }
+  return -1;
+}
+
+/** The IPv4 part of parsePrefixBytes: -1 for anything that is not IPv4 prefix text (IPv6 text included). */
+function parseIpv4Bytes(buf: Uint8Array, start: number, end: number, out: Uint8Array): number {
   let i = start;
   for (let octet = 0; octet < 4; octet++) {
     if (octet > 0) {

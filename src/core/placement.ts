@@ -77,7 +77,8 @@ export function layoutGeneration(list: BindingList): Layout {
       meta.trieSlots |= 1 << s;
     }
   }
-  const words = new BigUint64Array(SLOTS * PORT_WORDS);
+  // Port bits gathered as 32-bit halves (two bits per port never straddle them), made u64 words at the end.
+  const halves = new Uint32Array(SLOTS * PORT_WORDS * 2);
   const places = new Uint8Array(list.count);
   let hashCount = 0;
   for (let i = 0; i < list.count; i++) {
@@ -94,8 +95,15 @@ export function layoutGeneration(list: BindingList): Layout {
       places[i] = Place.hash;
       hashCount++;
     } else places[i] = Place.exactTrie;
-    const w = wordOf(s, port);
-    words[w] = (words[w] ?? 0n) | portBit(port, first ? PORT_FIRST : PORT_OTHER);
+    const shift = portShift(port);
+    const h = wordOf(s, port) * 2 + (shift >> 5);
+    halves[h] = ((halves[h] as number) | ((first ? PORT_FIRST : PORT_OTHER) << (shift & 31))) >>> 0;
+  }
+  const words = new BigUint64Array(SLOTS * PORT_WORDS);
+  for (let w = 0; w < words.length; w++) {
+    const lo = halves[w * 2] as number;
+    const hi = halves[w * 2 + 1] as number;
+    if (lo !== 0 || hi !== 0) words[w] = (BigInt(hi) << 32n) | BigInt(lo);
   }
   return { meta, words, places, hashCount };
 }

@@ -13,6 +13,7 @@
  */
 import { parsePrefixBytes, quote } from '../core/net.js';
 import type { BindingSetBuilder, ProblemCode } from './binding-set.js';
+import { fastEntry } from './apply-json-fast.js';
 
 /** A malformed document (the scan cannot go on). */
 export class JsonSyntaxError extends Error {
@@ -446,11 +447,22 @@ function entries(s: Scanner, name: string, builder: BindingSetBuilder, positions
     s.pos++;
     return;
   }
+  const b = s.buf;
+  // The fast path reads a plain view of the same bytes (faster element access than a Buffer).
+  const u = new Uint8Array(b.buffer, b.byteOffset, b.length);
   for (let i = 0; ; i++) {
     s.ws();
     const n = builder.entryCount;
     positions.record(n, s.line, s.col());
-    entry(s, i, n, name, builder, fields);
+    // The usual shape of entry is read by the fast path; anything else (or any doubt) by entry().
+    const end = u[s.pos] === 0x7b ? fastEntry(u, b, s.pos, n, builder) : -1;
+    if (end >= 0) s.pos = end;
+    else entry(s, i, n, name, builder, fields);
+    // Entries are usually separated by a bare comma.
+    if (u[s.pos] === 0x2c) {
+      s.pos++;
+      continue;
+    }
     s.ws();
     if (s.peek() === 0x2c) {
       s.pos++;

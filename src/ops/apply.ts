@@ -141,10 +141,11 @@ function tagWithIds(view: View, set: BuiltSet, plan: Plan | null, created: Map<n
   // Destination id of each (label, slot), -1 until first seen.
   const ids = new Int32Array(set.labels.length * 4).fill(-1);
   const target = set.list;
+  const tags = target.tags;
   for (let i = 0; i < target.count; i++) {
-    const k = target.tag(i) * 4 + target.slot(i);
-    if ((ids[k] ?? -1) >= 0) continue;
-    const key = { label: set.labels[target.tag(i)] as string, domain: target.domain(i), protocol: target.protocol(i) };
+    const k = (tags[i] as number) * 4 + target.slot(i);
+    if ((ids[k] as number) >= 0) continue;
+    const key = { label: set.labels[tags[i] as number] as string, domain: target.domain(i), protocol: target.protocol(i) };
     const d = view.dest(key);
     if (d) {
       ids[k] = d.id;
@@ -156,7 +157,7 @@ function tagWithIds(view: View, set: BuiltSet, plan: Plan | null, created: Map<n
     created.set(id, key.label);
     ids[k] = id;
   }
-  for (let i = 0; i < target.count; i++) target.setTag(i, ids[target.tag(i) * 4 + target.slot(i)] as number);
+  for (let i = 0; i < target.count; i++) tags[i] = ids[(tags[i] as number) * 4 + target.slot(i)] as number;
   return true;
 }
 
@@ -170,17 +171,31 @@ export function planApply(view: View, set: BuiltSet, liveSet?: BindingList): { p
   const created = new Map<number, string>();
   tagWithIds(view, set, plan, created);
   const target = set.list;
+  const tags = target.tags;
   const live = liveSet ?? view.maps.readBindings(view.live);
-  const liveIx = KeyIndex.of(live);
-  const matched = new Uint8Array(live.count);
+  // Each live binding is looked up in the new set's index (the builder's, when it made one):
+  // wasAt[i] = 1 + the index into live of target i's key, 0 when it is new.
+  const targetIx = set.index ?? KeyIndex.of(target);
+  const wasAt = new Int32Array(target.count);
+  const removed: number[] = [];
+  const liveTags = live.tags;
+  let unchanged = 0;
+  for (let j = 0; j < live.count; j++) {
+    const i = targetIx.find(live, j);
+    if (i >= 0 && wasAt[i] === 0) {
+      wasAt[i] = j + 1;
+      if (liveTags[j] === tags[i]) unchanged++;
+    } else removed.push(j);
+  }
   const diff: ApplyDiff = {
-    target, live, added: [], relabelled: [], removed: [], unchanged: 0,
+    target, live, added: [], relabelled: [], removed, unchanged,
     labelOf: (id) => created.get(id) ?? view.labelOf(id),
   };
-  plan.puts = new BindingList(0);
-  for (let i = 0; i < target.count; i++) {
-    const j = liveIx.find(target, i);
-    const id = target.tag(i);
+  plan.puts = new BindingList(target.count - unchanged);
+  // The same set again (every binding unchanged): nothing to put, no pass over the set.
+  for (let i = 0; unchanged < target.count && i < target.count; i++) {
+    const j = (wasAt[i] as number) - 1;
+    const id = tags[i] as number;
     if (j < 0) {
       diff.added.push(i);
       plan.puts.pushFrom(target, i, id);
@@ -188,21 +203,15 @@ export function planApply(view: View, set: BuiltSet, liveSet?: BindingList): { p
       addRef(plan, id, 1);
       continue;
     }
-    matched[j] = 1;
-    if (live.tag(j) === id) {
-      diff.unchanged++;
-      continue;
-    }
+    if (liveTags[j] === id) continue;
     diff.relabelled.push([i, j]);
     plan.puts.pushFrom(target, i, id);
     plan.putIsNew.push(0);
     addRef(plan, id, 1);
-    addRef(plan, live.tag(j), -1);
+    addRef(plan, liveTags[j] as number, -1);
   }
-  plan.deletes = new BindingList(0);
-  for (let j = 0; j < live.count; j++) {
-    if (matched[j]) continue;
-    diff.removed.push(j);
+  plan.deletes = new BindingList(removed.length);
+  for (const j of removed) {
     plan.deletes.pushFrom(live, j, live.tag(j));
     addRef(plan, live.tag(j), -1);
   }
@@ -216,24 +225,34 @@ export function planApply(view: View, set: BuiltSet, liveSet?: BindingList): { p
  * whole-family binding (prefix /0) of one is refused unless `force`.
  */
 export function checkUnserved(view: View, diff: ApplyDiff, force: boolean): string[] {
-  const served = new Map<number, boolean>();
-  const counts = new Map<number, { n: number; example: number; wide: number }>();
-  for (let i = 0; i < diff.target.count; i++) {
-    const id = diff.target.tag(i);
-    let ok = served.get(id);
-    if (ok === undefined) {
-      ok = view.served(id);
-      served.set(id, ok);
+  const t = diff.target;
+  const tags = t.tags;
+  let maxId = 0;
+  for (let i = 0; i < t.count; i++) if ((tags[i] as number) > maxId) maxId = tags[i] as number;
+  // Per id: 0 not asked yet, 1 served, 2 not served; for the unserved: how many bindings, the first, the first /0.
+  const served = new Uint8Array(maxId + 1);
+  const n = new Uint32Array(maxId + 1);
+  const example = new Int32Array(maxId + 1);
+  const wide = new Int32Array(maxId + 1).fill(-1);
+  const unserved: number[] = [];
+  for (let i = 0; i < t.count; i++) {
+    const id = tags[i] as number;
+    let ok = served[id];
+    if (ok === 0) {
+      ok = view.served(id) ? 1 : 2;
+      served[id] = ok;
+      if (ok === 2) {
+        example[id] = i;
+        unserved.push(id);
+      }
     }
-    if (ok) continue;
-    const c = counts.get(id) ?? { n: 0, example: i, wide: -1 };
-    c.n++;
-    if (diff.target.len(i) === 0 && c.wide < 0) c.wide = i;
-    counts.set(id, c);
+    if (ok === 1) continue;
+    n[id] = (n[id] as number) + 1;
+    if ((wide[id] as number) < 0 && t.len(i) === 0) wide[id] = i;
   }
+  const counts = new Map<number, { n: number; example: number; wide: number }>(unserved.map((id) => [id, { n: n[id] as number, example: example[id] as number, wide: wide[id] as number }]));
   const out: string[] = [];
   for (const [id, c] of counts) {
-    const t = diff.target;
     const destination = `${t.domain(c.example)}:${t.protocol(c.example)}:${diff.labelOf(id)}`;
     if (c.wide >= 0) refuseWholeFamily({ destination, protocol: t.protocol(c.wide), prefix: t.prefix(c.wide), first: t.port(c.wide), last: t.port(c.wide) }, force);
     out.push(`${destination} has no socket: its ${c.n} binding(s) (e.g. ${t.protocol(c.example)} ${formatPrefix(t.prefix(c.example))} ${t.port(c.example)}) refuse traffic until a socket is registered`);

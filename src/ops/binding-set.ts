@@ -14,7 +14,7 @@
  */
 import { BindingList, KeyIndex } from '../core/binding-list.js';
 import { labelProblem } from '../core/labels.js';
-import { formatPrefix, parsePortRangeText, parsePrefixInto, parsePrefixText, quote, type PortRange } from '../core/net.js';
+import { AF_INET, AF_INET6, IPPROTO_TCP, IPPROTO_UDP, formatPrefix, parsePortRangeText, parsePrefixInto, parsePrefixText, quote, type PortRange } from '../core/net.js';
 
 /** Most problems reported for one set. */
 export const MAX_PROBLEMS = 100;
@@ -44,6 +44,8 @@ export interface EntryInput {
 export interface BuiltSet {
   list: BindingList;
   labels: string[];
+  /** An index of `list` by key, when the builder made one (it is kept valid only while keys are not changed). */
+  index?: KeyIndex;
 }
 
 /** Where an entry came from: a text, or an entry number resolved by the builder's locator. */
@@ -72,6 +74,8 @@ export class BindingSetBuilder {
   /** Where prefixInto() leaves the address (callers may fill it themselves). */
   readonly scratch = new Uint8Array(16);
   private readonly scratch4 = this.scratch.subarray(0, 4);
+  /** `scratch` as four 32-bit words (memory order, as a key holds the address). */
+  private readonly scratchWords = new Uint32Array(this.scratch.buffer, this.scratch.byteOffset, 4);
   private readonly labelByHash = new Map<number, number>();
   private entries = 0;
   private readonly whereOf: string[] = [];
@@ -137,9 +141,11 @@ export class BindingSetBuilder {
    * labelId() for a label given as bytes `buf[start, end)` (UTF-8, no
    * escapes): a label seen before costs no string.
    */
-  labelIdFromBytes(buf: Buffer, start: number, end: number, where: Where): number {
+  labelIdFromBytes(buf: Uint8Array, start: number, end: number, where: Where): number {
     let h = 0x811c9dc5;
     for (let i = start; i < end; i++) h = Math.imul(h ^ (buf[i] as number), 0x01000193);
+    // 30 bits: a small integer key (collisions are told apart below).
+    h &= 0x3fffffff;
     const cached = this.labelByHash.get(h);
     if (cached !== undefined) {
       const known = this.labels[cached] as string;
@@ -154,7 +160,7 @@ export class BindingSetBuilder {
         if (same) return cached;
       }
     }
-    const id = this.labelId(buf.toString('utf8', start, end), where);
+    const id = this.labelId(Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength).toString('utf8', start, end), where);
     // Valid labels are ASCII: one byte per character, as compared above.
     if (id >= 0 && cached === undefined) this.labelByHash.set(h, id);
     return id;
@@ -182,14 +188,15 @@ export class BindingSetBuilder {
 
   /** Parse a port field: first | last << 16, or -1 (problem recorded). */
   portRange(portIn: unknown, where: Where): number {
-    if (typeof portIn === 'number' && Number.isInteger(portIn) && portIn >= 0 && portIn <= 65535 && !Object.is(portIn, -0)) return portIn | (portIn << 16);
+    // Unsigned: a port from 32768 on would make the packed pair negative (read as "invalid").
+    if (typeof portIn === 'number' && Number.isInteger(portIn) && portIn >= 0 && portIn <= 65535 && !Object.is(portIn, -0)) return (portIn | (portIn << 16)) >>> 0;
     const portText = typeof portIn === 'number' ? (Number.isInteger(portIn) && portIn >= 0 && !Object.is(portIn, -0) ? String(portIn) : null) : typeof portIn === 'string' ? portIn : null;
     const pt: PortRange | string = portText === null ? 'expected a number from 0 to 65535 or a range such as "8000-8080"' : parsePortRangeText(portText);
     if (typeof pt === 'string') {
       this.problem(where, `invalid port ${quote(portIn)}: ${pt}`, 'ERR_INVALID_PORT');
       return -1;
     }
-    return pt.first | (pt.last << 16);
+    return (pt.first | (pt.last << 16)) >>> 0;
   }
 
   /** add() without the entry object. */
@@ -220,14 +227,20 @@ export class BindingSetBuilder {
     }
     if (!this.ok) return; // a set with problems is refused anyway: stop encoding
     if (typeof where === 'string') this.whereOf[entry] = where;
-    const domain = packed & 0x100 ? 'ipv6' : 'ipv4';
+    const v6 = (packed & 0x100) !== 0;
     const len = packed & 0xff;
-    const addr = domain === 'ipv6' ? this.scratch : this.scratch4;
+    // The key's words (binding_key, host order): prefixlen, family | protocol << 8 | port (big-endian) << 16, address.
+    const a = this.scratchWords;
+    const a0 = a[0] as number;
+    const a1 = v6 ? (a[1] as number) : 0;
+    const a2 = v6 ? (a[2] as number) : 0;
+    const a3 = v6 ? (a[3] as number) : 0;
+    const family = v6 ? AF_INET6 : AF_INET;
     for (let bit = SLOT_TCP; bit <= SLOT_UDP; bit <<= 1) {
       if (!(protocols & bit)) continue;
-      const protocol = bit === SLOT_TCP ? 'tcp' : 'udp';
+      const head = family | ((bit === SLOT_TCP ? IPPROTO_TCP : IPPROTO_UDP) << 8);
       for (let port = first; port <= last; port++) {
-        const i = this.list.push(protocol, domain, addr, len, port, label);
+        const i = this.list.pushWords(32 + len, head | ((port >>> 8) << 16) | ((port & 0xff) << 24), a0, a1, a2, a3, label);
         const prev = this.index.add(i);
         if (prev < 0) {
           if (i >= this.from.length) {
@@ -240,15 +253,20 @@ export class BindingSetBuilder {
         }
         this.list.count--; // the duplicate just pushed
         this.total--;
-        if (this.list.tag(prev) !== label) {
-          const firstEntry = this.from[prev] ?? 0;
-          this.problem(
-            where,
-            `${protocol} ${formatPrefix({ domain, addr: Uint8Array.from(addr), len })} ${port} is bound to ${quote(this.labels[label])} here and to ${quote(this.labels[this.list.tag(prev)])} at ${this.whereOf[firstEntry] ?? this.locate(firstEntry)}`,
-          );
-        }
+        if (this.list.tag(prev) !== label) this.duplicate(where, bit, v6, len, port, label, prev);
       }
     }
+  }
+
+  /** Record the problem of a binding given here with `label` and at entry `prev`'s place with another. */
+  private duplicate(where: Where, bit: number, v6: boolean, len: number, port: number, label: number, prev: number): void {
+    const firstEntry = this.from[prev] ?? 0;
+    const protocol = bit === SLOT_TCP ? 'tcp' : 'udp';
+    const addr = Uint8Array.from(v6 ? this.scratch : this.scratch4);
+    this.problem(
+      where,
+      `${protocol} ${formatPrefix({ domain: v6 ? 'ipv6' : 'ipv4', addr, len })} ${port} is bound to ${quote(this.labels[label])} here and to ${quote(this.labels[this.list.tag(prev)])} at ${this.whereOf[firstEntry] ?? this.locate(firstEntry)}`,
+    );
   }
 
   /** True when every entry was valid and the set fits. */
@@ -258,6 +276,6 @@ export class BindingSetBuilder {
 
   /** The set (call only when `ok`). */
   build(): BuiltSet {
-    return { list: this.list, labels: this.labels };
+    return { list: this.list, labels: this.labels, index: this.index };
   }
 }

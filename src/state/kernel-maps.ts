@@ -208,20 +208,32 @@ export class KernelMaps implements DispatcherMaps {
       made.push([Place.hash, createExactHash(exactCapacity)]);
       made.push([Place.exactTrie, createTrie(this.limits.maxBindings)]);
       made.push([Place.wildTrie, createTrie(this.limits.maxBindings)]);
-      for (const [place, fd] of made) {
-        // Pin first, then install: the pin and the outer slot agree again at the end.
-        this.dir.pin(fd, innerPin(gen, place));
-        const outer = place === Place.hash ? this.fd('exact') : this.fd('tries');
-        const idx = place === Place.hash ? gen : trieSlot(gen, place === Place.wildTrie);
-        mapUpdate(outer, u32(idx), u32(fd));
-        const old = this.inner.get(innerPin(gen, place));
-        if (old !== undefined) closeFd(old);
-        this.inner.set(innerPin(gen, place), fd);
-      }
+      // Pin first, then install: the pin and the outer slot agree again at the end.
+      for (const [place, fd] of made) this.dir.pin(fd, innerPin(gen, place));
+      // Each write to an outer map waits for an RCU grace period: both tries go in one batch (one wait).
+      const [hash, trie, wild] = made.map(([, fd]) => fd) as [number, number, number];
+      mapUpdate(this.fd('exact'), u32(gen), u32(hash));
+      this.useInner(gen, Place.hash, hash);
+      const slots = Buffer.alloc(8);
+      slots.writeUInt32LE(trieSlot(gen, false), 0);
+      slots.writeUInt32LE(trieSlot(gen, true), 4);
+      const fds = Buffer.alloc(8);
+      fds.writeUInt32LE(trie, 0);
+      fds.writeUInt32LE(wild, 4);
+      mapUpdateBatch(this.fd('tries'), slots, fds, 2, 4, 4);
+      this.useInner(gen, Place.exactTrie, trie);
+      this.useInner(gen, Place.wildTrie, wild);
     } catch (err) {
       for (const [place, fd] of made) if (this.inner.get(innerPin(gen, place)) !== fd) closeFd(fd);
       throw err;
     }
+  }
+
+  /** Cache `fd` as generation gen's inner map at `place` (it was just installed), closing the one it replaces. */
+  private useInner(gen: Gen, place: PlaceId, fd: number): void {
+    const old = this.inner.get(innerPin(gen, place));
+    if (old !== undefined) closeFd(old);
+    this.inner.set(innerPin(gen, place), fd);
   }
 
   putBindings(gen: Gen, place: PlaceId, list: BindingList, indices?: readonly number[]): void {
@@ -229,17 +241,29 @@ export class KernelMaps implements DispatcherMaps {
     const n = all ? all.length : list.count;
     if (n === 0) return;
     const fd = this.innerFd(gen, place);
-    const chunk = 65536;
+    const chunk = Math.min(n, 65536);
+    // Keys and values as 32-bit words (host order, as the kernel reads them); buffers reused per chunk.
+    const keyBuf = all ? Buffer.allocUnsafeSlow(chunk * KEY) : null;
+    const keyWords = keyBuf ? new Uint32Array(keyBuf.buffer, keyBuf.byteOffset, (chunk * KEY) / 4) : null;
+    const values = Buffer.allocUnsafeSlow(chunk * VALUE);
+    const valueWords = new Uint32Array(values.buffer, values.byteOffset, (chunk * VALUE) / 4);
+    const words = list.words;
+    const kw = KEY / 4;
+    const vw = VALUE / 4;
     for (let off = 0; off < n; off += chunk) {
       const m = Math.min(chunk, n - off);
-      const keys = all ? Buffer.alloc(m * KEY) : list.keys.subarray(off * KEY, (off + m) * KEY);
-      const values = Buffer.alloc(m * VALUE);
       for (let j = 0; j < m; j++) {
         const i = all ? (all[off + j] as number) : off + j;
-        if (all) list.keys.copy(keys, j * KEY, i * KEY, (i + 1) * KEY);
-        values.writeUInt32LE(list.tag(i), j * VALUE);
-        values.writeUInt32LE(list.len(i), j * VALUE + 4);
+        const from = i * kw;
+        if (keyWords) {
+          const to = j * kw;
+          for (let w = 0; w < kw; w++) keyWords[to + w] = words[from + w] as number;
+        }
+        // binding_value: {dest_id, prefixlen (the address prefix length)}.
+        valueWords[j * vw] = list.tags[i] as number;
+        valueWords[j * vw + 1] = (words[from] as number) - 32;
       }
+      const keys = keyBuf ?? list.keys.subarray(off * KEY, (off + m) * KEY);
       mapUpdateBatch(fd, keys, values, m, KEY, VALUE);
     }
   }

@@ -5,7 +5,8 @@
  * included), whatever the order and across chunk boundaries:
  * - streamBindingsJson: one JSON.stringify per binding, escapeJson over it all;
  * - streamRangeLines: collapseIndices + rangeText, padded, escaped as out() does;
- * - streamBindingRows: one TAB-separated line per binding, escaped as out() does.
+ * - streamBindingRows: one TAB-separated line per binding, escaped as out() does;
+ * - DiffLines (apply's diff): `${sign} ${rangeText} -> ${label}` [+ ` (was ${old})`], escaped as out() does.
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -13,7 +14,7 @@ import fc from 'fast-check';
 import { BindingList } from '../../src/core/binding-list.js';
 import { formatPrefix, maskInPlace } from '../../src/core/net.js';
 import { escapeControls, escapeJson } from '../../src/core/escape.js';
-import { collapseIndices, rangeText, streamBindingRows, streamBindingsJson, streamRangeLines } from '../../src/cli/format.js';
+import { collapseIndices, DiffLines, rangeText, streamBindingRows, streamBindingsJson, streamRangeLines } from '../../src/cli/format.js';
 
 /** What `fn` writes to process.stdout, as text. */
 function captureStdout(fn: () => void): string {
@@ -142,6 +143,30 @@ test('streamBindingRows writes one escaped TAB-separated line per binding', () =
       const order = rows.map((_, i) => i).reverse();
       const want = order.map((i) => `${escapeControls(`${list.protocol(i)}\t${formatPrefix(list.prefix(i))}\t${list.port(i)}\t${labelOf(i)}`, '\t')}\n`).join('');
       sameText(captureStdout(() => streamBindingRows(list, order, labelOf)), want);
+    }),
+    { numRuns: 200 },
+  );
+});
+
+test('DiffLines writes what out() printed for each range of a diff', () => {
+  fc.assert(
+    fc.property(fc.array(rangeRow, { maxLength: 200 }), fc.constantFrom('+' as const, '-' as const, '~' as const), (raw, sign) => {
+      const seen = new Set<string>();
+      const rows = raw.map((r) => ({ ...r, addr: [...r.addr, ...Array(16).fill(0)].slice(0, 16) })).filter((r) => {
+        const k = JSON.stringify([r.v6, r.udp, r.addr, r.len, r.port]);
+        return !seen.has(k) && (seen.add(k), true);
+      });
+      const list = build(rows);
+      const labelOf = (i: number): string => LABELS[list.tag(i)] ?? '?';
+      const note = sign === '~' ? (i: number): string => LABELS[(list.tag(i) + 1) % LABELS.length] ?? '?' : undefined;
+      const ranges = collapseIndices(list, [...list.sortedIndices(labelOf)], labelOf, note);
+      const got = captureStdout(() => {
+        const lines = new DiffLines();
+        for (const x of ranges) lines.line(sign, list, x, sign === '~' ? (x.note ?? '?') : undefined);
+        lines.end();
+      });
+      const want = ranges.map((x) => `${escapeControls(`${sign} ${rangeText(list, x)} -> ${x.label}${sign === '~' ? ` (was ${x.note ?? '?'})` : ''}`, '\t')}\n`).join('');
+      sameText(got, want);
     }),
     { numRuns: 200 },
   );

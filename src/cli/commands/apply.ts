@@ -14,8 +14,9 @@ import type { ConfigSource } from '../config-bindings.js';
 import { withState } from '../../state/state.js';
 import { emitEvent, Priority } from '../../log/events.js';
 import { info, out, outJson } from '../output.js';
+import type { BindingList } from '../../core/binding-list.js';
 import { openOptions, type GlobalArgs } from '../context.js';
-import { bindingJson, collapseIndices, rangeText } from '../format.js';
+import { bindingJson, collapseIndices, DiffLines, type IndexRange } from '../format.js';
 import { commandHelp } from '../help.js';
 import { Progress } from '../progress.js';
 
@@ -59,14 +60,42 @@ function diffJson(r: ApplyResult, dryRun: boolean): Record<string, unknown> {
   };
 }
 
+/** Entries collapsed per call of collapseIndices (at least; a chunk ends where no range can go on). */
+const COLLAPSE_CHUNK = 4096;
+
+/**
+ * collapseIndices over `order` a chunk at a time (no range object per
+ * binding of a large diff alive at once), calling `each` per range. A chunk
+ * ends only between entries whose ports are not consecutive (or port 0),
+ * where collapseIndices starts a new range anyway: the ranges are the same.
+ */
+function eachRange(list: BindingList, order: readonly number[], labelOf: (i: number) => string, note: ((i: number) => string | undefined) | undefined, each: (x: IndexRange) => void): void {
+  let start = 0;
+  while (start < order.length) {
+    let end = Math.min(order.length, start + COLLAPSE_CHUNK);
+    while (end < order.length) {
+      const prev = list.port(order[end - 1] as number);
+      const port = list.port(order[end] as number);
+      if (prev === 0 || port === 0 || port !== prev + 1) break;
+      end++;
+    }
+    for (const x of collapseIndices(list, order.slice(start, end), labelOf, note)) each(x);
+    start = end;
+  }
+}
+
 function printDiff(r: ApplyResult, dryRun: boolean): void {
   const newLabel = (i: number): string => r.labelOf(r.target.tag(i));
   const oldLabel = (j: number): string => r.labelOf(r.live.tag(j));
-  for (const x of collapseIndices(r.target, r.added, newLabel)) out(`+ ${rangeText(r.target, x)} -> ${x.label}`);
-  for (const x of collapseIndices(r.live, r.removed, oldLabel)) out(`- ${rangeText(r.live, x)} -> ${x.label}`);
+  // Written as bytes in chunks (DiffLines, src/cli/format.ts): when stdout is a pipe whose reader lags, it
+  // keeps the chunks until the end, outside the JS heap.
+  const lines = new DiffLines();
+  eachRange(r.target, r.added, newLabel, undefined, (x) => lines.line('+', r.target, x));
+  eachRange(r.live, r.removed, oldLabel, undefined, (x) => lines.line('-', r.live, x));
   const was = new Map(r.relabelled);
-  const relabelled = collapseIndices(r.target, r.relabelled.map(([i]) => i), newLabel, (i) => oldLabel(was.get(i) as number));
-  for (const x of relabelled) out(`~ ${rangeText(r.target, x)} -> ${x.label} (was ${x.note ?? '?'})`);
+  const note = (i: number): string => oldLabel(was.get(i) as number);
+  eachRange(r.target, r.relabelled.map(([i]) => i), newLabel, note, (x) => lines.line('~', r.target, x, x.note ?? '?'));
+  lines.end();
   const verb = (done: string, would: string): string => (dryRun ? would : done);
   info(`${verb('added', 'would add')} ${r.added.length}, ${verb('removed', 'would remove')} ${r.removed.length}, ${verb('relabelled', 'would relabel')} ${r.relabelled.length}, unchanged ${r.unchanged}`);
 }
@@ -190,7 +219,7 @@ export const applyCommand: CommandModule<GlobalArgs, ApplyArgs> = {
     if (args.config) return applyConfigFiles(args);
     const dryRun = args['dry-run'];
     // Read the input before taking the writers' lock (standard input may be slow).
-    const input = readApplyInput(args.file as string);
+    let input: Buffer | null = readApplyInput(args.file as string);
     const progress = Progress.forTerminal(input.length >= LARGE_INPUT_BYTES);
     const limit = withState(openOptions(args, false), (s) => s.maps.limits.maxBindings);
     const name = args.file === '-' ? '<stdin>' : (args.file as string);
@@ -198,6 +227,8 @@ export const applyCommand: CommandModule<GlobalArgs, ApplyArgs> = {
     let r: ApplyResult;
     try {
       const set = parseApplyDocument(input, name, limit);
+      input = null; // the document is not needed any more: its memory can go while the set is written
+
       progress.phase(`${dryRun ? 'comparing' : 'comparing and writing'} ${set.list.count} bindings`);
       r = withState(openOptions(args, !dryRun), (s) => apply(s.maps, set, dryRun, { force: args.force }));
     } finally {
