@@ -227,7 +227,6 @@ function putRangeText(buf: Buffer, at: number, list: BindingList, i: number, fir
 
 const TCP_SP = Buffer.from('tcp ', 'latin1');
 const UDP_SP = Buffer.from('udp ', 'latin1');
-const ARROW = Buffer.from('  -> ', 'latin1');
 
 /**
  * Ranges of entries taken in `order` (as {@link collapseIndices} makes
@@ -277,12 +276,13 @@ function sameWordsButPort(words: Uint32Array, a: number, b: number): boolean {
 }
 
 /**
- * Write `lead` + range text (padded to the longest when `pad`) + "  -> " +
+ * Write `lead` + range text (padded to the longest when `pad`) + `arrow` +
  * label per range, one line each, as bytes: what
- * `out(\`${lead}${rangeText(…).padEnd(width)}  -> ${label}\`)` prints for each range
- * of collapseIndices, without a string or object per binding.
+ * `out(\`${lead}${rangeText(…).padEnd(width)}${arrow}${label}\`)` prints for each
+ * range of collapseIndices, without a string or object per binding (status:
+ * padded, "  -> "; apply's diff: "+ "/"- ", not padded, " -> ").
  */
-export function streamRangeLines(list: BindingList, order: ArrayLike<number>, labelOf: (i: number) => string, lead: string, pad: boolean): void {
+export function streamRangeLines(list: BindingList, order: ArrayLike<number>, labelOf: (i: number) => string, lead: string, pad: boolean, arrow = '  -> '): void {
   const ranges = collapseColumns(list, order, labelOf);
   const labels = new LineLabels(list, labelOf);
   // The range texts first (their widths decide the padding).
@@ -290,13 +290,14 @@ export function streamRangeLines(list: BindingList, order: ArrayLike<number>, la
   const ends = new Uint32Array(ranges.count);
   const width = putRangeTexts(texts, ends, list, ranges);
   const leadBytes = Buffer.from(lead, 'latin1');
+  const arrowBytes = Buffer.from(arrow, 'latin1');
   const w = new ChunkWriter();
   let start = 0;
   for (let r = 0; r < ranges.count; r++) {
     const label = labels.of(ranges.index[r] as number);
-    w.room(leadBytes.length + width + ARROW.length + label.length + 1);
+    w.room(leadBytes.length + width + arrowBytes.length + label.length + 1);
     const end = ends[r] as number;
-    w.at = putLine(w.buf, w.at, leadBytes, texts, start, end, pad ? width : 0, label);
+    w.at = putLine(w.buf, w.at, leadBytes, texts, start, end, pad ? width : 0, arrowBytes, label);
     start = end;
   }
   w.end();
@@ -315,12 +316,12 @@ function putRangeTexts(texts: Buffer, ends: Uint32Array, list: BindingList, rang
   return width;
 }
 
-/** lead + texts[start, end) + spaces up to `width` + "  -> " + label + LF at `at`; returns the new offset. */
-function putLine(buf: Buffer, at: number, lead: Buffer, texts: Buffer, start: number, end: number, width: number, label: Buffer): number {
+/** lead + texts[start, end) + spaces up to `width` + arrow + label + LF at `at`; returns the new offset. */
+function putLine(buf: Buffer, at: number, lead: Buffer, texts: Buffer, start: number, end: number, width: number, arrow: Buffer, label: Buffer): number {
   at = putBytes(buf, at, lead);
   for (let j = start; j < end; j++) buf[at++] = texts[j] as number;
   for (let j = end - start; j < width; j++) buf[at++] = 32;
-  at = putBytes(buf, at, ARROW);
+  at = putBytes(buf, at, arrow);
   at = putBytes(buf, at, label);
   buf[at] = 10;
   return at + 1;

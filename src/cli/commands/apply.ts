@@ -16,7 +16,7 @@ import { emitEvent, Priority } from '../../log/events.js';
 import { info, out, outJson } from '../output.js';
 import type { BindingList } from '../../core/binding-list.js';
 import { openOptions, type GlobalArgs } from '../context.js';
-import { bindingJson, collapseIndices, DiffLines, type IndexRange } from '../format.js';
+import { bindingJson, collapseIndices, DiffLines, streamRangeLines, type IndexRange } from '../format.js';
 import { commandHelp } from '../help.js';
 import { Progress } from '../progress.js';
 
@@ -87,11 +87,11 @@ function eachRange(list: BindingList, order: readonly number[], labelOf: (i: num
 function printDiff(r: ApplyResult, dryRun: boolean): void {
   const newLabel = (i: number): string => r.labelOf(r.target.tag(i));
   const oldLabel = (j: number): string => r.labelOf(r.live.tag(j));
-  // Written as bytes in chunks (DiffLines, src/cli/format.ts): when stdout is a pipe whose reader lags, it
+  // Written as bytes in chunks (src/cli/format.ts): when stdout is a pipe whose reader lags, it
   // keeps the chunks until the end, outside the JS heap.
+  streamRangeLines(r.target, r.added, newLabel, '+ ', false, ' -> ');
+  streamRangeLines(r.live, r.removed, oldLabel, '- ', false, ' -> ');
   const lines = new DiffLines();
-  eachRange(r.target, r.added, newLabel, undefined, (x) => lines.line('+', r.target, x));
-  eachRange(r.live, r.removed, oldLabel, undefined, (x) => lines.line('-', r.live, x));
   const was = new Map(r.relabelled);
   const note = (i: number): string => oldLabel(was.get(i) as number);
   eachRange(r.target, r.relabelled.map(([i]) => i), newLabel, note, (x) => lines.line('~', r.target, x, x.note ?? '?'));
