@@ -60,15 +60,17 @@ const BYTE_DIGITS = ((): Uint8Array => {
   return t;
 })();
 
-/** Write the decimal digits of a non-negative integer below 10^10 at `at`; returns the new offset. */
+/** Write the decimal digits of a non-negative integer at `at`; returns the new offset. */
 function putDecimal(buf: Buffer, at: number, value: number): number {
+  if (value > 0x7fffffff) return at + buf.write(String(value), at, 'latin1');
   let digits = 1;
-  for (let v = value; v >= 10; v = Math.floor(v / 10)) digits++;
+  for (let v = value; v >= 10; v = (v / 10) | 0) digits++;
   const end = at + digits;
   let v = value;
   for (let j = end - 1; j >= at; j--) {
-    buf[j] = 48 + (v % 10);
-    v = Math.floor(v / 10);
+    const q = (v / 10) | 0;
+    buf[j] = 48 + v - q * 10;
+    v = q;
   }
   return end;
 }
@@ -106,7 +108,7 @@ export function streamBindingsJson(list: BindingList, order: ArrayLike<number>, 
   flushOut();
   outRaw(escapeJson(`${head}[`));
   // The text up to the prefix's value, by tag and protocol.
-  const starts = new Map<number, Buffer>();
+  const starts: (Buffer | undefined)[] = [];
   const cur: Cursor = { at: 0, k: 0 };
   let buf = Buffer.allocUnsafe(CHUNK + ENTRY_ROOM);
   while (cur.k < order.length) {
@@ -115,9 +117,9 @@ export function streamBindingsJson(list: BindingList, order: ArrayLike<number>, 
     const i = order[cur.k] as number;
     const udp = list.keys[i * Sizes.bindingKey + 5] === IPPROTO_UDP;
     const which = (list.tags[i] as number) * 2 + (udp ? 1 : 0);
-    const start = starts.get(which);
+    const start = starts[which];
     if (start === undefined) {
-      starts.set(which, Buffer.from(`\n  {"label":${escapeJson(JSON.stringify(labelOf(i)))},"protocol":"${udp ? 'udp' : 'tcp'}","prefix":"`));
+      starts[which] = Buffer.from(`\n  {"label":${escapeJson(JSON.stringify(labelOf(i)))},"protocol":"${udp ? 'udp' : 'tcp'}","prefix":"`);
     } else {
       // The chunk is full.
       outBytes(buf.subarray(0, cur.at));
@@ -141,7 +143,7 @@ interface Cursor {
  * again). The one loop a large listing spends its time in: it has no other
  * branch, so the optimised code made for it is not thrown away halfway.
  */
-function putEntries(buf: Buffer, cur: Cursor, list: BindingList, order: ArrayLike<number>, starts: Map<number, Buffer>): void {
+function putEntries(buf: Buffer, cur: Cursor, list: BindingList, order: ArrayLike<number>, starts: readonly (Buffer | undefined)[]): void {
   const keys = list.keys;
   const tags = list.tags;
   const limit = buf.length - ENTRY_ROOM;
@@ -150,10 +152,11 @@ function putEntries(buf: Buffer, cur: Cursor, list: BindingList, order: ArrayLik
   for (; k < order.length; k++) {
     const i = order[k] as number;
     const o = i * Sizes.bindingKey;
-    const start = starts.get((tags[i] as number) * 2 + (keys[o + 5] === IPPROTO_UDP ? 1 : 0));
+    const start = starts[(tags[i] as number) * 2 + (keys[o + 5] === IPPROTO_UDP ? 1 : 0)];
     if (start === undefined || at + start.length > limit) break;
     if (k > 0) buf[at++] = 44; // ','
-    at = putBytes(buf, at, start);
+    buf.set(start, at);
+    at += start.length;
     if (keys[o + 4] === AF_INET) at = putIpv4Prefix(buf, at, keys, o, (keys[o] as number) - 32);
     else at += buf.write(formatPrefix(list.prefix(i)), at, 'latin1');
     at = putBytes(buf, at, PORT_KEY);
