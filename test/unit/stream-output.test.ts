@@ -106,6 +106,15 @@ function referenceLines(list: BindingList, order: number[], labelOf: (i: number)
   return ranges.map((x, k) => `${escapeControls(`${lead}${pad ? (texts[k] as string).padEnd(width) : texts[k]}  -> ${x.label}`, '\t')}\n`).join('');
 }
 
+/** The rows with one entry per key (addresses padded to 16 bytes), in order. */
+function distinctRows<R extends { v6: boolean; udp: boolean; addr: number[]; len: number; port: number }>(raw: R[]): R[] {
+  const seen = new Set<string>();
+  return raw.map((r) => ({ ...r, addr: [...r.addr, ...Array<number>(16).fill(0)].slice(0, 16) })).filter((r) => {
+    const k = JSON.stringify([r.v6, r.udp, r.addr, r.len, r.port]);
+    return !seen.has(k) && (seen.add(k), true);
+  });
+}
+
 // Runs of consecutive ports on few addresses, so ranges form (and break on labels, protocols, port 0).
 const rangeRow = fc.record({
   v6: fc.boolean(),
@@ -120,12 +129,7 @@ test('streamRangeLines writes what collapseIndices + rangeText + out() print', (
   fc.assert(
     fc.property(fc.array(rangeRow, { maxLength: 200 }), fc.boolean(), fc.constantFrom('  ', '+ '), (raw, pad, lead) => {
       // One entry per key, sorted as listings are (ranges need neighbours).
-      const seen = new Set<string>();
-      const rows = raw.map((r) => ({ ...r, addr: [...r.addr, ...Array(16).fill(0)].slice(0, 16) })).filter((r) => {
-        const k = JSON.stringify([r.v6, r.udp, r.addr, r.len, r.port]);
-        return !seen.has(k) && (seen.add(k), true);
-      });
-      const list = build(rows);
+      const list = build(distinctRows(raw));
       const labelOf = (i: number): string => LABELS[list.tag(i)] ?? '?';
       const order = [...list.sortedIndices(labelOf)];
       const got = captureStdout(() => streamRangeLines(list, order, labelOf, lead, pad));
@@ -151,12 +155,7 @@ test('streamBindingRows writes one escaped TAB-separated line per binding', () =
 test('DiffLines writes what out() printed for each range of a diff', () => {
   fc.assert(
     fc.property(fc.array(rangeRow, { maxLength: 200 }), fc.constantFrom('+' as const, '-' as const, '~' as const), (raw, sign) => {
-      const seen = new Set<string>();
-      const rows = raw.map((r) => ({ ...r, addr: [...r.addr, ...Array(16).fill(0)].slice(0, 16) })).filter((r) => {
-        const k = JSON.stringify([r.v6, r.udp, r.addr, r.len, r.port]);
-        return !seen.has(k) && (seen.add(k), true);
-      });
-      const list = build(rows);
+      const list = build(distinctRows(raw));
       const labelOf = (i: number): string => LABELS[list.tag(i)] ?? '?';
       const note = sign === '~' ? (i: number): string => LABELS[(list.tag(i) + 1) % LABELS.length] ?? '?' : undefined;
       const ranges = collapseIndices(list, [...list.sortedIndices(labelOf)], labelOf, note);
