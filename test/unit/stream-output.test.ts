@@ -107,7 +107,7 @@ function referenceLines(list: BindingList, order: number[], labelOf: (i: number)
 }
 
 /** The rows with one entry per key (addresses padded to 16 bytes), in order. */
-function distinctRows<R extends { v6: boolean; udp: boolean; addr: number[]; len: number; port: number }>(raw: R[]): R[] {
+function distinctRows<R extends { v6: boolean; udp: boolean; addr: readonly number[]; len: number; port: number }>(raw: readonly R[]): (Omit<R, 'addr'> & { addr: number[] })[] {
   const seen = new Set<string>();
   return raw.map((r) => ({ ...r, addr: [...r.addr, ...Array<number>(16).fill(0)].slice(0, 16) })).filter((r) => {
     const k = JSON.stringify([r.v6, r.udp, r.addr, r.len, r.port]);
