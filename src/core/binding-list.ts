@@ -201,15 +201,18 @@ export class BindingList {
 
   /**
    * Indices sorted most specific first (the listing order of
-   * compareBindings), ties broken by `labelOf`.
+   * compareBindings), ties broken by `labelOf` (`uniqueKeys`: the caller
+   * knows no key appears twice, so there are no ties).
    */
-  sortedIndices(labelOf: (i: number) => string): Uint32Array {
+  sortedIndices(labelOf: (i: number) => string, opts: { uniqueKeys?: boolean } = {}): Uint32Array {
     const n = this.count;
     // Each entry's sort key as SORT_WORDS unsigned columns compared in order:
     // (longest prefix first, exact port before port 0, protocol, family),
-    // the address big-endian (four words), the port, the label's rank.
-    const cols = Array.from({ length: SORT_WORDS }, () => new Uint32Array(n));
-    labelRanks(this, n, labelOf, cols[SORT_WORDS - 1] as Uint32Array);
+    // the address big-endian (four words), the port, the label's rank. With
+    // unique keys (a generation read from the maps holds each key once) the
+    // label never decides: its column is left out.
+    const cols = Array.from({ length: opts.uniqueKeys ? SORT_WORDS - 1 : SORT_WORDS }, () => new Uint32Array(n));
+    if (!opts.uniqueKeys) labelRanks(this, n, labelOf, cols[SORT_WORDS - 1] as Uint32Array);
     sortColumns(this.words, n, cols);
     return sortByColumns(cols, n);
   }

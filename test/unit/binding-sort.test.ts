@@ -67,6 +67,34 @@ test('sortedIndices orders like the reference comparator', () => {
   );
 });
 
+test('sortedIndices with uniqueKeys orders distinct keys like the reference comparator (short and long lists)', () => {
+  fc.assert(
+    fc.property(fc.oneof(fc.array(row, { maxLength: 300 }), fc.array(row, { minLength: 1100, maxLength: 1600 })), (raw) => {
+      const list = new BindingList();
+      const rows: Row[] = [];
+      const seen = new Set<string>();
+      const tagOf = new Map<string, number>();
+      for (const r of raw) {
+        const len = r.v6 ? r.len : r.len % 33;
+        const addr = Uint8Array.from(r.addr.slice(0, r.v6 ? 16 : 4));
+        maskInPlace(addr, len);
+        const key = `${r.v6} ${r.udp} ${[...addr].join('.')}/${len} ${r.port}`;
+        if (seen.has(key)) continue;
+        seen.add(key);
+        const tag = tagOf.get(r.label) ?? tagOf.size + 7;
+        tagOf.set(r.label, tag);
+        list.push(r.udp ? 'udp' : 'tcp', r.v6 ? 'ipv6' : 'ipv4', addr, len, r.port, tag);
+        rows.push({ ...r, len, addr: [...addr] });
+      }
+      const labels = new Map([...tagOf].map(([l, t]) => [t, l]));
+      const got = [...list.sortedIndices((i) => labels.get(list.tag(i)) ?? '', { uniqueKeys: true })].map((i) => rows[i]!);
+      const want = [...rows].sort(reference);
+      assert.equal(got.map((r) => JSON.stringify(r)), want.map((r) => JSON.stringify(r)));
+    }),
+    { numRuns: 80 },
+  );
+});
+
 test('sortByColumns: the radix path (long lists) orders like a stable comparator sort', () => {
   const word = fc.oneof(fc.constant(0), fc.integer({ min: 0, max: 3 }), fc.integer({ min: 0, max: 0xffffffff }), fc.constant(0x10000));
   fc.assert(

@@ -59,7 +59,7 @@ export const bindingsCommand: CommandModule<GlobalArgs, ListArgs> = {
       }
       return true;
     };
-    const sorted = list.sortedIndices(labelOf);
+    const sorted = list.sortedIndices(labelOf, { uniqueKeys: true }); // a generation's keys are unique
     const filtered = label !== undefined || protocol !== undefined || port !== undefined || prefix !== undefined;
     const keep = filtered ? sorted.filter(matches) : sorted;
     if (args.json) streamBindingsJson(list, keep, labelOf);

@@ -83,7 +83,7 @@ function errorReasons(d: DestinationStatus): string {
 function bindingOrder(r: StatusData, label: string | undefined): { order: Uint32Array; labelOf: (i: number) => string } {
   const list = r.bindings!;
   const labelOf = (i: number): string => r.labels.get(list.tag(i)) ?? `#${list.tag(i)}`;
-  const sorted = list.sortedIndices(labelOf);
+  const sorted = list.sortedIndices(labelOf, { uniqueKeys: true }); // a generation's keys are unique
   if (label === undefined) return { order: sorted, labelOf };
   return { order: sorted.filter((i) => labelOf(i) === label), labelOf };
 }
