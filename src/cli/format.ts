@@ -243,19 +243,23 @@ export interface RangeColumns {
   last: Uint32Array;
 }
 
-/** {@link collapseIndices} (no notes) into columns: no object per range. */
-export function collapseColumns(list: BindingList, order: ArrayLike<number>, labelOf: (i: number) => string): RangeColumns {
+/**
+ * {@link collapseIndices} (no notes) into columns: no object per range.
+ * Entries are compared by tag, not by label: entries with the same key
+ * but for the port have the same family and protocol, and then the same
+ * label means the same tag (a destination id, or a label index).
+ */
+export function collapseColumns(list: BindingList, order: ArrayLike<number>): RangeColumns {
   const n = order.length;
   const cols: RangeColumns = { count: 0, index: new Uint32Array(n), first: new Uint32Array(n), last: new Uint32Array(n) };
   const words = list.words;
+  const tags = list.tags;
   let prev = -1;
-  let prevLabel = '';
   for (let k = 0; k < n; k++) {
     const i = order[k] as number;
-    const label = labelOf(i);
     const port = list.port(i);
     const r = cols.count - 1;
-    if (r >= 0 && label === prevLabel && port !== 0 && cols.first[r] !== 0 && (cols.last[r] as number) + 1 === port && sameWordsButPort(words, prev, i)) {
+    if (r >= 0 && tags[i] === tags[prev] && port !== 0 && cols.first[r] !== 0 && (cols.last[r] as number) + 1 === port && sameWordsButPort(words, prev, i)) {
       cols.last[r] = port;
     } else {
       cols.index[r + 1] = i;
@@ -264,7 +268,6 @@ export function collapseColumns(list: BindingList, order: ArrayLike<number>, lab
       cols.count = r + 2;
     }
     prev = i;
-    prevLabel = label;
   }
   return cols;
 }
@@ -286,7 +289,7 @@ function sameWordsButPort(words: Uint32Array, a: number, b: number): boolean {
  * padded, "  -> "; apply's diff: "+ "/"- ", not padded, " -> ").
  */
 export function streamRangeLines(list: BindingList, order: ArrayLike<number>, labelOf: (i: number) => string, lead: string, pad: boolean, arrow = '  -> '): void {
-  const ranges = collapseColumns(list, order, labelOf);
+  const ranges = collapseColumns(list, order);
   const labels = new LineLabels(list, labelOf);
   // The range texts first (their widths decide the padding).
   const texts = Buffer.allocUnsafe(Math.max(1, ranges.count * RANGE_ROOM));
