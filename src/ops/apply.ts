@@ -12,7 +12,7 @@ import { BindingSetBuilder, type BuiltSet, type SetProblem } from './binding-set
 import { JsonSyntaxError, scanApplyJson } from './apply-json.js';
 import { execute, type ExecResult } from './executor.js';
 import { liveSetIs, recordLiveSet, setDigest } from './apply-digest.js';
-import { addRef, emptyPlan, type Plan } from './plan.js';
+import { addRef, emptyPlan, rebuildsFromTarget, type Plan } from './plan.js';
 import { View } from './view.js';
 import { refuseWholeFamily } from './safety.js';
 import { planExactTargets, type ConfigTargets, type Policy, type TargetChange } from './target.js';
@@ -191,30 +191,44 @@ export function planApply(view: View, set: BuiltSet, liveSet?: BindingList): { p
     target, live, added: [], relabelled: [], removed, unchanged,
     labelOf: (id) => created.get(id) ?? view.labelOf(id),
   };
-  plan.puts = new BindingList(target.count - unchanged);
+  // A large change is rebuilt from the target by the executor: the put and delete lists are left out then.
+  const omit = rebuildsFromTarget(target.count - unchanged + removed.length, target.count);
+  plan.puts = new BindingList(omit ? 0 : target.count - unchanged);
+  plan.omitted = omit ? target.count - unchanged + removed.length : 0;
+  // Binding count changes per destination id, summed here (one Map update per id, not per binding).
+  const refs = new Int32Array(view.maps.limits.maxIds);
+  const bump = (id: number, n: number): void => {
+    if (id < refs.length) refs[id] = (refs[id] as number) + n;
+    else addRef(plan, id, n);
+  };
   // The same set again (every binding unchanged): nothing to put, no pass over the set.
   for (let i = 0; unchanged < target.count && i < target.count; i++) {
     const j = (wasAt[i] as number) - 1;
     const id = tags[i] as number;
     if (j < 0) {
       diff.added.push(i);
-      plan.puts.pushFrom(target, i, id);
-      plan.putIsNew.push(1);
-      addRef(plan, id, 1);
+      if (!omit) {
+        plan.puts.pushFrom(target, i, id);
+        plan.putIsNew.push(1);
+      }
+      bump(id, 1);
       continue;
     }
     if (liveTags[j] === id) continue;
     diff.relabelled.push([i, j]);
-    plan.puts.pushFrom(target, i, id);
-    plan.putIsNew.push(0);
-    addRef(plan, id, 1);
-    addRef(plan, liveTags[j] as number, -1);
+    if (!omit) {
+      plan.puts.pushFrom(target, i, id);
+      plan.putIsNew.push(0);
+    }
+    bump(id, 1);
+    bump(liveTags[j] as number, -1);
   }
-  plan.deletes = new BindingList(removed.length);
+  plan.deletes = new BindingList(omit ? 0 : removed.length);
   for (const j of removed) {
-    plan.deletes.pushFrom(live, j, live.tag(j));
-    addRef(plan, live.tag(j), -1);
+    if (!omit) plan.deletes.pushFrom(live, j, liveTags[j] as number);
+    bump(liveTags[j] as number, -1);
   }
+  for (let id = 0; id < refs.length; id++) if (refs[id] !== 0) addRef(plan, id, refs[id] as number);
   // Only destinations some binding of the new set uses were created above.
   plan.target = target;
   return { plan, diff };

@@ -41,7 +41,7 @@ import { ManifoldError } from '../errors.js';
 import { sameInfo, type DestInfo, type DestRecord, type DispatcherMaps, type Gen, type GenState, type TargetRegistry } from '../state/maps.js';
 import { syncTargets } from './targets-sync.js';
 import { step } from './faults.js';
-import { isEmptyPlan, type Plan } from './plan.js';
+import { isEmptyPlan, rebuildsFromTarget, type Plan } from './plan.js';
 
 /** How a write was carried out. */
 export interface ExecResult {
@@ -278,8 +278,10 @@ export function execute(maps: DispatcherMaps, plan: Plan): ExecResult {
     step('targets-registered');
   }
 
-  const changes = plan.puts.count + plan.deletes.count;
-  const bigChange = plan.target !== null && changes * 4 > plan.target.count + 64;
+  const changes = plan.puts.count + plan.deletes.count + plan.omitted;
+  const bigChange = plan.target !== null && rebuildsFromTarget(changes, plan.target.count);
+  // A planner leaves puts and deletes out only for a write rebuilt from its target.
+  if (plan.omitted > 0 && !bigChange) throw new Error('internal error: a plan left out its changes but is not rebuilt from its target');
   let strategy: 'incremental' | 'rebuild' = 'incremental';
   let next: GenState | null = null;
   // Config bits after the plan: the plan's, else the live generation's.

@@ -36,16 +36,31 @@ export interface Plan {
    * (apply): lets the executor rebuild a generation instead of changing it.
    */
   target: BindingList | null;
+  /**
+   * Puts and deletes left out of `puts` and `deletes` because the change is
+   * large enough for the executor to rebuild from `target` (see
+   * {@link rebuildsFromTarget}): it never reads them then. Only with a target.
+   */
+  omitted: number;
+}
+
+/**
+ * True when a write of `changes` puts and deletes is carried out by
+ * rebuilding the generation from the complete set of `targetCount`
+ * bindings rather than by changing it in place.
+ */
+export function rebuildsFromTarget(changes: number, targetCount: number): boolean {
+  return changes * 4 > targetCount + 64;
 }
 
 /** A plan that changes nothing. */
 export function emptyPlan(): Plan {
-  return { create: [], puts: new BindingList(0), putIsNew: [], deletes: new BindingList(0), refDelta: new Map(), destInfo: new Map(), configured: new Map(), sockets: [], policy: null, target: null };
+  return { create: [], puts: new BindingList(0), putIsNew: [], deletes: new BindingList(0), refDelta: new Map(), destInfo: new Map(), configured: new Map(), sockets: [], policy: null, target: null, omitted: 0 };
 }
 
 /** True when the plan changes nothing. */
 export function isEmptyPlan(p: Plan): boolean {
-  return p.create.length === 0 && p.puts.count === 0 && p.deletes.count === 0 && p.destInfo.size === 0 && p.configured.size === 0 && p.sockets.length === 0 && p.policy === null;
+  return p.create.length === 0 && p.puts.count === 0 && p.deletes.count === 0 && p.destInfo.size === 0 && p.configured.size === 0 && p.sockets.length === 0 && p.policy === null && p.omitted === 0;
 }
 
 /** Add `n` to a destination's binding count change. */

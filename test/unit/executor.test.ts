@@ -8,7 +8,11 @@ import { bind, unbind } from '../../src/ops/bind.js';
 import { parsePrefix } from '../../src/core/net.js';
 import { TwinMaps } from '../../src/state/twin-maps.js';
 import { GEN_DIRTY, GEN_STALE } from '../../src/core/layout.js';
-import { apply } from '../../src/ops/apply.js';
+import { apply, planApply } from '../../src/ops/apply.js';
+import { BindingSetBuilder } from '../../src/ops/binding-set.js';
+import { View } from '../../src/ops/view.js';
+import { emptyPlan } from '../../src/ops/plan.js';
+import { execute } from '../../src/ops/executor.js';
 import { BindingList } from '../../src/core/binding-list.js';
 import type { Gen } from '../../src/state/maps.js';
 
@@ -96,6 +100,33 @@ test('a no-op after a rebuild writes nothing; the next real write rebuilds the s
   assert.ok(b.exec.repaired, 'the next real write brings the stale generation back');
   assert.equal(listing(maps, 0), listing(maps, 1));
   assert.is(maps.genState(0).flags | maps.genState(1).flags, 0);
+});
+
+test('a large apply is planned without put and delete lists and rebuilt from its target; a small one keeps them', () => {
+  const maps = new TwinMaps({ maxIds: 8 });
+  const setOf = (n: number, port: number) => {
+    const b = new BindingSetBuilder(1 << 16);
+    for (let i = 0; i < n; i++) b.add({ label: i % 2 ? 'a' : 'b', prefix: `10.0.${i >> 8}.${i & 255}`, port, protocol: 'tcp' }, `e${i}`);
+    return b.build();
+  };
+  const big = planApply(new View(maps), setOf(300, 80));
+  assert.is(big.plan.puts.count, 0);
+  assert.is(big.plan.omitted, 300);
+  assert.equal([...big.plan.refDelta].sort(), [[0, 150], [1, 150]].sort());
+  const r = apply(maps, setOf(300, 80), false, { force: true });
+  assert.is(r.exec?.strategy, 'rebuild');
+  assert.is(maps.readBindings(maps.activeGen()).count, 300);
+  // One more binding: a small change, planned with its put and changed in place.
+  const more = setOf(301, 80);
+  const small = planApply(new View(maps), setOf(301, 80));
+  assert.is(small.plan.puts.count, 1);
+  assert.is(small.plan.omitted, 0);
+  const r2 = apply(maps, more, false, { force: true });
+  assert.is(r2.exec?.strategy, 'incremental');
+  assert.equal(listing(maps, 0), listing(maps, 1));
+  // A plan that left its changes out must be rebuilt: the executor refuses it otherwise.
+  const bad = { ...emptyPlan(), omitted: 1 };
+  assert.throws(() => execute(maps, bad), /left out its changes/);
 });
 
 test.run();
