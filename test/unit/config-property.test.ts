@@ -185,6 +185,12 @@ test('Listen= accepts exactly one address (net.ts), a protocol and a port from 1
   fc.assert(
     fc.property(value, (v) => {
       const r = parseConfigText(`[Label]\nService=s.service\nListen=${v}\n`, '/etc/manifold/p.conf');
+      if (v.trim() === '') {
+        // An empty assignment (blanks only) resets the list (manifold.conf(5)): Service= is then left without Listen=.
+        assert.is(r.unit, null, `accepted ${JSON.stringify(v)}`);
+        assert.ok(r.problems.length === 1 && r.problems[0]?.line === 2 && /Listen=/.test(r.problems[0].message), JSON.stringify(r.problems));
+        return;
+      }
       const w = words(v);
       let accept = false;
       if (w.length === 3 && protocolsOf(w[0] as string) && !(w[1] as string).includes('/')) {
