@@ -82,6 +82,25 @@ test('apply: killed at every step, the old set or the new one', async () => {
   await everyStep('apply', ['apply', newSet], () => ctx.env.ok(['apply', oldSet]), observe, 'a,a,a,a', 'b,b,b,b');
 });
 
+test('a large apply (rebuilt from its target, planned without put lists), killed at every step, then the same set again', async () => {
+  // 200 bindings, all relabelled: more than a quarter of the set changes, so the executor rebuilds.
+  const hosts = Array.from({ length: 200 }, (_, i) => `198.51.100.${i + 1}`);
+  const oldSet = applyFile('big-a.json', hosts.map((h) => ({ label: 'a', prefix: h, port: 80, protocol: 'tcp' })));
+  const newSet = applyFile('big-b.json', hosts.map((h) => ({ label: 'b', prefix: h, port: 80, protocol: 'tcp' })));
+  const probes = [0, 57, 130, 199].map((i) => hosts[i] as string);
+  const observe = async (): Promise<string> => {
+    const out: string[] = [];
+    for (const h of probes) out.push(await ctx.agent.who('tcp', h, 80));
+    return out.join(',');
+  };
+  await everyStep('apply', ['apply', newSet], () => ctx.env.ok(['apply', oldSet]), observe, 'a,a,a,a', 'b,b,b,b');
+  // Whatever the last kill left, applying the new set again ends with exactly it (the apply record's short way included).
+  ctx.env.ok(['apply', newSet]);
+  const again = ctx.env.ok(['apply', newSet]);
+  assert.match(again.stderr, /added 0, removed 0, relabelled 0, unchanged 200/);
+  assert.is(await observe(), 'b,b,b,b');
+});
+
 test('register-pid and unregister: killed at every step, the old socket or the new one', async () => {
   const s1 = await ctx.agent.listen('tcp', '127.0.0.1', 9111, 'c1');
   const s2 = await ctx.agent.listen('tcp', '127.0.0.1', 9112, 'c2');
