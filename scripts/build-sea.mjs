@@ -165,6 +165,25 @@ const result = await esbuild.build({
   plugins: [snapshotPatches, lazyPackages],
 });
 const metas = [result.metafile];
+
+/**
+ * esbuild turns `import fs from 'node:fs'` into `__toESM(require("node:fs"), 1)` in each
+ * importing module, and its __toESM copies every property of the module as a getter: one
+ * closure and accessor per property per import site (about 4,400 of each for 60 imports of
+ * fs, path and os), all kept in the snapshot, which deserialises slower the larger it is.
+ * The replacement returns an object whose prototype is the module itself and whose own
+ * `default` is the module (Node mode: every call here passes 1): reads of a named import
+ * or of `default` give the same values, with no copies. The namespace is not enumerated
+ * anywhere (Object.keys of it would differ); the generic copy is kept for the other case.
+ */
+const TO_ESM = 'var __toESM=(mod,isNodeMode,target2)=>(target2=mod!=null?__create(__getProtoOf(mod)):{},';
+const TO_ESM_LEAN = 'var __toESM=(mod,isNodeMode,target2)=>isNodeMode&&mod!=null&&(typeof mod=="object"||typeof mod=="function")?__create(mod,{default:{value:mod,enumerable:!0}}):(target2=mod!=null?__create(__getProtoOf(mod)):{},';
+{
+  const text = fs.readFileSync(bundle, 'utf8');
+  const at = text.indexOf(TO_ESM);
+  if (at < 0 || text.indexOf(TO_ESM, at + 1) >= 0) fail(`${bundle}: esbuild's __toESM helper is not in the expected form (esbuild changed?): update TO_ESM in scripts/build-sea.mjs`);
+  fs.writeFileSync(bundle, text.replace(TO_ESM, TO_ESM_LEAN));
+}
 const used = new Set(Object.values(result.metafile.outputs).flatMap((o) => Object.keys(o.inputs)).filter((i) => i.startsWith('lazy-package:')).map((i) => i.slice('lazy-package:'.length)));
 for (const name of LAZY_PACKAGES.filter((n) => used.has(n))) {
   const lib = await esbuild.build({

@@ -111,11 +111,12 @@ export function listConfigFiles(dirs: readonly string[] = configDirs()): { files
   return { files, problems };
 }
 
-let scratch: Buffer | undefined;
-
 /**
  * Read at most MAX_CONFIG_BYTES + 1 bytes of a regular file, without
  * blocking (a FIFO swapped in after classify() is refused, not waited on).
+ * The buffer is sized from fstat and grows if the file does while it is
+ * read; nothing is kept between calls (the single executable's start-up
+ * snapshot keeps what a module holds once the generator's warm-up ran).
  */
 function readBounded(file: string): Buffer | string {
   let fd: number;
@@ -125,17 +126,23 @@ function readBounded(file: string): Buffer | string {
     return `cannot read: ${(err as Error).message}`;
   }
   try {
-    if (!fs.fstatSync(fd).isFile()) return 'is not a regular file';
-    // One scratch buffer for every file (not a zeroed megabyte per file); the caller gets a copy.
-    scratch ??= Buffer.allocUnsafeSlow(MAX_CONFIG_BYTES + 1);
-    const buf = scratch;
+    const st = fs.fstatSync(fd);
+    if (!st.isFile()) return 'is not a regular file';
+    const limit = MAX_CONFIG_BYTES + 1;
+    let buf = Buffer.allocUnsafe(Math.min(limit, Math.max(st.size + 1, 256)));
     let n = 0;
     for (;;) {
+      if (n === buf.length) {
+        if (n === limit) return `is larger than ${MAX_CONFIG_BYTES} bytes`;
+        const bigger = Buffer.allocUnsafe(Math.min(limit, 2 * n));
+        buf.copy(bigger, 0, 0, n);
+        buf = bigger;
+      }
       const got = fs.readSync(fd, buf, n, buf.length - n, null);
       if (got === 0) break;
       n += got;
-      if (n === buf.length) return `is larger than ${MAX_CONFIG_BYTES} bytes`;
     }
+    if (n === limit) return `is larger than ${MAX_CONFIG_BYTES} bytes`;
     return Buffer.from(buf.subarray(0, n));
   } catch (err) {
     return `cannot read: ${(err as Error).message}`;

@@ -16,6 +16,9 @@ import { run as runGenerator } from '../generator/run.js';
 import { setProgramDir } from '../locate.js';
 import { WARM_UP_LINES, warmUp } from './warmup.js';
 
+/** At most this many bytes of buffers may be left held by the snapshot's warm-up. */
+const SNAPSHOT_BUFFER_BYTES = 64 * 1024;
+
 /** Name under which the executable runs the systemd generator. */
 const GENERATOR_NAME = 'manifold-generator';
 
@@ -59,6 +62,7 @@ function start(): void {
 
 if (v8.startupSnapshot.isBuildingSnapshot()) {
   v8.startupSnapshot.setDeserializeMainFunction(start);
+  const external = v8.getHeapStatistics().external_memory;
   // The build runs this in its output directory (scripts/build-sea.mjs).
   warmUp(process.cwd()).then(
     (n) => {
@@ -67,6 +71,14 @@ if (v8.startupSnapshot.isBuildingSnapshot()) {
         process.exitCode = 1;
       }
       prepareParser();
+      // Buffers a module keeps (a scratch buffer, a cache) are copied into the snapshot and
+      // read back on every start: a megabyte costs milliseconds.
+      // (process.memoryUsage().arrayBuffers reads 0 while a snapshot is built.)
+      const held = v8.getHeapStatistics().external_memory - external;
+      if (held > SNAPSHOT_BUFFER_BYTES) {
+        process.stderr.write(`manifold snapshot: the warm-up left ${held} bytes of buffers held (at most ${SNAPSHOT_BUFFER_BYTES}): a module keeps a large buffer; allocate it on use instead\n`);
+        process.exitCode = 1;
+      }
     },
     (err: unknown) => {
       process.stderr.write(`manifold snapshot: warm-up failed: ${err instanceof Error ? (err.stack ?? String(err)) : String(err)}\n`);

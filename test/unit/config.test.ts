@@ -132,6 +132,17 @@ test('parseConfigFile: a FIFO or an oversized file is refused without blocking o
   }
 });
 
+test('parseConfigFile: a file whose size fstat understates is read whole (the buffer grows)', () => {
+  // procfs reports a size of 0 for files with content: the reader starts small and grows.
+  const text = fs.readFileSync('/proc/self/mountinfo', 'utf8');
+  const lines = text.split('\n').length - 1;
+  assert.ok(text.length > 1024, 'mountinfo is longer than the first read');
+  assert.is(fs.statSync('/proc/self/mountinfo').size, 0);
+  const problems = parseConfigFile('/proc/self/mountinfo').problems;
+  assert.ok(problems.length > 0);
+  assert.is(Math.max(...problems.map((p) => p.line)), lines, 'the last line was read and reported');
+});
+
 // ---------------------------------------------------------------- one file
 
 test('a complete socket-sourced file', () => {
