@@ -108,6 +108,7 @@ export function markdown(res: BenchResults): string {
   out.push(`- node ${m.node}; ${m.clang}`);
   out.push(`- git: ${m.gitCommit}${m.gitDirty ? ' (with uncommitted changes)' : ''}`);
   out.push(`- 1-min load average: ${fmt(m.loadAvgStart, 2)} at start, ${fmt(m.loadAvgEnd ?? Number.NaN, 2)} at end (other work on the machine; figures are medians to resist it)`);
+  out.push(`- NODE_EXTRA_CA_CERTS: ${m.extraCaCerts === null ? 'not set' : `set in the environment (${m.extraCaCerts}); removed for every measured process, floors included (Node 20 parses a CA bundle at start-up when it is set; see the start-up rows with it set)`}`);
   out.push(`- phase wall times: ${Object.entries(res.phaseSeconds).map(([k, v]) => `${k} ${fmt(v, 0)} s`).join(', ')}`, '');
   out.push('## Summary', '');
   out.push(`${main.filter((r) => r.target).length} figures with targets: ${main.filter((r) => r.target?.pass).length} pass, ${misses.length} miss${unmeasured.length ? `, ${unmeasured.length} not measured` : ''}.`, '');

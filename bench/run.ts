@@ -19,7 +19,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { buildPackage, type Package } from './lib/package.js';
-import { machineFacts } from './lib/machine.js';
+import { extraCaCerts, machineFacts } from './lib/machine.js';
 import { destroyAll, removeStale } from './lib/netns.js';
 import { benchTmpDir, ROOT } from './lib/paths.js';
 import { row, type Row } from './lib/types.js';
@@ -58,6 +58,7 @@ function phases(quick: boolean, logDir: string, pkg: Package): Phase[] {
 }
 
 async function inner(): Promise<number> {
+  extraCaCerts(); // before any process is started (lib/machine.ts)
   const stale = removeStale();
   if (stale.length) process.stderr.write(`bench: removed stale namespaces ${stale.join(', ')}\n`);
   const quick = process.env.MF_BENCH_QUICK === '1';

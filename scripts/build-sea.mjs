@@ -232,12 +232,36 @@ const gen = spawnSync(cmd, cmdArgs, {
 const genErr = gen.stderr.split('\n').filter((l) => l && !/Wrote single executable preparation blob/.test(l)).join('\n');
 if (gen.status !== 0 || !fs.existsSync(blob) || /warm-up|Error/.test(genErr)) fail(`${node} --experimental-sea-config failed (${gen.status}):\n${genErr}${gen.stdout}`);
 
+/**
+ * Node 20 reads the variable NODE_EXTRA_CA_CERTS when it starts and, if it is set, parses its
+ * bundled root certificates and the file named there before any JavaScript runs: about 75 ms
+ * on the reference machine, whose environment sets it machine-wide, paid by every command.
+ * manifold makes no TLS connections, so the executable's copy of Node asks for another name:
+ * the C string node.cc passes to getenv is renamed in place (same length). The name's only
+ * other copy is a string in V8's built-in snapshot (`node --help` text), which a heap string's
+ * length (19, 32 bits little-endian) precedes: it is left alone. A Node without the C string
+ * (one that loads certificates lazily) is copied unchanged; two C strings stop the build.
+ */
+const CA_ENV = Buffer.from('\0NODE_EXTRA_CA_CERTS\0', 'latin1');
+const CA_ENV_RENAMED = Buffer.from('MANIFOLD_NO_CA_CERT', 'latin1');
+const CA_PATCH = 'ca-env-1';
+function dropExtraCaCerts(file) {
+  const bin = fs.readFileSync(file);
+  const at = [];
+  for (let i = bin.indexOf(CA_ENV); i >= 0; i = bin.indexOf(CA_ENV, i + 1)) if (i < 3 || bin.readUInt32LE(i - 3) !== CA_ENV_RENAMED.length) at.push(i);
+  if (at.length > 1) fail(`${node} has ${at.length} C strings NODE_EXTRA_CA_CERTS (expected one): update dropExtraCaCerts in scripts/build-sea.mjs`);
+  if (at.length === 0) return false;
+  CA_ENV_RENAMED.copy(bin, (at[0] ?? 0) + 1);
+  fs.writeFileSync(file, bin);
+  return true;
+}
+
 // The executable: a stripped copy of this Node with the blob injected. Rewritten only when the
 // blob or the Node binary changed (postject rewrites ~100 MB: seconds).
 const exe = path.join(outdir, 'manifold');
 const stamp = path.join(outdir, 'manifold.stamp');
 const hash = (f) => crypto.createHash('sha256').update(fs.readFileSync(f)).digest('hex');
-const want = `${hash(blob)} ${hash(node)}\n`;
+const want = `${hash(blob)} ${hash(node)} ${CA_PATCH}\n`;
 const have = fs.existsSync(exe) && fs.existsSync(stamp) ? fs.readFileSync(stamp, 'utf8') : '';
 if (have !== want) {
   const tmp = `${exe}.tmp`;
@@ -246,6 +270,7 @@ if (have !== want) {
   fs.chmodSync(tmp, 0o755);
   const strip = spawnSync('strip', ['--strip-all', tmp], { encoding: 'utf8' });
   if (strip.status !== 0) fail(`strip ${tmp}: ${strip.error?.message ?? strip.stderr}`);
+  dropExtraCaCerts(tmp);
   // postject prints LIEF warnings about the notes it rewrites: not errors.
   const warn = console.warn;
   console.warn = () => {};
@@ -266,5 +291,8 @@ const check = spawnSync(exe, ['version'], { encoding: 'utf8', env: { PATH: proce
 if (check.status !== 0 || !/^manifold \S+ \(BPF ABI \d+\)$/.test(check.stdout.trim())) {
   fail(`${exe} version: exit ${check.status}: ${check.stdout}${check.stderr}`);
 }
+// And it must not read NODE_EXTRA_CA_CERTS (Node warns when the file it names cannot be read).
+const ca = spawnSync(exe, ['version'], { encoding: 'utf8', env: { PATH: process.env.PATH ?? '/usr/bin:/bin', NODE_EXTRA_CA_CERTS: '/nonexistent/manifold-build-check.pem' } });
+if (ca.status !== 0 || /extra certs/i.test(ca.stderr)) fail(`${exe} still reads NODE_EXTRA_CA_CERTS (exit ${ca.status}): ${ca.stderr.trim()}`);
 const mib = (f) => `${(fs.statSync(f).size / 1048576).toFixed(1)} MiB`;
 console.log(`build-sea: ${path.relative(root, exe)} (${mib(exe)}, snapshot ${mib(blob)}, Node ${process.version}) in ${((Date.now() - t0) / 1000).toFixed(1)} s${have === want ? ', executable unchanged' : ''}`);

@@ -21,6 +21,8 @@ export interface MachineFacts {
   /** 1-minute load average at the start and the end of the run (other work on the machine). */
   loadAvgStart: number;
   loadAvgEnd?: number;
+  /** NODE_EXTRA_CA_CERTS as the run found it (removed for every measured process; see bench/run.ts). */
+  extraCaCerts: string | null;
 }
 
 function git(args: string[]): string {
@@ -41,6 +43,23 @@ function cpuModel(): string {
   return os.cpus()[0]?.model ?? 'unknown';
 }
 
+let extraCa: { value: string | null } | undefined;
+
+/**
+ * NODE_EXTRA_CA_CERTS of the environment the run started in. The first call removes it from
+ * this process's environment, so from every process a phase starts: Node 20 parses a CA bundle
+ * at start-up when it is set (about 75 ms here), which would make every floor that much slower
+ * (manifold's executable does not read it: scripts/build-sea.mjs). The start-up phase measures
+ * both with it set again, to show what it costs.
+ */
+export function extraCaCerts(): string | null {
+  if (!extraCa) {
+    extraCa = { value: process.env.NODE_EXTRA_CA_CERTS ?? null };
+    delete process.env.NODE_EXTRA_CA_CERTS;
+  }
+  return extraCa.value;
+}
+
 /** Collect the facts (at the start of a run). */
 export function machineFacts(): MachineFacts {
   return {
@@ -54,5 +73,6 @@ export function machineFacts(): MachineFacts {
     gitCommit: git(['rev-parse', '--short', 'HEAD']) || 'unknown',
     gitDirty: git(['status', '--porcelain', '--untracked-files=no']) !== '',
     loadAvgStart: os.loadavg()[0] ?? 0,
+    extraCaCerts: extraCaCerts(),
   };
 }

@@ -49,6 +49,16 @@ test('built: build/sea/manifold and its generator name exist', () => {
   assert.is(fs.readlinkSync(path.join(ROOT, 'build', 'sea', 'manifold-generator')), 'manifold');
 });
 
+test('NODE_EXTRA_CA_CERTS is not read (no CA bundle parsed at start-up): node warns about a missing file, the executable does not', () => {
+  const env = { NODE_EXTRA_CA_CERTS: path.join(tmp, 'missing-ca.pem') };
+  const plain = run(process.execPath, ['-e', '0'], env);
+  assert.match(plain.stderr, /extra certs/i, 'this node reads the variable (else the check below proves nothing)');
+  const sea = run(SEA, ['version'], env);
+  assert.is(sea.status, 0);
+  assert.is(sea.stderr, '');
+  assert.match(sea.stdout, /^manifold \S+ \(BPF ABI \d+\)\n$/);
+});
+
 test('the same output and exit status as the tsc module tree: help, version, usage errors', () => {
   const lines = [
     ['--help'], ['bind', '--help'], ['status', '--help'], ['register-pid', '--help'], ['apply', '--help'], ['metrics', '--help'],
