@@ -38,7 +38,7 @@ import { BindingList, KeyIndex } from '../core/binding-list.js';
 import { DestKind, destConfigBit, GEN_DIRTY, GEN_STALE } from '../core/layout.js';
 import { IncrementalPlacer, layoutGeneration, Place, placeOf, type PlaceId } from '../core/placement.js';
 import { ManifoldError } from '../errors.js';
-import { sameInfo, type DestInfo, type DestRecord, type DispatcherMaps, type Gen, type GenState, type TargetRegistry } from '../state/maps.js';
+import { idsInUse, sameInfo, type DestInfo, type DestRecord, type DispatcherMaps, type Gen, type GenState, type TargetRegistry } from '../state/maps.js';
 import { syncTargets } from './targets-sync.js';
 import { step } from './faults.js';
 import { isEmptyPlan, rebuildsFromTarget, type Plan } from './plan.js';
@@ -164,14 +164,15 @@ function rebuild(maps: DispatcherMaps, g: Gen, content: BindingList, info: reado
   }
   maps.setPortWords(g, layout.words);
   maps.setGenMeta(g, { ...layout.meta, flags });
-  const current = maps.destInfo(g);
+  const dests = maps.destinations();
+  const current = maps.destInfo(g, idsInUse(dests));
   info.forEach((want, id) => {
     const have = current[id];
     if (!have || !sameInfo(have, want)) maps.setDestInfo(g, id, want);
   });
   const counts = new Map<number, number>();
   for (let i = 0; i < content.count; i++) counts.set(content.tag(i), (counts.get(content.tag(i)) ?? 0) + 1);
-  for (const d of maps.destinations()) {
+  for (const d of dests) {
     const n = counts.get(d.id) ?? 0;
     const flags = withConfig(d.flags, g, configured(d));
     if (d.refs[g] === n && flags === d.flags) continue;
@@ -210,8 +211,11 @@ function infoAfter(base: readonly DestInfo[], plan: Plan): DestInfo[] {
  * `candidates`.
  */
 export function collectGarbage(maps: DispatcherMaps, valid: readonly Gen[], candidates: Iterable<number>, scanAll: boolean): void {
+  const dests = maps.destinations();
   const infos = new Map<Gen, DestInfo[]>();
-  for (const g of valid) infos.set(g, maps.destInfo(g));
+  // After an interrupted write every id is read, in case something broke the invariant the bound relies on.
+  const ids = scanAll ? maps.limits.maxIds : idsInUse(dests);
+  for (const g of valid) infos.set(g, maps.destInfo(g, ids));
   const served = (id: number): boolean => {
     for (const info of infos.values()) {
       const d = info[id];
@@ -222,7 +226,7 @@ export function collectGarbage(maps: DispatcherMaps, valid: readonly Gen[], cand
     return false;
   };
   const release = new Set<number>(candidates);
-  for (const d of maps.destinations()) {
+  for (const d of dests) {
     if (valid.some((g) => d.refs[g] !== 0) || served(d.id)) continue;
     for (const [g, info] of infos) {
       const cur = info[d.id];
@@ -253,7 +257,7 @@ export function execute(maps: DispatcherMaps, plan: Plan): ExecResult {
   const staleByDesign = sStaging.flags === GEN_STALE && sLive.flags === 0;
   if (isEmptyPlan(plan) && (!repaired || staleByDesign)) return { strategy: 'none', repaired: false };
   const txid = (sLive.txid > sStaging.txid ? sLive.txid : sStaging.txid) + 1n;
-  const liveInfo = maps.destInfo(live);
+  const liveInfo = maps.destInfo(live, idsInUse(maps.destinations()));
   const liveFlags = maps.genMeta(live).flags;
   const flags = plan.policy ?? liveFlags;
   // Discovery's target addresses follow what serves destinations: only writes that change it (or repair) touch them.

@@ -7,7 +7,7 @@
  */
 import type { BindingList } from '../core/binding-list.js';
 import { ManifoldError } from '../errors.js';
-import type { DestInfo, DestRecord, DispatcherMaps, Gen, GenState } from '../state/maps.js';
+import { idsInUse, type DestInfo, type DestRecord, type DispatcherMaps, type Gen, type GenState } from '../state/maps.js';
 
 /** A consistent view of the live generation. */
 export interface LiveSnapshot {
@@ -39,8 +39,8 @@ export function readLive(maps: DispatcherMaps, opts: { bindings: boolean }): Liv
     const before = maps.genState(gen);
     if (before.flags === 0) {
       const bindings = opts.bindings ? maps.readBindings(gen) : null;
-      const info = maps.destInfo(gen);
       const destinations = maps.destinations();
+      const info = maps.destInfo(gen, idsInUse(destinations));
       const flags = maps.genMeta(gen).flags;
       const after = maps.genState(gen);
       if (sameState(before, after)) return { gen, state: before, bindings, info, destinations, flags };

@@ -8,7 +8,7 @@ import type { BindingList } from '../core/binding-list.js';
 import { DestKind, destConfigBit, POLICY_EXPLICIT_FIRST } from '../core/layout.js';
 import { formatAddr, protocolNumber, type Domain, type Protocol } from '../core/net.js';
 import type { NamespaceDiscovery, TargetSocket } from '../discovery/status.js';
-import { noCounters, type Counters, type DestInfo, type DispatcherMaps, type Limits, type MemoryUse } from '../state/maps.js';
+import { idsInUse, noCounters, type Counters, type DestInfo, type DispatcherMaps, type Limits, type MemoryUse } from '../state/maps.js';
 import { readLive } from './read.js';
 import { findSocketOwners, type SocketHolding, type SocketOwner } from './socket-owners.js';
 import { destName } from './view.js';
@@ -184,7 +184,7 @@ export interface Gathered {
 
 function gatherWith(maps: DispatcherMaps, label: string | undefined, withBindings: boolean, discovery: NamespaceDiscovery | undefined): Gathered {
   const snap = readLive(maps, { bindings: withBindings });
-  const counters = maps.allCounters();
+  const counters = maps.allCounters(idsInUse(snap.destinations));
   const labels = new Map(snap.destinations.map((d) => [d.id, d.label]));
   let sockets = 0;
   let bindings = 0;

@@ -7,7 +7,7 @@ import type { BindingList } from '../core/binding-list.js';
 import { DestKind, destConfigBit } from '../core/layout.js';
 import { placeOf, type GenMeta } from '../core/placement.js';
 import { ManifoldError } from '../errors.js';
-import type { BindingValue, DestInfo, DestKey, DestRecord, DispatcherMaps, Gen, TargetSpec } from '../state/maps.js';
+import { idsInUse, type BindingValue, type DestInfo, type DestKey, type DestRecord, type DispatcherMaps, type Gen, type TargetSpec } from '../state/maps.js';
 import { inSync } from './executor.js';
 
 /** "ipv4:tcp:web": a destination's name in listings and messages. */
@@ -70,7 +70,7 @@ export class View {
 
   /** Destination info of the live generation. */
   liveInfo(): DestInfo[] {
-    this.info ??= this.maps.destInfo(this.live);
+    this.info ??= this.maps.destInfo(this.live, idsInUse(this.destinations()));
     return this.info;
   }
 
@@ -143,7 +143,7 @@ export class View {
       const staging = (this.live ^ 1) as Gen;
       const gens: Gen[] = inSync(this.maps.genState(staging), this.maps.genState(this.live)) ? [this.live, staging] : [this.live];
       for (const g of gens) {
-        for (const d of g === this.live ? this.liveInfo() : this.maps.destInfo(g)) if (d.kind === DestKind.socket) this.takenSlots.add(d.slot);
+        for (const d of g === this.live ? this.liveInfo() : this.maps.destInfo(g, idsInUse(this.destinations()))) if (d.kind === DestKind.socket) this.takenSlots.add(d.slot);
       }
     }
     for (let slot = 0; slot < this.maps.limits.sockSlots; slot++) {

@@ -50,6 +50,13 @@ export interface TargetSpec {
   port: number;
 }
 
+/** One more than the highest destination id of `dests` (0 for none): the `ids` bound of destInfo and allCounters. */
+export function idsInUse(dests: readonly { id: number }[]): number {
+  let n = 0;
+  for (const d of dests) if (d.id >= n) n = d.id + 1;
+  return n;
+}
+
 /** What serves a destination in one generation (struct dest_info, and dest_target for targets). */
 export interface DestInfo {
   /** DestKind.none, DestKind.socket or DestKind.target. */
@@ -204,7 +211,14 @@ export interface DispatcherMaps {
   /** Every binding of a generation (tags = destination ids), each once. */
   readBindings(gen: Gen): BindingList;
 
-  destInfo(gen: Gen): DestInfo[];
+  /**
+   * What serves each destination id in generation `gen` (maxIds entries). With `ids`, only the
+   * ids below it are read and the others are NONE: the ids no destination has are NONE in both
+   * generations (execute sets an id's info only once its destination exists; collectGarbage
+   * clears it in both generations before deleting the destination), so `idsInUse` of the
+   * destinations gives the same array for less reading.
+   */
+  destInfo(gen: Gen, ids?: number): DestInfo[];
   setDestInfo(gen: Gen, id: number, info: DestInfo): void;
 
   destinations(): DestRecord[];
@@ -222,8 +236,8 @@ export interface DispatcherMaps {
   memory(): MemoryUse | null;
 
   counters(id: number): Counters;
-  /** Counters of every id in [0, maxIds). */
-  allCounters(): Counters[];
+  /** Counters of every id in [0, maxIds); with `ids`, only the ids below it are read (the others read as zero). */
+  allCounters(ids?: number): Counters[];
   zeroCounters(id: number): void;
   /** Per-namespace counters. */
   namespaceCounters(): NamespaceCounters;

@@ -188,8 +188,8 @@ export class TwinMaps implements DispatcherMaps {
     return out;
   }
 
-  destInfo(gen: Gen): DestInfo[] {
-    return this.gens[gen].destInfo.map(copyInfo);
+  destInfo(gen: Gen, ids = this.limits.maxIds): DestInfo[] {
+    return this.gens[gen].destInfo.map((d, id) => (id < ids ? copyInfo(d) : ({ kind: DestKind.none, slot: 0 })));
   }
 
   setDestInfo(gen: Gen, id: number, info: DestInfo): void {
@@ -240,8 +240,8 @@ export class TwinMaps implements DispatcherMaps {
     return { ...(this.metrics[id] ?? noCounters()) };
   }
 
-  allCounters(): Counters[] {
-    return this.metrics.map((c) => ({ ...c }));
+  allCounters(ids = this.limits.maxIds): Counters[] {
+    return this.metrics.map((c, id) => (id < ids ? { ...c } : noCounters()));
   }
 
   zeroCounters(id: number): void {

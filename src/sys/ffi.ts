@@ -36,18 +36,21 @@ const KOFFI_ABI: Partial<Record<string, string>> = { x64: 'x64', arm64: 'arm64',
  * anything else (musl, another layout) goes through koffi's own loader.
  */
 function loadKoffi(): Koffi {
-  const require = programRequire();
   const abi = KOFFI_ABI[process.arch];
   const binary = abi && findUp([`node_modules/@koromix/koffi-${process.platform}-${process.arch}/${process.platform}_${abi}/koffi.node`]);
   if (binary) {
     try {
-      const native = require(binary) as Partial<Koffi>;
+      // What require() does for a .node file, without its module resolution (a realpath of
+      // every path component): the path is already the file's.
+      const mod = { exports: {} as Partial<Koffi> };
+      process.dlopen(mod, binary);
+      const native = mod.exports;
       if (typeof native.load === 'function' && typeof native.errno === 'function') return native as Koffi;
     } catch {
       /* koffi's loader below says what is wrong */
     }
   }
-  return require('koffi') as Koffi;
+  return programRequire()('koffi') as Koffi;
 }
 
 const libs = new Map<string, Lib | null>();

@@ -27,6 +27,8 @@ export interface GenReport {
   configured: string[];
   /** gen_meta.flags (the policy). */
   policy: number;
+  /** Ids with destination info that no destination has (must be none). */
+  orphans: number[];
 }
 
 /** The whole state, as text. */
@@ -49,12 +51,14 @@ function genReport(maps: DispatcherMaps, g: Gen, labels: Map<number, string>): G
   const bindings: string[] = [];
   for (let i = 0; i < l.count; i++) bindings.push(`${labels.get(l.tag(i)) ?? `#${l.tag(i)}`} ${l.protocol(i)} ${formatPrefix(l.prefix(i))} ${l.port(i)}`);
   const sockets: string[] = [];
+  const orphans: number[] = [];
   maps.destInfo(g).forEach((d, id) => {
+    if (d.kind !== DestKind.none && !labels.has(id)) orphans.push(id);
     if (d.kind === DestKind.socket && labels.has(id)) sockets.push(`${labels.get(id)}:${d.slot}`);
     if (d.kind === DestKind.target && labels.has(id)) sockets.push(`${labels.get(id)}:target:${Buffer.from(d.target?.addr ?? []).toString('hex')}:${d.target?.port}`);
   });
   const configured = [...new Set(maps.destinations().filter((d) => (d.flags & destConfigBit(g)) !== 0).map((d) => d.label))].sort();
-  return { seq: st.seq, flags: st.flags, bindings: bindings.sort(), sockets: sockets.sort(), configured, policy: maps.genMeta(g).flags };
+  return { seq: st.seq, flags: st.flags, bindings: bindings.sort(), sockets: sockets.sort(), configured, policy: maps.genMeta(g).flags, orphans };
 }
 
 function registeredTargets(bpffs: string, netns: bigint): string[] | null {
@@ -113,6 +117,8 @@ export function invariantProblems(r: StateReport): string[] {
     if (other.configured.join('\n') !== live.configured.join('\n')) out.push(`the two generations mark different labels as configured: ${live.configured.join(',')} / ${other.configured.join(',')}`);
     if (other.policy !== live.policy) out.push(`the two generations hold different policies (${live.policy}/${other.policy})`);
   }
+  // destInfo(gen, idsInUse(...)) reads only the ids of destinations: the others must be NONE.
+  for (const [g, gr] of r.gens.entries()) if (gr.orphans.length > 0) out.push(`generation ${g} has destination info for ids no destination has: ${gr.orphans.join(', ')}`);
   if (r.registered !== null && r.registered.join('\n') !== r.wanted.join('\n')) {
     out.push(`discovery's target addresses [${r.registered.join(', ')}] are not the live targets' [${r.wanted.join(', ')}]`);
   }
