@@ -24,7 +24,7 @@ import { discoveryCommand } from './commands/discovery.js';
 import { policyCommand, targetCommand, untargetCommand } from './commands/target.js';
 import { manifoldVersion } from '../version.js';
 import { globalHelp } from './help.js';
-import { explainUsage, singleDashError, yargsCommandTable } from './usage.js';
+import { explainUsage, singleDashError, yargsCommandTable, type CommandInfo } from './usage.js';
 import { isCompletionRequest } from './completion.js';
 import { answerCompletion, completionCommand } from './commands/completion.js';
 import { doctorCommand } from './commands/doctor.js';
@@ -89,8 +89,8 @@ export function cliParser(argv: string[], env: ParserEnvironment = { columns: pr
 /** What --version would print if nothing asked for it (never shown: see parserFor). */
 const PREPARED_VERSION = '0.0.0-unread';
 
-/** A parser built ahead of time by {@link prepareParser}, used by the next {@link main}, and the argument list it was built with. */
-let prepared: { parser: Argv<GlobalArgs>; argv: string[] } | undefined;
+/** A parser built ahead of time by {@link prepareParser}, used by the next {@link main}, the argument list it was built with, and its command table. */
+let prepared: { parser: Argv<GlobalArgs>; argv: string[]; commands: CommandInfo[] } | undefined;
 
 /**
  * Build the parser before the command line is known: the single executable
@@ -100,7 +100,8 @@ let prepared: { parser: Argv<GlobalArgs>; argv: string[] } | undefined;
  */
 export function prepareParser(): void {
   const argv: string[] = [];
-  prepared = { parser: cliParser(argv, { columns: undefined, version: PREPARED_VERSION }), argv };
+  const parser = cliParser(argv, { columns: undefined, version: PREPARED_VERSION });
+  prepared = { parser, argv, commands: yargsCommandTable(parser) };
 }
 
 /**
@@ -110,16 +111,19 @@ export function prepareParser(): void {
  * (else help is 100 columns wide, as before; this spares creating the
  * stdout stream of a command that prints nothing there).
  */
-function parserFor(argv: string[]): Argv<GlobalArgs> {
+function parserFor(argv: string[]): { parser: Argv<GlobalArgs>; commands: CommandInfo[] } {
   const wantsVersion = argv.some((a) => a === '--version' || a.startsWith('--version='));
   const env: ParserEnvironment = { columns: isatty(1) ? process.stdout.columns : undefined, version: wantsVersion ? manifoldVersion() : PREPARED_VERSION };
   const p = prepared;
   prepared = undefined;
-  if (!p) return cliParser(argv, env);
+  if (!p) {
+    const parser = cliParser(argv, env);
+    return { parser, commands: yargsCommandTable(parser) };
+  }
   // The prepared parser's argument list (argumentRules reads it) becomes this one.
   p.argv.push(...argv);
   // Declaring --version again, then --help, keeps both where they were in the help text.
-  return (wantsVersion ? p.parser.version(env.version).help() : p.parser).wrap(Math.min(100, env.columns || 100));
+  return { parser: (wantsVersion ? p.parser.version(env.version).help() : p.parser).wrap(Math.min(100, env.columns || 100)), commands: p.commands };
 }
 
 /**
@@ -152,13 +156,14 @@ export async function main(argv: string[] = hideBin(process.argv)): Promise<numb
     return reportError(err, json);
   }
   let usageMessage: string | null = null;
-  const parser = parserFor(argv).fail((msg, err) => {
+  // The command table (for explaining usage errors) is read before the parse: running a command changes it.
+  const { parser: ready, commands } = parserFor(argv);
+  const parser = ready.fail((msg, err) => {
     if (err) throw err;
     usageMessage = msg;
     throw new UsageFailure(msg);
   });
   skipHelpCache(parser);
-  const commands = yargsCommandTable(parser);
   try {
     await parser.parseAsync(protectDash(argv));
     flushOut();

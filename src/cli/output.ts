@@ -11,9 +11,11 @@ import { errnoForCode, Exit, toManifoldError, type ManifoldError } from '../erro
 import { escapeControls, escapeJson } from '../core/escape.js';
 import { SysError } from '../sys/errno.js';
 import { logError } from '../log/error.js';
+import { put, useStream } from '../log/stdio.js';
 import { notifyError } from '../log/notify.js';
 
 const pending: string[] = [];
+
 
 /** Print one line of data (stdout), escaped. Lines are buffered and written in large chunks. */
 export function out(line: string): void {
@@ -24,25 +26,27 @@ export function out(line: string): void {
 /** Print text without a line end (buffered with the lines). */
 export function outRaw(text: string): void {
   if (pending.length > 0) flushOut();
-  process.stdout.write(text);
+  put(1, text);
 }
 
 /** Write bytes the caller made safe (e.g. streamed JSON) to stdout, after buffered lines. */
 export function outBytes(bytes: Uint8Array): void {
   if (pending.length > 0) flushOut();
-  process.stdout.write(bytes);
+  // Large documents go through the stream, which keeps what a lagging pipe reader has not taken.
+  useStream(1).write(bytes);
 }
 
 /** Write buffered stdout lines (the CLI calls this before it exits). */
 export function flushOut(): void {
   if (pending.length === 0) return;
-  process.stdout.write(`${pending.join('\n')}\n`);
+  const text = `${pending.join('\n')}\n`;
   pending.length = 0;
+  put(1, text);
 }
 
 /** Print one line of information (stderr), escaped. */
 export function info(line: string): void {
-  process.stderr.write(`${escapeControls(line, '\t')}\n`);
+  put(2, `${escapeControls(line, '\t')}\n`);
 }
 
 /** `--json` prints exactly one document: once one is out, an error adds none (reportError). */
@@ -52,7 +56,7 @@ let jsonPrinted = false;
 export function outJson(doc: unknown): void {
   flushOut();
   jsonPrinted = true;
-  process.stdout.write(`${escapeJson(JSON.stringify(doc, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v), 2))}\n`);
+  put(1, `${escapeJson(JSON.stringify(doc, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v), 2))}\n`);
 }
 
 /**

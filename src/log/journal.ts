@@ -6,6 +6,7 @@
 import { EventIds, type EventFields, type EventKind, type EventSink } from './events.js';
 import { sdJournalSendv } from '../sys/systemd.js';
 import { escapeControls } from '../core/escape.js';
+import { put } from './stdio.js';
 
 /** SYSLOG_IDENTIFIER of every entry (`journalctl -t manifold`). */
 export const SYSLOG_IDENTIFIER = 'manifold';
@@ -108,5 +109,5 @@ export const journalSink: EventSink = (kind, priority, message, fields) => {
 
 /** A sink writing `<N>message` lines on stderr (for journald's stdout/stderr stream). */
 export const prefixedStderrSink: EventSink = (_kind, priority, message) => {
-  process.stderr.write(prefixedStderrLines(priority, message));
+  put(2, prefixedStderrLines(priority, message));
 };

@@ -11,6 +11,7 @@ import { emitEvent, Priority } from '../../src/log/events.js';
 import { logError } from '../../src/log/error.js';
 import { notify, notifyState, statusText } from '../../src/log/notify.js';
 import { sdJournalSendv } from '../../src/sys/systemd.js';
+import { redirectStdio } from '../../src/log/stdio.js';
 
 test('journalFields: standard fields, then MANIFOLD_<NAME> for each field, nulls skipped', () => {
   const items = journalFields('bind', 6, 'bound tcp 10.0.0.0/8 port 80 -> web', {
@@ -129,13 +130,15 @@ test('installLogSinks wires the <N> sink: events and logError become prefixed st
   installLogSinks({ disabled: false, libsystemd: true, journalSocket: true, stderrIsJournal: false }); /* once only */
   assert.is(logTarget(), 'stderr-prefix');
   const written: string[] = [];
-  const write = process.stderr.write.bind(process.stderr);
-  process.stderr.write = ((chunk: string | Uint8Array): boolean => { written.push(String(chunk)); return true; }) as typeof process.stderr.write;
+  redirectStdio((fd, data) => {
+    assert.is(fd, 2, 'on stderr');
+    written.push(Buffer.from(data).toString('utf8'));
+  });
   try {
     emitEvent('unbind', Priority.info, 'unbound tcp 10.0.0.0/8 port 80 from web', { LABEL: 'web' });
     logError('ERR_PERMISSION', 'permission denied', 13);
   } finally {
-    process.stderr.write = write;
+    redirectStdio(null);
   }
   assert.equal(written, ['<6>unbound tcp 10.0.0.0/8 port 80 from web\n', '<3>permission denied\n']);
 });

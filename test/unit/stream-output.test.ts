@@ -14,20 +14,27 @@ import fc from 'fast-check';
 import { BindingList } from '../../src/core/binding-list.js';
 import { formatPrefix, maskInPlace } from '../../src/core/net.js';
 import { escapeControls, escapeJson } from '../../src/core/escape.js';
+import { redirectStdio } from '../../src/log/stdio.js';
 import { collapseIndices, DiffLines, rangeText, streamBindingRows, streamBindingsJson, streamRangeLines } from '../../src/cli/format.js';
 
-/** What `fn` writes to process.stdout, as text. */
+/** What `fn` writes to standard output (short writes go to write(2), streamed ones to process.stdout), as text, in order. */
 function captureStdout(fn: () => void): string {
   const parts: Buffer[] = [];
+  const keep = (chunk: string | Uint8Array): void => void parts.push(typeof chunk === 'string' ? Buffer.from(chunk) : Buffer.from(chunk));
   const write = process.stdout.write.bind(process.stdout);
   (process.stdout as { write: unknown }).write = (chunk: string | Uint8Array): boolean => {
-    parts.push(typeof chunk === 'string' ? Buffer.from(chunk) : Buffer.from(chunk));
+    keep(chunk);
     return true;
   };
+  redirectStdio((fd, data) => {
+    assert.is(fd, 1, 'nothing on stderr');
+    keep(data);
+  });
   try {
     fn();
   } finally {
     (process.stdout as { write: unknown }).write = write;
+    redirectStdio(null);
   }
   return Buffer.concat(parts).toString('utf8');
 }
