@@ -291,6 +291,10 @@ function sameWordsButPort(words: Uint32Array, a: number, b: number): boolean {
 export function streamRangeLines(list: BindingList, order: ArrayLike<number>, labelOf: (i: number) => string, lead: string, pad: boolean, arrow = '  -> '): void {
   const ranges = collapseColumns(list, order);
   const labels = new LineLabels(list, labelOf);
+  if (!pad) {
+    streamUnpadded(list, ranges, labels, Buffer.from(lead, 'latin1'), Buffer.from(arrow, 'latin1'));
+    return;
+  }
   // The range texts first (their widths decide the padding).
   const texts = Buffer.allocUnsafe(Math.max(1, ranges.count * RANGE_ROOM));
   const ends = new Uint32Array(ranges.count);
@@ -305,6 +309,23 @@ export function streamRangeLines(list: BindingList, order: ArrayLike<number>, la
     const end = ends[r] as number;
     w.at = putLine(w.buf, w.at, leadBytes, texts, start, end, pad ? width : 0, arrowBytes, label);
     start = end;
+  }
+  w.end();
+}
+
+/** streamRangeLines without padding: each range's text goes straight into the line. */
+function streamUnpadded(list: BindingList, ranges: RangeColumns, labels: LineLabels, lead: Buffer, arrow: Buffer): void {
+  const w = new ChunkWriter();
+  for (let r = 0; r < ranges.count; r++) {
+    const i = ranges.index[r] as number;
+    const label = labels.of(i);
+    w.room(lead.length + RANGE_ROOM + arrow.length + label.length + 1);
+    let at = putBytes(w.buf, w.at, lead);
+    at = putRangeText(w.buf, at, list, i, ranges.first[r] as number, ranges.last[r] as number);
+    at = putBytes(w.buf, at, arrow);
+    at = putBytes(w.buf, at, label);
+    w.buf[at] = 10;
+    w.at = at + 1;
   }
   w.end();
 }
