@@ -8,7 +8,7 @@ import { destInfoIndex, DestKind, PORT_WORDS, SLOTS, Sizes, trieSlot } from '../
 import { Place, type GenMeta, type PlaceId } from '../core/placement.js';
 import { ManifoldError } from '../errors.js';
 import {
-  BPF_NOEXIST, BPF_F_NO_PREALLOC, mapCreate, mapDeleteBatch, mapDelete, mapDump, mapFdById, mapInfo, mapLookup, mapLookupRange, mapUpdate,
+  BPF_NOEXIST, BPF_F_NO_PREALLOC, mapCreate, mapDeleteBatch, mapDelete, mapDump, mapFdById, mapInfo, mapLookup, mapLookupRange, mapNextKey, mapUpdate,
   mapUpdateBatch, MapType, objMemlock,
 } from '../sys/bpf.js';
 import { SysError } from '../sys/errno.js';
@@ -203,17 +203,23 @@ export class KernelMaps implements DispatcherMaps {
 
   resetGeneration(gen: Gen, exactCapacity: number): void {
     if (gen === this.activeGen()) throw new Error('resetGeneration on the live generation');
+    // Each write to an outer map waits for an RCU grace period (~10 ms): tries that are already
+    // empty (the staging generation after load) are kept, and the tries' outer map not written.
+    const triesEmpty = this.isEmpty(gen, Place.exactTrie) && this.isEmpty(gen, Place.wildTrie);
     const made: [PlaceId, number][] = [];
     try {
       made.push([Place.hash, createExactHash(exactCapacity)]);
-      made.push([Place.exactTrie, createTrie(this.limits.maxBindings)]);
-      made.push([Place.wildTrie, createTrie(this.limits.maxBindings)]);
+      if (!triesEmpty) {
+        made.push([Place.exactTrie, createTrie(this.limits.maxBindings)]);
+        made.push([Place.wildTrie, createTrie(this.limits.maxBindings)]);
+      }
       // Pin first, then install: the pin and the outer slot agree again at the end.
       for (const [place, fd] of made) this.dir.pin(fd, innerPin(gen, place));
-      // Each write to an outer map waits for an RCU grace period: both tries go in one batch (one wait).
-      const [hash, trie, wild] = made.map(([, fd]) => fd) as [number, number, number];
+      const [hash, trie, wild] = made.map(([, fd]) => fd) as [number, number | undefined, number | undefined];
       mapUpdate(this.fd('exact'), u32(gen), u32(hash));
       this.useInner(gen, Place.hash, hash);
+      if (trie === undefined || wild === undefined) return;
+      // Both tries in one batch (one wait).
       const slots = Buffer.alloc(8);
       slots.writeUInt32LE(trieSlot(gen, false), 0);
       slots.writeUInt32LE(trieSlot(gen, true), 4);
@@ -226,6 +232,15 @@ export class KernelMaps implements DispatcherMaps {
     } catch (err) {
       for (const [place, fd] of made) if (this.inner.get(innerPin(gen, place)) !== fd) closeFd(fd);
       throw err;
+    }
+  }
+
+  /** True when generation gen's inner map at `place` holds no element (false when it cannot tell: then it is replaced). */
+  private isEmpty(gen: Gen, place: PlaceId): boolean {
+    try {
+      return mapNextKey(this.innerFd(gen, place), null, KEY) === null;
+    } catch {
+      return false;
     }
   }
 
