@@ -4,14 +4,18 @@
  * holds a socket inode (/proc/PID/fd/N -> socket:[INODE]), and every
  * process holding sockets (for status owners).
  *
- * register-pid looks for one socket: it searches the one table of the
- * wanted protocol and family for the wanted local address text and reads fd
- * links in ascending order only until the socket is found, so its cost does
- * not grow with the target's fd count or the namespace's connections.
+ * register-pid looks for one socket: in its own network namespace it asks
+ * the kernel for the sockets bound to the port (sock_diag: listening TCP
+ * sockets only, so the connections are not walked), elsewhere it searches
+ * the one table of the wanted protocol and family for the wanted local
+ * address text; then it reads fd links in ascending order only until the
+ * socket is found, so its cost does not grow with the target's fd count or
+ * the namespace's connections.
  */
 import fs from 'node:fs';
 import { ManifoldError } from '../errors.js';
 import { formatAddr, type Domain, type Protocol } from '../core/net.js';
+import { diagSockets } from '../sys/sockdiag.js';
 
 /** A socket found in /proc/PID/net. */
 export interface ProcSocket {
@@ -25,6 +29,17 @@ export interface ProcSocket {
 }
 
 const TCP_LISTEN = 0x0a;
+/** sk_state of a listening socket, as sock_diag reports it. */
+const SOCK_LISTEN = 10;
+
+/** True when process `pid` is in this process's network namespace. */
+function inOwnNetns(pid: number): boolean {
+  try {
+    return fs.statSync('/proc/self/ns/net').ino === fs.statSync(`/proc/${pid}/ns/net`).ino;
+  } catch {
+    return false;
+  }
+}
 
 function tableName(protocol: Protocol, domain: Domain): string {
   return `${protocol}${domain === 'ipv6' ? '6' : ''}`;
@@ -94,6 +109,22 @@ export function namespaceSockets(pid: number): ProcSocket[] {
  * exactly to addr:port in the namespace of `pid`.
  */
 export function boundSockets(pid: number, protocol: Protocol, domain: Domain, addr: Uint8Array, port: number): number[] {
+  // In this process's own namespace the kernel lists the port's sockets (sock_diag) without
+  // walking every connection, as reading the table does; /proc when that is not possible.
+  if (inOwnNetns(pid)) {
+    try {
+      return diagSockets(protocol, domain, port)
+        .filter((s) => (protocol === 'tcp' ? s.state === SOCK_LISTEN : s.unconnected) && s.address.length === addr.length && s.address.every((b, i) => b === addr[i]))
+        .map((s) => s.inode);
+    } catch {
+      // the table below
+    }
+  }
+  return tableBoundSockets(pid, protocol, domain, addr, port);
+}
+
+/** boundSockets from the table /proc/PID/net/{tcp,tcp6,udp,udp6} (any namespace). */
+export function tableBoundSockets(pid: number, protocol: Protocol, domain: Domain, addr: Uint8Array, port: number): number[] {
   const text = readTable(pid, protocol, domain);
   const needle = ` ${hexAddress(addr)}:${port.toString(16).toUpperCase().padStart(4, '0')} `;
   const out: number[] = [];

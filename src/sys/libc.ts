@@ -28,6 +28,8 @@ interface LibcFns {
   recvmsg: Fn;
   sendmsg: Fn;
   shutdown: Fn;
+  send: Fn;
+  recv: Fn;
 }
 
 let fns: LibcFns | undefined;
@@ -53,6 +55,8 @@ function libc(): LibcFns {
     recvmsg: lib.func('long recvmsg(int fd, void *msg, int flags)'),
     sendmsg: lib.func('long sendmsg(int fd, const void *msg, int flags)'),
     shutdown: lib.func('int shutdown(int fd, int how)'),
+    send: lib.func('long send(int fd, const uint8_t *buf, size_t len, int flags)'),
+    recv: lib.func('long recv(int fd, _Out_ uint8_t *buf, size_t len, int flags)'),
   };
   return fns;
 }
@@ -204,6 +208,17 @@ export function getpeername(fd: number): Buffer | null {
 /** socket(2). */
 export function socket(domain: number, type: number, protocol: number): number {
   return check('socket', libc().socket(domain, type, protocol), 'cannot create a socket');
+}
+
+/** send(2) of a whole buffer (a datagram: netlink requests). */
+export function sendAll(fd: number, buf: Buffer): void {
+  const n = check('send', libc().send(fd, buf, buf.length, 0), 'cannot send the request');
+  if (n !== buf.length) throw new SysError('send', 5 /* EIO */, `sent ${n} of ${buf.length} bytes`);
+}
+
+/** recv(2) into `buf`; returns the length received. */
+export function recvInto(fd: number, buf: Buffer): number {
+  return check('recv', libc().recv(fd, buf, buf.length, 0), 'cannot receive the reply');
 }
 
 /** bind(2) with a raw sockaddr. */
