@@ -1,0 +1,56 @@
+/**
+ * fdHolding (src/ops/procfs.ts): the lowest fd of a process holding one of
+ * some socket inodes, read from /proc/PID/fd: the first fds directly, the
+ * rest from the directory listing. Real child processes with a socket at a
+ * low fd, only at a high fd past gaps, and at both. No root needed.
+ */
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import net from 'node:net';
+import { fdHolding } from '../../src/ops/procfs.js';
+
+let server: net.Server;
+let fd = -1;
+let inode = 0;
+const children: ChildProcess[] = [];
+
+test.before(async () => {
+  server = net.createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  fd = (server as unknown as { _handle: { fd: number } })._handle.fd;
+  inode = Number(/^socket:\[(\d+)\]$/.exec(fs.readlinkSync(`/proc/self/fd/${fd}`))?.[1]);
+  assert.ok(inode > 0);
+});
+test.after(() => {
+  for (const c of children) c.kill('SIGKILL');
+  server.close();
+});
+
+/** A `sleep` whose fds are `at` → the socket (others closed, 0-2 /dev/null). */
+async function holder(at: number[]): Promise<number> {
+  const stdio: ('ignore' | number)[] = [];
+  for (let i = 0; i <= Math.max(...at); i++) stdio.push(at.includes(i) ? fd : 'ignore');
+  const c = spawn('sleep', ['60'], { stdio });
+  children.push(c);
+  await new Promise<void>((resolve, reject) => {
+    c.once('spawn', () => resolve());
+    c.once('error', reject);
+  });
+  return c.pid as number;
+}
+
+test('the socket at a low fd, only at a high fd past gaps, at two fds (the lowest), or nowhere', async () => {
+  assert.equal(fdHolding(await holder([3]), [inode]), { fd: 3, inode });
+  assert.equal(fdHolding(await holder([40]), [inode]), { fd: 40, inode });
+  assert.equal(fdHolding(await holder([9, 30]), [inode]), { fd: 9, inode });
+  assert.equal(fdHolding(await holder([20, 25]), [999999999, inode]), { fd: 20, inode });
+  assert.is(fdHolding(await holder([3]), [999999999]), null);
+});
+
+test('a process that does not exist is reported as such', () => {
+  assert.throws(() => fdHolding(2 ** 22 + 12345, [inode]), (e: Error) => /no such process/.test(e.message));
+});
+
+test.run();
