@@ -131,7 +131,18 @@ export function tableBoundSockets(pid: number, protocol: Protocol, domain: Domai
   const text = readTable(pid, protocol, domain);
   const needle = ` ${hexAddress(addr)}:${port.toString(16).toUpperCase().padStart(4, '0')} `;
   const out: number[] = [];
+  // The kernel writes "LOCAL REMOTE ST" with fixed widths (%08X…:%04X, %02X): the remote
+  // address and the state of a line whose local address is the needle sit at fixed offsets.
+  // A connection accepted by the listener has its local address too (a busy listener: hundreds
+  // of lines); those are passed over without parsing. Anything else is parsed and checked.
+  const remoteLen = addr.length * 2 + 5;
+  const zeroRemote = `${'0'.repeat(addr.length * 2)}:0000`;
   for (let at = text.indexOf(needle); at >= 0; at = text.indexOf(needle, at + 1)) {
+    const after = at + needle.length;
+    if (text.charCodeAt(after + remoteLen) === 0x20) {
+      const usable = protocol === 'tcp' ? text.startsWith('0A', after + remoteLen + 1) : text.startsWith(zeroRemote, after);
+      if (!usable) continue;
+    }
     const start = text.lastIndexOf('\n', at) + 1;
     const end = text.indexOf('\n', at);
     const s = parseLine(text.slice(start, end < 0 ? text.length : end), protocol, domain);

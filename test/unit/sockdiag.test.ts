@@ -46,10 +46,12 @@ test('sock_diag and /proc/PID/net find the same bound sockets', async () => {
   const port = await tcpListen('127.0.0.1', 0);
   await tcpListen('127.0.0.2', port); // same port, another address
   await tcpListen('::1', port); // same port, IPv6
-  // A connection to the listener: its two ends use the port too (not usable).
-  const c = net.connect(port, '127.0.0.1');
-  await new Promise<void>((resolve) => c.on('connect', () => resolve()));
-  open.push({ close: () => c.destroy() });
+  // Connections to the listener: their accepted ends have its local address and port (not usable).
+  for (let i = 0; i < 20; i++) {
+    const c = net.connect(port, '127.0.0.1');
+    await new Promise<void>((resolve) => c.on('connect', () => resolve()));
+    open.push({ close: () => c.destroy() });
+  }
   const uport = await udpBind('udp4', '127.0.0.1', 0);
   await udpBind('udp4', '127.0.0.1', uport, port); // same port, connected: not usable
   await udpBind('udp6', '::1', uport);
