@@ -16,7 +16,6 @@ import { notifyError } from '../log/notify.js';
 
 const pending: string[] = [];
 
-
 /** Print one line of data (stdout), escaped. Lines are buffered and written in large chunks. */
 export function out(line: string): void {
   pending.push(escapeControls(line, '\t'));

@@ -28,12 +28,12 @@ export interface ProcSocket {
   usable: boolean;
 }
 
+/** sk_state of a listening TCP socket (the tables' "st" column; sock_diag's state). */
 const TCP_LISTEN = 0x0a;
+/** TCP_LISTEN as the tables write it (%02X). */
+const TCP_LISTEN_HEX = TCP_LISTEN.toString(16).toUpperCase().padStart(2, '0');
 /** fds whose links fdHolding reads before listing /proc/PID/fd. */
 const FIRST_FDS = 16;
-
-/** sk_state of a listening socket, as sock_diag reports it. */
-const SOCK_LISTEN = 10;
 
 /** True when process `pid` is in this process's network namespace. */
 function inOwnNetns(pid: number): boolean {
@@ -117,7 +117,7 @@ export function boundSockets(pid: number, protocol: Protocol, domain: Domain, ad
   if (inOwnNetns(pid)) {
     try {
       return diagSockets(protocol, domain, port)
-        .filter((s) => (protocol === 'tcp' ? s.state === SOCK_LISTEN : s.unconnected) && s.address.length === addr.length && s.address.every((b, i) => b === addr[i]))
+        .filter((s) => (protocol === 'tcp' ? s.state === TCP_LISTEN : s.unconnected) && s.address.length === addr.length && s.address.every((b, i) => b === addr[i]))
         .map((s) => s.inode);
     } catch {
       // the table below
@@ -129,7 +129,8 @@ export function boundSockets(pid: number, protocol: Protocol, domain: Domain, ad
 /** boundSockets from the table /proc/PID/net/{tcp,tcp6,udp,udp6} (any namespace). */
 export function tableBoundSockets(pid: number, protocol: Protocol, domain: Domain, addr: Uint8Array, port: number): number[] {
   const text = readTable(pid, protocol, domain);
-  const needle = ` ${hexAddress(addr)}:${port.toString(16).toUpperCase().padStart(4, '0')} `;
+  const hex = hexAddress(addr);
+  const needle = ` ${hex}:${port.toString(16).toUpperCase().padStart(4, '0')} `;
   const out: number[] = [];
   // The kernel writes "LOCAL REMOTE ST" with fixed widths (%08X…:%04X, %02X): the remote
   // address and the state of a line whose local address is the needle sit at fixed offsets.
@@ -140,14 +141,14 @@ export function tableBoundSockets(pid: number, protocol: Protocol, domain: Domai
   for (let at = text.indexOf(needle); at >= 0; at = text.indexOf(needle, at + 1)) {
     const after = at + needle.length;
     if (text.charCodeAt(after + remoteLen) === 0x20) {
-      const usable = protocol === 'tcp' ? text.startsWith('0A', after + remoteLen + 1) : text.startsWith(zeroRemote, after);
+      const usable = protocol === 'tcp' ? text.startsWith(TCP_LISTEN_HEX, after + remoteLen + 1) : text.startsWith(zeroRemote, after);
       if (!usable) continue;
     }
     const start = text.lastIndexOf('\n', at) + 1;
     const end = text.indexOf('\n', at);
     const s = parseLine(text.slice(start, end < 0 ? text.length : end), protocol, domain);
     // The needle may also match the remote address column: check it is the local one.
-    if (s && s.usable && s.port === port && hexAddress(addr) === text.slice(start, end).trim().split(/\s+/)[1]?.split(':')[0]) out.push(s.inode);
+    if (s && s.usable && s.port === port && hex === text.slice(start, end).trim().split(/\s+/)[1]?.split(':')[0]) out.push(s.inode);
   }
   return out;
 }
