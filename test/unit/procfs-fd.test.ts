@@ -28,17 +28,26 @@ test.after(() => {
   server.close();
 });
 
-/** A `sleep` whose fds are `at` → the socket (others closed, 0-2 /dev/null). */
+/**
+ * A `sleep` holding the socket at exactly the fds `at` (0-2 /dev/null, no other fd). The socket
+ * is passed as fd 3 and moved by the shell: a spawn that placed it at high fds itself would let
+ * libuv leave a copy at a lower fd when the parent's fd number is below them.
+ */
 async function holder(at: number[]): Promise<number> {
-  const stdio: ('ignore' | number)[] = [];
-  for (let i = 0; i <= Math.max(...at); i++) stdio.push(at.includes(i) ? fd : 'ignore');
-  const c = spawn('sleep', ['60'], { stdio });
+  const moves = at.filter((n) => n !== 3).map((n) => `${n}<&3`);
+  const script = `${moves.length ? `exec ${moves.join(' ')}${at.includes(3) ? '' : ' 3<&-'}; ` : ''}exec sleep 60`;
+  const c = spawn('bash', ['-c', script], { stdio: ['ignore', 'ignore', 'ignore', fd] });
   children.push(c);
   await new Promise<void>((resolve, reject) => {
     c.once('spawn', () => resolve());
     c.once('error', reject);
   });
-  return c.pid as number;
+  const pid = c.pid as number;
+  // The shell's redirections are done once it has become sleep.
+  for (let i = 0; i < 400 && fs.readFileSync(`/proc/${pid}/comm`, 'utf8').trim() !== 'sleep'; i++) await new Promise((r) => setTimeout(r, 5));
+  const holding = fs.readdirSync(`/proc/${pid}/fd`).map(Number).filter((n) => fs.readlinkSync(`/proc/${pid}/fd/${n}`) === `socket:[${inode}]`).sort((a, b) => a - b);
+  assert.equal(holding, [...at].sort((a, b) => a - b), 'the holder has the socket exactly where asked');
+  return pid;
 }
 
 test('the socket at a low fd, only at a high fd past gaps, at two fds (the lowest), or nowhere', async () => {
