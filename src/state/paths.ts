@@ -6,6 +6,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { ManifoldError } from '../errors.js';
 import { CLONE_NEWNET, namespaceType, NamespaceTypes } from '../sys/libc.js';
+import { SysError } from '../sys/errno.js';
 
 const NSFS_MAGIC = 0x6e736673;
 const BPF_FS_MAGIC = 0xcafe4a11;
@@ -70,8 +71,10 @@ function checkNetworkNamespace(file: string, st: fs.BigIntStats): void {
     let type: number;
     try {
       type = namespaceType(fd);
-    } catch {
-      throw notNetns(' file');
+    } catch (err) {
+      // Only the ioctl's own refusal says what the file is; anything else (koffi missing) is reported as it is.
+      if (err instanceof SysError) throw notNetns(' file');
+      throw err;
     }
     if (type !== CLONE_NEWNET) throw notNetns(` but ${NamespaceTypes[type] ?? `an unknown (type ${type})`} namespace`);
   } finally {

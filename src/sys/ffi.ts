@@ -50,7 +50,13 @@ function loadKoffi(): Koffi {
       /* koffi's loader below says what is wrong */
     }
   }
-  return programRequire()('koffi') as Koffi;
+  try {
+    return programRequire()('koffi') as Koffi;
+  } catch (err) {
+    // Node's message runs on with a require stack: its first line says what is missing.
+    const why = (err instanceof Error ? err.message : String(err)).split('\n')[0];
+    throw new Error(`cannot load koffi, the library manifold calls libbpf and libc through (${why}): the installation is incomplete; reinstall manifold`);
+  }
 }
 
 const libs = new Map<string, Lib | null>();
@@ -61,8 +67,10 @@ const libs = new Map<string, Lib | null>();
  */
 export function openLib(soname: string, optional = false): Lib | null {
   if (libs.has(soname)) return libs.get(soname) ?? null;
+  // koffi's own failure is not the library's (and never optional).
+  const k = koffi();
   try {
-    const lib = koffi().load(soname);
+    const lib = k.load(soname);
     libs.set(soname, lib);
     return lib;
   } catch (err) {
