@@ -4,18 +4,21 @@
  * holds a socket inode (/proc/PID/fd/N -> socket:[INODE]), and every
  * process holding sockets (for status owners).
  *
- * register-pid looks for one socket: in its own network namespace it asks
- * the kernel for the sockets bound to the port (sock_diag: listening TCP
- * sockets only, so the connections are not walked), elsewhere it searches
- * the one table of the wanted protocol and family for the wanted local
- * address text; then it reads fd links in ascending order only until the
- * socket is found, so its cost does not grow with the target's fd count or
- * the namespace's connections.
+ * register-pid looks for one socket: it asks the kernel for the sockets
+ * bound to the port (sock_diag: listening TCP sockets only, so the
+ * connections are not walked) from a netlink socket opened in the target's
+ * network namespace (entered with setns for that call when it is not this
+ * process's own); when that is not possible it searches the one table of
+ * the wanted protocol and family for the wanted local address text. Then
+ * it reads fd links in ascending order only until the socket is found, so
+ * its cost does not grow with the target's fd count or the namespace's
+ * connections.
  */
 import fs from 'node:fs';
 import { ManifoldError } from '../errors.js';
 import { formatAddr, type Domain, type Protocol } from '../core/net.js';
-import { diagSockets } from '../sys/sockdiag.js';
+import { diagSockets, type DiagSocket } from '../sys/sockdiag.js';
+import { inNetns } from '../sys/netns.js';
 
 /** A socket found in /proc/PID/net. */
 export interface ProcSocket {
@@ -107,23 +110,61 @@ export function namespaceSockets(pid: number): ProcSocket[] {
   return out;
 }
 
+/** How {@link boundSocketsVia} found the sockets. */
+export type SearchWay = 'diag' | 'diag-setns' | 'table';
+
+/**
+ * The sockets bound to the port in the namespace of `pid`, from sock_diag:
+ * directly when it is this process's namespace, else from inside it
+ * (setns on this thread for the one dump). Null when that cannot be done
+ * (no right to enter the namespace, sock_diag unavailable): the caller
+ * reads the table instead. A failure to come back to this process's own
+ * namespace is not swallowed: nothing may run on in the wrong one.
+ */
+function diagFor(pid: number, protocol: Protocol, domain: Domain, port: number): { list: DiagSocket[]; way: SearchWay } | null {
+  const dump = (): DiagSocket[] | null => {
+    try {
+      return diagSockets(protocol, domain, port);
+    } catch {
+      return null;
+    }
+  };
+  if (inOwnNetns(pid)) {
+    const list = dump();
+    return list && { list, way: 'diag' };
+  }
+  let entered = false;
+  try {
+    const list = inNetns(`/proc/${pid}/ns/net`, () => {
+      entered = true;
+      return dump();
+    });
+    return list && { list, way: 'diag-setns' };
+  } catch (err) {
+    if (entered) throw err;
+    return null;
+  }
+}
+
+/**
+ * Inodes of the usable sockets (TCP listening / UDP unconnected) bound
+ * exactly to addr:port in the namespace of `pid`, and how they were found.
+ */
+export function boundSocketsVia(pid: number, protocol: Protocol, domain: Domain, addr: Uint8Array, port: number): { inodes: number[]; way: SearchWay } {
+  const diag = diagFor(pid, protocol, domain, port);
+  if (!diag) return { inodes: tableBoundSockets(pid, protocol, domain, addr, port), way: 'table' };
+  const inodes = diag.list
+    .filter((s) => (protocol === 'tcp' ? s.state === TCP_LISTEN : s.unconnected) && s.address.length === addr.length && s.address.every((b, i) => b === addr[i]))
+    .map((s) => s.inode);
+  return { inodes, way: diag.way };
+}
+
 /**
  * Inodes of the usable sockets (TCP listening / UDP unconnected) bound
  * exactly to addr:port in the namespace of `pid`.
  */
 export function boundSockets(pid: number, protocol: Protocol, domain: Domain, addr: Uint8Array, port: number): number[] {
-  // In this process's own namespace the kernel lists the port's sockets (sock_diag) without
-  // walking every connection, as reading the table does; /proc when that is not possible.
-  if (inOwnNetns(pid)) {
-    try {
-      return diagSockets(protocol, domain, port)
-        .filter((s) => (protocol === 'tcp' ? s.state === TCP_LISTEN : s.unconnected) && s.address.length === addr.length && s.address.every((b, i) => b === addr[i]))
-        .map((s) => s.inode);
-    } catch {
-      // the table below
-    }
-  }
-  return tableBoundSockets(pid, protocol, domain, addr, port);
+  return boundSocketsVia(pid, protocol, domain, addr, port).inodes;
 }
 
 /** boundSockets from the table /proc/PID/net/{tcp,tcp6,udp,udp6} (any namespace). */
