@@ -114,14 +114,15 @@ export function namespaceSockets(pid: number): ProcSocket[] {
 export type SearchWay = 'diag' | 'diag-setns' | 'table';
 
 /**
- * The sockets bound to the port in the namespace of `pid`, from sock_diag:
- * directly when it is this process's namespace, else from inside it
- * (setns on this thread for the one dump). Null when that cannot be done
+ * The sockets bound to the port (0: every port) in the namespace of `pid`,
+ * from sock_diag (TCP: listening ones; UDP: all): directly when it is this
+ * process's namespace, else from inside it (setns on this thread for the
+ * one dump). Null when that cannot be done
  * (no right to enter the namespace, sock_diag unavailable): the caller
  * reads the table instead. A failure to come back to this process's own
  * namespace is not swallowed: nothing may run on in the wrong one.
  */
-function diagFor(pid: number, protocol: Protocol, domain: Domain, port: number): { list: DiagSocket[]; way: SearchWay } | null {
+export function namespaceDiag(pid: number, protocol: Protocol, domain: Domain, port: number): { list: DiagSocket[]; way: SearchWay } | null {
   const dump = (): DiagSocket[] | null => {
     try {
       return diagSockets(protocol, domain, port);
@@ -151,7 +152,7 @@ function diagFor(pid: number, protocol: Protocol, domain: Domain, port: number):
  * exactly to addr:port in the namespace of `pid`, and how they were found.
  */
 export function boundSocketsVia(pid: number, protocol: Protocol, domain: Domain, addr: Uint8Array, port: number): { inodes: number[]; way: SearchWay } {
-  const diag = diagFor(pid, protocol, domain, port);
+  const diag = namespaceDiag(pid, protocol, domain, port);
   if (!diag) return { inodes: tableBoundSockets(pid, protocol, domain, addr, port), way: 'table' };
   const inodes = diag.list
     .filter((s) => (protocol === 'tcp' ? s.state === TCP_LISTEN : s.unconnected) && s.address.length === addr.length && s.address.every((b, i) => b === addr[i]))

@@ -1,14 +1,17 @@
 /**
  * Who holds a registered socket. The sockmap only gives a socket's cookie,
- * so: find the processes holding socket inodes (procfs.ts), narrow them to
- * the target namespace's sockets of the wanted family and protocol, take
- * one copy of each candidate with pidfd_getfd and compare SO_COOKIE. Needs
+ * so: find the processes holding socket inodes (procfs.ts), then tell which
+ * inode has which cookie. The kernel says it directly (sock_diag reports
+ * each socket's cookie and inode) when it can be asked inside the target
+ * namespace; otherwise the holders are narrowed to the namespace's sockets
+ * of the wanted family and protocol (/proc tables), one copy of each
+ * candidate is taken with pidfd_getfd and its SO_COOKIE compared. Needs
  * root (or CAP_SYS_PTRACE + CAP_DAC_READ_SEARCH); whatever is not permitted
  * is skipped, so the result may be incomplete but is never wrong.
  */
 import { closeFd, pidfdGetfd, pidfdOpen } from '../sys/libc.js';
 import type { Domain, Protocol } from '../core/net.js';
-import { namespaceSockets, processComm, scanSocketHolders, type Holder, type ProcSocket } from './procfs.js';
+import { namespaceDiag, namespaceSockets, processComm, scanSocketHolders, type Holder, type ProcSocket } from './procfs.js';
 import { inspectSocket } from './socket-info.js';
 
 /** A process holding a socket. */
@@ -77,17 +80,45 @@ function preferred(a: SocketOwner, b: SocketOwner): number {
 }
 
 /**
+ * Inode and usability of every socket of the wanted kinds in the namespace
+ * of `pid`, by cookie (decimal string), from sock_diag; null when any dump
+ * cannot be had (the caller probes instead).
+ */
+function diagCookies(pid: number, wanted: readonly WantedSocket[]): Map<string, { inode: number; usable: boolean }> | null {
+  const out = new Map<string, { inode: number; usable: boolean }>();
+  const kinds = new Map(wanted.map((w) => [`${w.domain}:${w.protocol}`, w]));
+  for (const w of kinds.values()) {
+    const diag = namespaceDiag(pid, w.protocol, w.domain, 0);
+    if (!diag) return null;
+    // TCP: the dump holds listening sockets only (all a sockmap keeps); UDP: every state.
+    for (const s of diag.list) out.set(s.cookie.toString(), { inode: s.inode, usable: w.protocol === 'tcp' || s.unconnected });
+  }
+  return out;
+}
+
+/**
  * Find the processes holding the wanted sockets of namespace `netnsIno`.
  * Maps each found cookie (decimal string) to its holders; a cookie that is
  * absent was not found (not permitted, or held only outside our pid namespace).
+ * `probe` skips sock_diag and takes the probing way (the tests compare both).
  */
-export function findSocketOwners(wanted: readonly WantedSocket[], netnsIno: number): Map<string, SocketHolding> {
+export function findSocketOwners(wanted: readonly WantedSocket[], netnsIno: number, opts: { probe?: boolean } = {}): Map<string, SocketHolding> {
   const found = new Map<string, SocketHolding>();
   if (wanted.length === 0) return found;
   const cookies = new Set(wanted.map((w) => w.cookie.toString()));
   const kinds = new Set(wanted.map((w) => `${w.domain}:${w.protocol}`));
   const { holders, pidInNetns } = scanSocketHolders();
   const nsPid = pidInNetns.get(netnsIno);
+  const owners = (list: readonly Holder[]): SocketOwner[] => [...new Set(list.map((x) => x.pid))].map((pid) => ({ pid, comm: processComm(pid) })).sort(preferred);
+  const byCookie = nsPid !== undefined && opts.probe !== true ? diagCookies(nsPid, wanted) : null;
+  if (byCookie) {
+    for (const key of cookies) {
+      const s = byCookie.get(key);
+      const list = s && holders.get(s.inode);
+      if (s && list && list.length > 0) found.set(key, { owners: owners(list), usable: s.usable, inode: s.inode });
+    }
+    return found;
+  }
   const inodes = nsPid !== undefined ? namespaceSockets(nsPid).filter((s) => candidate(s, kinds) && holders.has(s.inode)).map((s) => s.inode) : [...holders.keys()];
   const pidfds = new Map<number, number | null>();
   let probes = 0;
@@ -100,10 +131,7 @@ export function findSocketOwners(wanted: readonly WantedSocket[], netnsIno: numb
         const r = probe(h, pidfds);
         if (!r) continue;
         const key = r.cookie.toString();
-        if (cookies.has(key)) {
-          const pids = [...new Set(list.map((x) => x.pid))];
-          found.set(key, { owners: pids.map((pid) => ({ pid, comm: processComm(pid) })).sort(preferred), usable: r.usable, inode });
-        }
+        if (cookies.has(key)) found.set(key, { owners: owners(list), usable: r.usable, inode });
         break; // one copy tells the cookie of the inode
       }
     }

@@ -39,6 +39,8 @@ export interface DiagSocket {
   unconnected: boolean;
   /** The kernel's sk_state (TCP numbering: 10 = LISTEN, 7 = CLOSE). */
   state: number;
+  /** The socket cookie (what SO_COOKIE and the sockmap give). */
+  cookie: bigint;
 }
 
 function request(protocol: 'tcp' | 'udp', domain: 'ipv4' | 'ipv6', port: number): Buffer {
@@ -57,8 +59,8 @@ function request(protocol: 'tcp' | 'udp', domain: 'ipv4' | 'ipv6', port: number)
 
 /**
  * The TCP listening sockets (`tcp`) or the UDP sockets (`udp`, any state) of
- * family `domain` bound to local port `port`, in this process's network
- * namespace. Throws SysError when the interface is not available (callers
+ * family `domain` bound to local port `port` (0: every port), in this
+ * process's network namespace. Throws SysError when the interface is not available (callers
  * fall back to /proc).
  */
 export function diagSockets(protocol: 'tcp' | 'udp', domain: 'ipv4' | 'ipv6', port: number): DiagSocket[] {
@@ -89,6 +91,8 @@ export function diagSockets(protocol: 'tcp' | 'udp', domain: 'ipv4' | 'ipv6', po
             port: buf.readUInt16BE(m + 4),
             unconnected: buf.readUInt16BE(m + 6) === 0 && dst.every((x) => x === 0),
             state: buf[m + 1] as number,
+            // idiag_cookie[2]: the low 32 bits first.
+            cookie: (BigInt(buf.readUInt32LE(m + 48)) << 32n) | BigInt(buf.readUInt32LE(m + 44)),
           });
         }
         off += (len + 3) & ~3;

@@ -13,7 +13,8 @@ import path from 'node:path';
 import readline from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { setProgramDir } from '../../src/locate.js';
-import { boundSocketsVia, tableBoundSockets } from '../../src/ops/procfs.js';
+import { boundSocketsVia, namespaceDiag, tableBoundSockets } from '../../src/ops/procfs.js';
+import { findSocketOwners, type WantedSocket } from '../../src/ops/socket-owners.js';
 import { parseAddress, type Domain, type Protocol } from '../../src/core/net.js';
 import { TestEnv } from '../helpers/env.js';
 
@@ -85,6 +86,25 @@ test('a process in another namespace: sock_diag from inside it finds what the ta
     assert.equal([...r.inodes].sort(), tableBoundSockets(pid, protocol, domain, addr, port).sort(), what);
     assert.is(ownNetns(), before, `back in its own namespace after ${what}`);
   }
+
+  // Who holds them, by cookie: sock_diag's cookies and inodes must agree with the probing way
+  // (a copy of each candidate through pidfd_getfd, SO_COOKIE), socket by socket.
+  const wanted: WantedSocket[] = [];
+  for (const [protocol, domain] of [['tcp', 'ipv4'], ['tcp', 'ipv6'], ['udp', 'ipv4'], ['udp', 'ipv6']] as const) {
+    const d = namespaceDiag(pid, protocol, domain, 0);
+    assert.ok(d, `${protocol} ${domain} dump`);
+    for (const s of d.list) wanted.push({ cookie: s.cookie, domain, protocol });
+  }
+  assert.is(wanted.length, 6, 'three listeners, three UDP sockets');
+  wanted.push({ cookie: 12345n, domain: 'ipv4', protocol: 'tcp' });
+  const netnsIno = Number(fs.statSync(`/proc/${pid}/ns/net`).ino);
+  const viaDiag = findSocketOwners(wanted, netnsIno);
+  const viaProbe = findSocketOwners(wanted, netnsIno, { probe: true });
+  assert.is(viaProbe.size, 6, 'the probing way finds every real cookie');
+  assert.equal(viaDiag, viaProbe);
+  for (const h of viaDiag.values()) assert.equal(h.owners.map((o) => o.pid), [pid]);
+  assert.equal([...viaDiag.values()].map((h) => h.usable).sort(), [false, true, true, true, true, true], 'the connected UDP socket is not usable');
+  assert.is(ownNetns(), before, 'back in its own namespace after the owner search');
   child.kill('SIGKILL');
 });
 
