@@ -106,7 +106,7 @@ function node(): Finding {
   const bundled = isSingleExecutable();
   const where = bundled ? `the runtime built into ${process.execPath}` : process.execPath;
   const details = { version: process.version, execPath: process.execPath, bundled };
-  if (major < 20) return finding('host.node', 'error', `Node.js ${process.version} (${where}) is too old`, 'manifold needs Node.js >= 20 (MANIFOLD_NODE names the binary the launcher runs)', details);
+  if (major < 20) return finding('host.node', 'error', `Node.js ${process.version} (${where}) is too old`, bundled ? 'manifold needs Node.js >= 20: rebuild the executable (make build) with a newer node, or install a newer manifold package' : 'manifold needs Node.js >= 20', details);
   return finding('host.node', 'ok', `Node.js ${process.version} (${where})`, undefined, details);
 }
 
