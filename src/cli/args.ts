@@ -15,14 +15,23 @@
  * - a lone `-` (standard input: `apply -`) is an argument like any other:
  *   yargs would read it as an option without a name and pass "" or true
  *   (yargs/yargs-parser#381), so {@link protectDash} hides it from yargs and
- *   argumentRules puts it back.
+ *   argumentRules puts it back;
+ * - `--` ends the options: what follows is positional arguments, even when
+ *   it starts with `-` (yargs would set them aside and fill no positional
+ *   argument from them), so {@link protectDash} drops the `--` and hides
+ *   each such argument from yargs the same way;
+ * - an option that takes a value and is given none (`--netns` last, or
+ *   followed by another option) is a usage error: yargs would use the
+ *   default — the host's namespace for an empty `$NS` in a script;
+ * - a flag given a value (`--dry-run=1`) takes only `true` or `false`:
+ *   yargs would read any other value as false.
  */
 import { ManifoldError } from '../errors.js';
 
 /** Internal yargs interface used to find the running command's definition (see {@link positionalsOfRunningCommand}). */
 interface YargsContext {
   getInternalMethods?: () => { getContext?: () => { fullCommands?: unknown } };
-  getOptions?: () => { array?: unknown };
+  getOptions?: () => { array?: unknown; string?: unknown; boolean?: unknown };
 }
 
 /** Names of the positional arguments in a yargs command string: "bind <label> [port..]" → ["label", "port"]. */
@@ -61,18 +70,66 @@ function sameOption(a: string, b: string): boolean {
   return norm(a) === norm(b);
 }
 
-/** What a lone "-" is passed to yargs as: no command-line argument can contain NUL. */
-const DASH = '\u0000-';
+/** Marks an argument yargs must not read as an option: no command-line argument can contain NUL. */
+const HIDDEN = '\u0000';
 
-/** The argument list for yargs, each lone "-" replaced by a marker that {@link argumentRules} turns back. */
+/**
+ * The argument list for yargs: each lone "-", and each argument after `--`
+ * that starts with "-", behind a marker that {@link argumentRules} takes
+ * off again; the `--` itself is dropped (everything after it is a
+ * positional argument).
+ */
 export function protectDash(argv: readonly string[]): string[] {
-  return argv.map((a) => (a === '-' ? DASH : a));
+  const out: string[] = [];
+  let rest = false;
+  for (const a of argv) {
+    if (!rest && a === '--') {
+      rest = true;
+      continue;
+    }
+    out.push(a === '-' || (rest && a.startsWith('-')) ? HIDDEN + a : a);
+  }
+  return out;
+}
+
+function unhide(v: unknown): unknown {
+  return typeof v === 'string' && v.startsWith(HIDDEN) ? v.slice(1) : v;
 }
 
 function restoreDash(argv: Record<string, unknown>): void {
   for (const [key, value] of Object.entries(argv)) {
-    if (value === DASH) argv[key] = '-';
-    else if (Array.isArray(value) && value.includes(DASH)) argv[key] = value.map((v: unknown) => (v === DASH ? '-' : v));
+    if (Array.isArray(value)) argv[key] = value.map(unhide);
+    else argv[key] = unhide(value);
+  }
+}
+
+/** Looks like an option to yargs (not a lone "-", not a negative number). */
+function optionLike(token: string): boolean {
+  return token.startsWith('-') && token !== '-' && !/^-\d/.test(token);
+}
+
+/** Options that need a value and got none, and flags given a value other than true or false. */
+function checkValues(raw: readonly string[], declared: { string?: unknown; boolean?: unknown } | undefined): void {
+  const strings = Array.isArray(declared?.string) ? (declared.string as string[]) : [];
+  const booleans = Array.isArray(declared?.boolean) ? (declared.boolean as string[]) : [];
+  for (let i = 0; i < raw.length; i++) {
+    const token = raw[i] as string;
+    if (token === '--') return;
+    if (!token.startsWith('--') || token.length === 2) continue;
+    const eq = token.indexOf('=');
+    const name = eq < 0 ? token.slice(2) : token.slice(2, eq);
+    if (eq < 0 && strings.some((o) => sameOption(o, name))) {
+      const next = raw[i + 1];
+      if (next === undefined || next === '--' || optionLike(next)) {
+        throw new ManifoldError('ERR_USAGE', `${token} needs a value${next === undefined ? '' : ` (it is followed by ${next})`}`);
+      }
+    }
+    if (eq >= 0 && booleans.some((o) => sameOption(o, name))) {
+      const value = token.slice(eq + 1);
+      if (value !== 'true' && value !== 'false') {
+        throw new ManifoldError('ERR_USAGE', `${token.slice(0, eq)} is a flag: give it alone, or =true or =false`);
+      }
+    }
   }
 }
 
@@ -91,7 +148,9 @@ export function argumentRules(raw: readonly string[]): (argv: Record<string, unk
         throw new ManifoldError('ERR_USAGE', `${o.token.split('=')[0]} is not an option of this command: give the ${clash} as an argument`);
       }
     }
-    const declared = ctx.getOptions?.().array;
+    const options = ctx.getOptions?.();
+    checkValues(raw, options as { string?: unknown; boolean?: unknown } | undefined);
+    const declared = options?.array;
     lastValueWins(argv, Array.isArray(declared) ? (declared as string[]) : []);
     restoreDash(argv);
   };

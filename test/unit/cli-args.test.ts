@@ -236,6 +236,37 @@ test('a lone "-" is an argument (standard input), not an option without a name',
   assert.match(named.stderr, `cannot read ${path.join(NOT_BPF, '-')}: no such file`, 'a file named "-" is given with its path');
 });
 
+test('an option that takes a value and is given none is a usage error, not its default', () => {
+  usage(raw(['status', '--netns', '--bpffs', NOT_BPF]), '--netns needs a value (it is followed by --bpffs)', '--netns then another option');
+  usage(cli(['status', '--netns']), '--netns needs a value', '--netns last');
+  usage(raw(['bind', 'web', 'tcp', '192.0.2.1', '80', '--bpffs']), '--bpffs needs a value', '--bpffs last');
+  usage(cli(['status', '--lock-timeout', '--json']), '--lock-timeout needs a value', 'a global option');
+  usage(cli(['bindings', '--label', '--json']), '--label needs a value', "a command's option");
+  usage(cli(['status', '--lock-timeout', '-1']), 'invalid --lock-timeout "-1"', 'a negative number is a value');
+});
+
+test('a flag takes no value but =true or =false: --dry-run=1 is a usage error, not a real apply', () => {
+  const missing = path.join(NOT_BPF, 'missing.json');
+  for (const v of ['1', 'yes', 'on', 'TRUE', '']) {
+    usage(cli(['apply', `--dry-run=${v}`, missing]), '--dry-run is a flag: give it alone, or =true or =false', `--dry-run=${v}`);
+  }
+  usage(cli(['--json=maybe', 'status']), '--json is a flag', '--json=maybe');
+  usage(cli(['bind', 'web', 'tcp', '0.0.0.0/0', '80', '--force=yes']), '--force is a flag', '--force=yes');
+  for (const v of ['true', 'false']) {
+    const r = cli(['apply', `--dry-run=${v}`, missing]);
+    assert.is(r.code, 1, `--dry-run=${v}: ${r.stderr}`);
+    assert.match(r.stderr, 'missing.json', `--dry-run=${v} is read`);
+  }
+});
+
+test('-- ends the options: what follows fills the positional arguments, even when it starts with -', () => {
+  usage(cli(['bind', '--', 'web', 'tcp', '192.0.2.1', '80']), NOT_BPF_ERROR, 'bind -- four arguments');
+  usage(cli(['bind', '--', '-x', 'tcp', '192.0.2.1', '80']), 'invalid label: label "-x"', 'a label after -- that starts with -');
+  usage(cli(['bindings', '--', 'extra']), 'unexpected argument "extra"', 'bindings -- extra');
+  usage(cli(['lookup', '--', 'tcp', '192.0.2.1', '80']), NOT_BPF_ERROR, 'lookup --');
+  usage(cli(['bind', 'web', '--', 'tcp', '192.0.2.1', '--json']), 'invalid port', '--json after -- is the port, not the flag');
+});
+
 // ---------------------------------------------------------------- ambiguity: positional names as options, extra arguments
 
 test('an option spelled like a positional argument is a usage error, for every command', async () => {
