@@ -206,3 +206,21 @@ test('compact entries (the scanner\'s fast path) give the same set and the same 
 });
 
 test.run();
+
+test('escaped strings read as JSON.parse reads them (keys and values), across chunk boundaries', () => {
+  // Labels are letters, digits and _ . @ + = - : escape some of their characters, and anything in keys.
+  const labelChar = fc.constantFrom('a', 'b', 'Z', '0', '9', '_', '.', '@', '+', '=', '-');
+  const escapeOf = (c: string): string => (c === '/' ? '\\/' : `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+  fc.assert(
+    fc.property(fc.array(fc.tuple(labelChar, fc.boolean()), { minLength: 1, maxLength: 40 }), (chars) => {
+      const label = `x${chars.map(([c]) => c).join('')}`;
+      const json = `x${chars.map(([c, esc]) => (esc ? escapeOf(c) : c)).join('')}`;
+      const text = `[{"l\\u0061bel":"${json}","prefix":"192.0.2.1","port":80,"protocol":"tcp"}]`;
+      assert.is((JSON.parse(text) as { label: string }[])[0]?.label, label);
+      assert.equal(parse(text).labels, [label]);
+    }),
+  );
+  // A label just over the limit written with 9,000 escapes (more than one piece of the unescaper).
+  const long = '\\u0061'.repeat(9000);
+  assert.match(failure(`[{"label":"${long}","prefix":"192.0.2.1","port":80}]`).message, /9000 bytes long/);
+});
