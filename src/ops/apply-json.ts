@@ -358,6 +358,8 @@ class EntryFields {
 }
 
 const KEY_NAMES: Record<number, string> = { [KEY_LABEL]: 'label', [KEY_PREFIX]: 'prefix', [KEY_PORT]: 'port', [KEY_PROTOCOL]: 'protocol' };
+/** The bit of each entry key, by name (for keys written with escapes). */
+const KEY_BITS = new Map(Object.entries(KEY_NAMES).map(([bit, key]) => [key, Number(bit)]));
 
 /**
  * A value that is not a string, for key `bit`: a port number beyond the
@@ -422,7 +424,13 @@ function entry(s: Scanner, index: number, at: number, name: string, builder: Bin
       s.ws();
       const keyLine = s.line;
       const keyCol = s.col();
-      const bit = b[s.pos] === 0x22 ? keyBit(b, s.pos) : 0;
+      let bit = b[s.pos] === 0x22 ? keyBit(b, s.pos) : 0;
+      if (bit === 0 && b[s.pos] === 0x22) {
+        // A key written with escapes ("l\u0061bel") is the same key.
+        const at = s.pos;
+        bit = KEY_BITS.get(s.string()) ?? 0;
+        s.pos = at;
+      }
       if (bit === 0 || seen & bit) {
         const key = s.string();
         s.expect(0x3a, "':'");

@@ -205,7 +205,6 @@ test('compact entries (the scanner\'s fast path) give the same set and the same 
   );
 });
 
-test.run();
 
 test('escaped strings read as JSON.parse reads them (keys and values), across chunk boundaries', () => {
   // Labels are letters, digits and _ . @ + = - : escape some of their characters, and anything in keys.
@@ -224,3 +223,5 @@ test('escaped strings read as JSON.parse reads them (keys and values), across ch
   const long = '\\u0061'.repeat(9000);
   assert.match(failure(`[{"label":"${long}","prefix":"192.0.2.1","port":80}]`).message, /9000 bytes long/);
 });
+
+test.run();
