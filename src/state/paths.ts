@@ -105,6 +105,12 @@ export function resolveTarget(target: Target): ResolvedTarget {
   if (bfs.type !== BPF_FS_MAGIC) {
     throw new ManifoldError('ERR_USAGE', `--bpffs ${target.bpffs}: not a bpf filesystem (mount one with: mount -t bpf bpf ${target.bpffs})`);
   }
+  // A directory of manifold's own state (a namespace's state, its lock, listener discovery's)
+  // is not a place for another state: a load there nested a second dispatcher in the first.
+  const own = path.resolve(target.bpffs).split('/').find((c) => /^\d+_manifold/.test(c) || c === 'manifold_discovery');
+  if (own !== undefined) {
+    throw new ManifoldError('ERR_USAGE', `--bpffs ${target.bpffs}: is inside manifold's own state (${own}): give the bpffs mount that holds it (e.g. /sys/fs/bpf)`);
+  }
   const netnsIno = Number(st.ino);
   return { ...target, netnsIno, netnsDev: st.dev, stateDir: path.join(target.bpffs, stateDirName(netnsIno)) };
 }

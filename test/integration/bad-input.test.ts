@@ -107,4 +107,23 @@ test('global options: bad --netns, --bpffs and lock timeout', () => {
   assert.is(snapshot(), before);
 });
 
+
+test("--bpffs inside manifold's own state is refused: no second dispatcher nested in the first", () => {
+  const start = snapshot();
+  const stateDir = fs.readdirSync(ctx.env.bpffs).find((n) => /^\d+_manifold$/.test(n));
+  assert.ok(stateDir, 'the state directory');
+  for (const inside of [path.join(ctx.env.bpffs, stateDir), path.join(ctx.env.bpffs, `${stateDir}_lock`)]) {
+    const made = !fs.existsSync(inside);
+    if (made) fs.mkdirSync(inside);
+    for (const cmd of [['load'], ['status'], ['bind', 'web', 'tcp', '192.0.2.9', '80']]) {
+      const r = ctx.env.cli([...cmd, '--netns', ctx.env.netnsPath, '--bpffs', inside], { global: false });
+      assert.is(r.code, 2, `${cmd[0]} ${inside}: ${r.stderr}`);
+      assert.match(r.stderr, `--bpffs ${inside}: is inside manifold's own state (${path.basename(inside)}): give the bpffs mount that holds it`);
+    }
+    if (made) fs.rmdirSync(inside);
+  }
+  assert.is(fs.readdirSync(path.join(ctx.env.bpffs, stateDir)).filter((n) => /_manifold/.test(n)).length, 0, 'nothing nested');
+  assert.is(snapshot(), start);
+});
+
 test.run();
