@@ -7,11 +7,11 @@
  * one line, so a newline inside a value cannot forge another line. JSON
  * documents are escaped by JSON.stringify plus escapeJson.
  */
-import { errnoForCode, Exit, toManifoldError, type ManifoldError } from '../errors.js';
+import { errnoForCode, Exit, ManifoldError, toManifoldError } from '../errors.js';
 import { escapeControls, escapeJson } from '../core/escape.js';
 import { SysError } from '../sys/errno.js';
 import { logError } from '../log/error.js';
-import { put, useStream } from '../log/stdio.js';
+import { put, putStream, writeFailure } from '../log/stdio.js';
 import { notifyError } from '../log/notify.js';
 
 const pending: string[] = [];
@@ -32,7 +32,7 @@ export function outRaw(text: string): void {
 export function outBytes(bytes: Uint8Array): void {
   if (pending.length > 0) flushOut();
   // Large documents go through the stream, which keeps what a lagging pipe reader has not taken.
-  useStream(1).write(bytes);
+  putStream(1, bytes);
 }
 
 /** Write buffered stdout lines (the CLI calls this before it exits). */
@@ -86,4 +86,27 @@ export function reportError(err: unknown, json: boolean): number {
   if (process.env.MANIFOLD_DEBUG && err instanceof Error) for (const l of (err.stack ?? '').split('\n')) info(l);
   if (json && !jsonPrinted) outJson({ error: { code: m.code, message: m.message, ...(m.details ? { details: m.details } : {}) } });
   return m.exitCode;
+}
+
+/**
+ * The exit status of a command that ended with `code`, once its output is flushed: what
+ * became of standard output decides (src/log/stdio.ts records failed writes, never throws).
+ * - Standard output could not be written: the caller did not get the data it asked for, so
+ *   the status is 1 (the command's own status when that already reports a failure). When the
+ *   reader went away (EPIPE: `manifold status | head -1`) nothing is said, as Unix tools
+ *   killed by SIGPIPE say nothing; any other error (ENOSPC, EIO) is reported on stderr as
+ *   "manifold: error: cannot write the output: <reason>" (ERR_SYSTEM).
+ * - Standard error could not be written (`2>/dev/full`): the status is left alone. stderr
+ *   carries information and errors about the command, not its result: a change the command
+ *   made is made (its status says so), and a failure already has its own status.
+ */
+export function settleOutput(code: number): number {
+  const failed = writeFailure(1);
+  if (!failed) return code;
+  if (failed.code !== 'EPIPE') {
+    const err = new ManifoldError('ERR_SYSTEM', `cannot write the output: ${failed.reason}`, { errno: failed.code });
+    const status = reportError(err, false);
+    return code === Exit.OK ? status : code;
+  }
+  return code === Exit.OK ? Exit.FAILED : code;
 }

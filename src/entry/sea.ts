@@ -12,6 +12,8 @@
 import path from 'node:path';
 import v8 from 'node:v8';
 import { main, prepareParser } from '../cli/main.js';
+import { settleOutput } from '../cli/output.js';
+import { guardStream, noteWriteFailure } from '../log/stdio.js';
 import { run as runGenerator } from '../generator/run.js';
 import { setProgramDir } from '../locate.js';
 import { WARM_UP_LINES, warmUp } from './warmup.js';
@@ -22,7 +24,15 @@ const SNAPSHOT_BUFFER_BYTES = 64 * 1024;
 /** Name under which the executable runs the systemd generator. */
 const GENERATOR_NAME = 'manifold-generator';
 
-/** Which of process.stdout and process.stderr have been created (Node creates them on first use). */
+/** fd of each standard stream. */
+const FD = { stdout: 1, stderr: 2 } as const;
+
+/**
+ * Which of process.stdout and process.stderr have been created (Node creates them on first
+ * use). Each gets the 'error' listener of guardStream when it is created, whoever creates it
+ * (yargs' help through console.log, a progress line): a failed write (EPIPE, ENOSPC) is then
+ * recorded for settleOutput instead of crashing the process with a stack trace.
+ */
 function trackStdio(): Set<'stdout' | 'stderr'> {
   const used = new Set<'stdout' | 'stderr'>();
   for (const name of ['stdout', 'stderr'] as const) {
@@ -30,9 +40,10 @@ function trackStdio(): Set<'stdout' | 'stderr'> {
     const get = d?.get;
     if (!d || !get) {
       used.add(name);
+      if (d?.value) guardStream(FD[name], d.value as NodeJS.WriteStream);
       continue;
     }
-    Object.defineProperty(process, name, { ...d, get: () => (used.add(name), get.call(process) as NodeJS.WriteStream) });
+    Object.defineProperty(process, name, { ...d, get: () => (used.add(name), guardStream(FD[name], get.call(process) as NodeJS.WriteStream)) });
   }
   return used;
 }
@@ -47,13 +58,45 @@ function start(): void {
     return;
   }
   // Exit only once stdout and stderr are flushed (large JSON documents on a pipe);
-  // a stream nothing wrote to is not created just for that.
+  // a stream nothing wrote to is not created just for that. A flush that fails (the
+  // reader went away, the disk is full) is recorded like any failed write.
   const used = trackStdio();
   const flush = (s: 'stdout' | 'stderr', then: () => void): void => {
-    if (used.has(s)) process[s].write('', then);
-    else then();
+    if (used.has(s)) {
+      process[s].write('', (err?: Error | null) => {
+        if (err) noteWriteFailure(FD[s], err);
+        then();
+      });
+    } else {
+      then();
+    }
   };
-  const finish = (code: number): void => flush('stdout', () => flush('stderr', () => process.exit(code)));
+  // The exit status then depends on whether stdout could be written (settleOutput, which
+  // may add an error line on stderr: flushed too). setImmediate: a stream's 'error' event
+  // comes on the tick after the failed write's callback.
+  let settled = false;
+  const finish = (code: number): void =>
+    flush('stdout', () =>
+      flush('stderr', () =>
+        setImmediate(() => {
+          settled = true;
+          const status = settleOutput(code);
+          flush('stderr', () => process.exit(status));
+        }),
+      ),
+    );
+  // Something may exit before finish (yargs exits right after printing --help): a stream
+  // write that failed then has not emitted its 'error' event yet, but the stream knows.
+  process.on('exit', (code) => {
+    if (settled) return;
+    settled = true;
+    for (const s of used) {
+      const err = (process[s] as { errored?: Error | null }).errored;
+      if (err) noteWriteFailure(FD[s], err);
+    }
+    const status = settleOutput(code);
+    if (status !== code) process.exitCode = status;
+  });
   main(args).then(finish, (err: unknown) => {
     process.stderr.write(`manifold: internal error: ${err instanceof Error && err.stack ? err.stack : String(err)}\n`);
     finish(1);

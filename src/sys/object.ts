@@ -4,10 +4,69 @@
  * libbpf resolves BTF-defined maps (including the map-in-map template),
  * relocations and the verifier log; we only keep fds and close the object.
  */
+import fs from 'node:fs';
 import { koffi } from './ffi.js';
 import { libbpf } from './bpf.js';
-import { BpfObjectError } from './errno.js';
+import { BpfObjectError, describeErrno, SysError } from './errno.js';
 import { lastErrno } from './ffi.js';
+
+/** Largest file taken for a BPF object (the dispatcher's is about 40 KiB, listener discovery's 150 KiB). */
+export const MAX_OBJECT_FILE_BYTES = 64 * 1024 * 1024;
+
+/** Why a file cannot be a BPF object: `text` for a message, `errno` the nearest errno. */
+export interface ObjectFileProblem {
+  errno: number;
+  text: string;
+}
+
+/** What a file that is not a regular file is, in words. */
+function fileKind(st: fs.Stats): string {
+  if (st.isDirectory()) return 'a directory';
+  if (st.isFIFO()) return 'a FIFO (named pipe)';
+  if (st.isCharacterDevice()) return 'a character device';
+  if (st.isBlockDevice()) return 'a block device';
+  if (st.isSocket()) return 'a socket';
+  return 'not a regular file';
+}
+
+/**
+ * Why the file at `path` cannot be handed to libbpf as a BPF object, or null when it can:
+ * it must open for reading and be a regular file of at most {@link MAX_OBJECT_FILE_BYTES}.
+ * libbpf opens the path with a blocking open(2) and reads it whole: a FIFO without a writer
+ * would block forever (with the writers' lock held), a device such as /dev/zero is read
+ * until libbpf gives up. So the file is opened here with O_NONBLOCK (Node adds O_CLOEXEC),
+ * which never waits, and looked at with fstat(2) before libbpf sees it. (libbpf then opens
+ * the path again: whoever can swap the file in between chose the path in the first place.)
+ */
+export function objectFileProblem(path: string): ObjectFileProblem | null {
+  let fd: number;
+  try {
+    fd = fs.openSync(path, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK | fs.constants.O_NOCTTY);
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    const errno = Math.abs(typeof e.errno === 'number' ? e.errno : 5);
+    return { errno, text: e.code === 'ENOENT' ? 'no such file' : `cannot open it: ${describeErrno(errno)}` };
+  }
+  try {
+    const st = fs.fstatSync(fd);
+    if (!st.isFile()) return { errno: st.isDirectory() ? 21 /* EISDIR */ : 22 /* EINVAL */, text: `${fileKind(st)}, not a regular file` };
+    if (st.size > MAX_OBJECT_FILE_BYTES) {
+      return { errno: 27 /* EFBIG */, text: `${st.size} bytes, too large for a BPF object (at most ${MAX_OBJECT_FILE_BYTES / (1024 * 1024)} MiB)` };
+    }
+    return null;
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+/** A file that cannot be a BPF object (see {@link objectFileProblem}): never handed to libbpf. */
+export class ObjectFileError extends SysError {
+  constructor(path: string, problem: ObjectFileProblem) {
+    super('bpf_object', problem.errno);
+    this.name = 'ObjectFileError';
+    this.message = `cannot open BPF object ${path}: ${problem.text}`;
+  }
+}
 
 /* eslint-disable @typescript-eslint/no-explicit-any */
 type Fn = (...args: any[]) => any;
@@ -102,6 +161,8 @@ export interface LoadedMultiObject {
  * targets). `what` names the object in errors.
  */
 export function loadObjectAll(path: string, what: string, opts: LoadOptions = {}): LoadedMultiObject {
+  const problem = objectFileProblem(path);
+  if (problem) throw new ObjectFileError(path, problem);
   const f = obj();
   logLines.length = 0;
   const handle = f.open_file(path, null);
