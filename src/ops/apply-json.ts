@@ -87,6 +87,11 @@ class Scanner {
     return `byte 0x${c.toString(16).padStart(2, '0')}`;
   }
 
+  /** "unexpected X" for what is at the current position ("unexpected end of the file"). */
+  unexpected(): string {
+    return this.pos >= this.buf.length ? 'unexpected end of the file' : `unexpected ${this.describe()}`;
+  }
+
   /** Bytes of the last string read by span() (when it had no escapes). */
   spanStart = 0;
   spanEnd = 0;
@@ -224,7 +229,7 @@ class Scanner {
         return null;
       }
     }
-    return this.fail(`unexpected ${this.describe()}`);
+    return this.fail(this.unexpected());
   }
 
   /** Skip any value (for error recovery inside a well-formed document). */
@@ -365,12 +370,19 @@ const KEY_BITS = new Map(Object.entries(KEY_NAMES).map(([bit, key]) => [key, Num
  * A value that is not a string, for key `bit`: a port number beyond the
  * plain fast path (returned when it is an integer), or the problem.
  */
+/** A number's text as written, cut short for a message. */
+function quoteText(text: string): string {
+  return text.length > 24 ? `${text.slice(0, 20)}… (${text.length} digits)` : text;
+}
+
 function otherValue(s: Scanner, bit: number): number | { message: string; code: ProblemCode } {
   const c = s.peek();
   if (bit === KEY_PORT && (c === 0x2d || (c !== undefined && c >= 0x30 && c <= 0x39))) {
     const v = s.number();
     if (v.text === '-0' || v.text.startsWith('-0.') || v.text.startsWith('-0e') || v.text.startsWith('-0E')) return { message: `port ${v.text} is not a port (use 0 for all ports)`, code: 'ERR_INVALID_PORT' };
-    if (!v.integer) return { message: `invalid port ${v.text}: expected an integer from 0 to 65535 or a range such as "8000-8080"`, code: 'ERR_INVALID_PORT' };
+    if (!v.integer) return { message: `invalid port ${quoteText(v.text)}: expected an integer from 0 to 65535 or a range such as "8000-8080"`, code: 'ERR_INVALID_PORT' };
+    // Beyond what a double holds exactly, the value would be echoed rounded (or as null): say the text.
+    if (!Number.isSafeInteger(v.value) || v.value > 65535) return { message: `invalid port ${quoteText(v.text)}: expected an integer from 0 to 65535 or a range such as "8000-8080"`, code: 'ERR_INVALID_PORT' };
     return v.value;
   }
   const v = readValue(s);
@@ -560,5 +572,5 @@ export function scanApplyJson(buf: Buffer, name: string, builder: BindingSetBuil
     if (!found) throw new JsonSyntaxError(1, 1, 'missing "bindings" (expected {"bindings": [...]})');
   }
   s.ws();
-  if (s.pos < buf.length) s.fail(`unexpected ${s.describe()} after the document`);
+  if (s.pos < buf.length) s.fail(`${s.unexpected()} after the document`);
 }

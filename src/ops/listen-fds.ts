@@ -36,7 +36,7 @@ export function takeListenFds(env: NodeJS.ProcessEnv = process.env, pid: number 
   let nameList: (string | null)[] = new Array<string | null>(n).fill(null);
   if (names !== undefined && names !== '') {
     const parts = names.split(':');
-    if (parts.length !== n) throw new ManifoldError('ERR_INVALID_ENV', `LISTEN_FDNAMES has ${parts.length} names but LISTEN_FDS=${n}`);
+    if (parts.length !== n) throw new ManifoldError('ERR_INVALID_ENV', `LISTEN_FDNAMES has ${parts.length} ${parts.length === 1 ? 'name' : 'names'} but LISTEN_FDS=${n}`);
     nameList = parts.map((p) => (p === '' ? null : p));
   }
   const out: ListenFd[] = [];

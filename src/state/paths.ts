@@ -103,7 +103,9 @@ export function resolveTarget(target: Target): ResolvedTarget {
     throw fsError(err, target.bpffs, '--bpffs');
   }
   if (bfs.type !== BPF_FS_MAGIC) {
-    throw new ManifoldError('ERR_USAGE', `--bpffs ${target.bpffs}: not a bpf filesystem (mount one with: mount -t bpf bpf ${target.bpffs})`);
+    // Only a directory can have one mounted on it.
+    const dir = fs.statSync(target.bpffs, { throwIfNoEntry: false })?.isDirectory() === true;
+    throw new ManifoldError('ERR_USAGE', `--bpffs ${target.bpffs}: not a bpf filesystem${dir ? ` (mount one with: mount -t bpf bpf ${target.bpffs})` : ' (it is not even a directory: give the directory a bpffs is mounted on, e.g. /sys/fs/bpf)'}`);
   }
   // A directory of manifold's own state (a namespace's state, its lock, listener discovery's)
   // is not a place for another state: a load there nested a second dispatcher in the first.

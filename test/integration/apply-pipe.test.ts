@@ -113,9 +113,9 @@ test('standard input: bounded, read to its end however it arrives; unreadable or
   fs.rmSync(big);
 
   for (const [input, why] of [
-    ['< /dev/null', /<stdin>:1:1: malformed JSON: .*the end of the file/],
+    ['< /dev/null', /<stdin>:1:1: malformed JSON: .*end of the file/],
     ['< /', /cannot read standard input: it is a directory/],
-    [`<<< '{"bindings":[{"label":"web","prefix":"192.0.2.0/24","port":80}'`, /<stdin>:\d+:\d+: malformed JSON: .*the end of the file/],
+    [`<<< '{"bindings":[{"label":"web","prefix":"192.0.2.0/24","port":80}'`, /<stdin>:\d+:\d+: malformed JSON: .*end of the file/],
   ] as const) {
     const r = pipeline(`${cmd(b.env, ['apply', '-'])} ${input}`);
     assert.is(r.code, 1, `${input}: ${r.stderr}`);

@@ -224,4 +224,14 @@ test('escaped strings read as JSON.parse reads them (keys and values), across ch
   assert.match(failure(`[{"label":"${long}","prefix":"192.0.2.1","port":80}]`).message, /9000 bytes long/);
 });
 
+test('messages: a port beyond a double is quoted as written; the end of the file is "end of the file"', () => {
+  const big = failure('[{"label":"a","prefix":"192.0.2.1","port":100000000000000000000}]');
+  assert.match(big.message, 'invalid port 100000000000000000000: expected an integer from 0 to 65535');
+  const huge = failure(`[{"label":"a","prefix":"192.0.2.1","port":${'9'.repeat(400)}}]`);
+  assert.match(huge.message, `invalid port ${'9'.repeat(20)}… (400 digits)`);
+  assert.not.match(huge.message, /null|Infinity/);
+  assert.match(failure('[{"label":"a","prefix":"192.0.2.1","port":80}').message, /expected ',' or '\]', found the end of the file/);
+  assert.match(failure('{"bindings":[').message, /malformed JSON: unexpected end of the file$/);
+});
+
 test.run();

@@ -323,4 +323,18 @@ test('extra or missing positional arguments are usage errors', async () => {
   }
 });
 
+test('load --max-destinations and --max-bindings: plain decimal digits only', () => {
+  for (const v of ['0x10', '1e3', ' 8', 'abc', '-5', '8.0']) {
+    usage(cli(['load', '--max-destinations', v]), `invalid --max-destinations ${JSON.stringify(v)}: expected a whole number in plain decimal digits`, `--max-destinations ${v}`);
+  }
+  usage(cli(['load', '--max-bindings=1e6']), 'invalid --max-bindings "1e6"', '--max-bindings=1e6');
+  usage(cli(['load', '--max-destinations', '16']), NOT_BPF_ERROR, 'a plain number passes');
+});
+
+test('--bpffs that is not a directory is not offered a mount command', () => {
+  const file = conf('plain-file', 'x');
+  usage(cli(['status', '--bpffs', file]), `--bpffs ${file}: not a bpf filesystem (it is not even a directory: give the directory a bpffs is mounted on, e.g. /sys/fs/bpf)`, 'a regular file');
+  usage(cli(['status']), `${NOT_BPF_ERROR} (mount one with: mount -t bpf bpf ${NOT_BPF})`, 'a directory');
+});
+
 test.run();

@@ -3,6 +3,7 @@
  */
 import type { CommandModule } from 'yargs';
 import { MANIFOLD_ABI } from '../../core/layout.js';
+import { quote } from '../../core/net.js';
 import { load, unload, upgrade, upgradeAll } from '../../ops/lifecycle.js';
 import { toManifoldError, ManifoldError } from '../../errors.js';
 import { manifoldVersion } from '../../version.js';
@@ -15,8 +16,15 @@ import { commandHelp } from '../help.js';
 /** Arguments of load. */
 export interface LoadArgs extends GlobalArgs {
   group?: string | undefined;
-  'max-destinations'?: number | undefined;
-  'max-bindings'?: number | undefined;
+  'max-destinations'?: string | undefined;
+  'max-bindings'?: string | undefined;
+}
+
+/** A limit given on the command line: plain decimal digits (range checked by the loader), else a usage error. */
+function count(value: string | undefined, option: string): number | undefined {
+  if (value === undefined) return undefined;
+  if (!/^[0-9]{1,9}$/.test(value)) throw new ManifoldError('ERR_USAGE', `invalid ${option} ${quote(value)}: expected a whole number in plain decimal digits`);
+  return Number(value);
 }
 
 /** `manifold load`. */
@@ -27,8 +35,8 @@ export const loadCommand: CommandModule<GlobalArgs, LoadArgs> = {
     commandHelp(
       y
         .option('group', { type: 'string', describe: 'group that may read the state (status, bindings, metrics); default: your group' })
-        .option('max-destinations', { type: 'number', describe: 'destinations the state can hold (default 1024, at most 16384); sizes its kernel memory' })
-        .option('max-bindings', { type: 'number', describe: 'bindings the state can hold (default 2097152)' }),
+        .option('max-destinations', { type: 'string', describe: 'destinations the state can hold (default 1024, at most 16384); sizes its kernel memory' })
+        .option('max-bindings', { type: 'string', describe: 'bindings the state can hold (default 2097152)' }),
       [
         ['load', 'attach the dispatcher to this network namespace'],
         ['load --group manifold', 'let members of group manifold read the state (status, metrics)'],
@@ -37,7 +45,9 @@ export const loadCommand: CommandModule<GlobalArgs, LoadArgs> = {
     ),
   handler: (args) => {
     const gid = args.group === undefined ? undefined : resolveGroup(args.group);
-    const r = load({ ...targetOf(args), gid, maxDestinations: args['max-destinations'], maxBindings: args['max-bindings'] });
+    const maxDestinations = count(args['max-destinations'], '--max-destinations');
+    const maxBindings = count(args['max-bindings'], '--max-bindings');
+    const r = load({ ...targetOf(args), gid, maxDestinations, maxBindings });
     if (r.replacedLock) info(`manifold: warning: replaced a lock directory this manifold did not create: ${r.replacedLock}`);
     if (r.alreadyLoaded) {
       info(`manifold: already loaded in network namespace ${r.netnsIno} (${r.stateDir}); nothing changed`);
