@@ -382,7 +382,7 @@ function otherValue(s: Scanner, bit: number): number | { message: string; code: 
     if (v.text === '-0' || v.text.startsWith('-0.') || v.text.startsWith('-0e') || v.text.startsWith('-0E')) return { message: `port ${v.text} is not a port (use 0 for all ports)`, code: 'ERR_INVALID_PORT' };
     if (!v.integer) return { message: `invalid port ${quoteText(v.text)}: expected an integer from 0 to 65535 or a range such as "8000-8080"`, code: 'ERR_INVALID_PORT' };
     // Beyond what a double holds exactly, the value would be echoed rounded (or as null): say the text.
-    if (!Number.isSafeInteger(v.value) || v.value > 65535) return { message: `invalid port ${quoteText(v.text)}: expected an integer from 0 to 65535 or a range such as "8000-8080"`, code: 'ERR_INVALID_PORT' };
+    if (!Number.isSafeInteger(v.value)) return { message: `invalid port ${quoteText(v.text)}: expected an integer from 0 to 65535 or a range such as "8000-8080"`, code: 'ERR_INVALID_PORT' };
     return v.value;
   }
   const v = readValue(s);
