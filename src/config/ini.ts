@@ -10,9 +10,11 @@
  *   blanks; no quoting at this level (values are split by their key's parser);
  * - a UTF-8 byte order mark at the start is skipped; CRLF line ends are accepted.
  *
- * Problems carry the line where a logical line starts.
+ * Problems carry the line where a logical line starts. At most
+ * MAX_PROBLEMS_PER_FILE are kept (the first, by line); the rest are counted.
  */
 import { isUtf8 } from './node.js';
+import { FirstProblems, quote } from './problems.js';
 
 /** One `Key=Value` line. `section` is null before the first header. */
 export interface IniAssignment {
@@ -38,7 +40,10 @@ export interface IniProblem {
 export interface IniDocument {
   sections: IniSection[];
   assignments: IniAssignment[];
+  /** The first problems, in line order (at most MAX_PROBLEMS_PER_FILE). */
   problems: IniProblem[];
+  /** How many more problems there were. */
+  omittedProblems: number;
 }
 
 const BLANK = ' \t\n\r';
@@ -64,7 +69,7 @@ function endsEscaped(s: string): boolean {
   return run % 2 === 1;
 }
 
-function splitLines(input: string | Uint8Array, problems: IniProblem[]): string[] {
+function splitLines(input: string | Uint8Array, problems: FirstProblems<IniProblem>): string[] {
   if (typeof input === 'string') return input.split('\n');
   const bytes = Buffer.from(input.buffer, input.byteOffset, input.byteLength);
   if (isUtf8(bytes)) return bytes.toString('utf8').split('\n');
@@ -76,7 +81,7 @@ function splitLines(input: string | Uint8Array, problems: IniProblem[]): string[
     if (isUtf8(line)) {
       lines.push(line.toString('utf8'));
     } else {
-      problems.push({ line: lines.length + 1, message: 'line is not valid UTF-8' });
+      problems.add({ line: lines.length + 1, message: 'line is not valid UTF-8' });
       lines.push('');
     }
     start = i + 1;
@@ -86,8 +91,9 @@ function splitLines(input: string | Uint8Array, problems: IniProblem[]): string[
 
 /** Parse a document (a string, or bytes that must be UTF-8). */
 export function parseIni(input: string | Uint8Array): IniDocument {
-  const doc: IniDocument = { sections: [], assignments: [], problems: [] };
-  const lines = splitLines(input, doc.problems);
+  const problems = new FirstProblems<IniProblem>();
+  const doc: IniDocument = { sections: [], assignments: [], problems: [], omittedProblems: 0 };
+  const lines = splitLines(input, problems);
   let section: string | null = null;
   let pending: { parts: string[]; line: number } | null = null;
 
@@ -95,13 +101,13 @@ export function parseIni(input: string | Uint8Array): IniDocument {
     const l = strip(text);
     if (l === '') return;
     if (l.includes('\0')) {
-      doc.problems.push({ line, message: 'line contains a NUL character' });
+      problems.add({ line, message: 'line contains a NUL character' });
       return;
     }
     if (l.startsWith('[')) {
       const name = l.endsWith(']') ? l.slice(1, -1) : '';
       if (name === '' || name.includes('[') || name.includes(']')) {
-        doc.problems.push({ line, message: `invalid section header ${JSON.stringify(l)}` });
+        problems.add({ line, message: `invalid section header ${quote(l)}` });
         section = '';
         return;
       }
@@ -111,12 +117,12 @@ export function parseIni(input: string | Uint8Array): IniDocument {
     }
     const eq = l.indexOf('=');
     if (eq < 0) {
-      doc.problems.push({ line, message: `missing '=' in ${JSON.stringify(l)}` });
+      problems.add({ line, message: `missing '=' in ${quote(l)}` });
       return;
     }
     const key = strip(l.slice(0, eq));
     if (key === '') {
-      doc.problems.push({ line, message: `missing key name before '=' in ${JSON.stringify(l)}` });
+      problems.add({ line, message: `missing key name before '=' in ${quote(l)}` });
       return;
     }
     doc.assignments.push({ section, key, value: strip(l.slice(eq + 1)), line });
@@ -140,5 +146,8 @@ export function parseIni(input: string | Uint8Array): IniDocument {
   });
   const rest = pending as { parts: string[]; line: number } | null;
   if (rest) handle(rest.parts.join(''), rest.line);
+  const kept = problems.result();
+  doc.problems = kept.problems;
+  doc.omittedProblems = kept.omitted;
   return doc;
 }

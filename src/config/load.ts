@@ -15,12 +15,15 @@
  * same name in lower-priority directories take their place.
  */
 import type { Stats } from 'node:fs';
+import { hasUnsafeCharacters } from '../core/escape.js';
+import type { Protocol } from '../core/net.js';
 import { fs, path } from './node.js';
 import { parseIni } from './ini.js';
 import { PortIndex } from './port-index.js';
+import { MAX_PROBLEMS_PER_FILE, omittedProblem } from './problems.js';
 import { bindKey, bindText, validateDocument } from './schema.js';
 import { trustProblem } from './trust.js';
-import type { ConfigProblem, LabelConfig } from './types.js';
+import type { BindConfig, ConfigProblem, LabelConfig } from './types.js';
 
 /** Default config directories, highest priority first. */
 export const DEFAULT_CONFIG_DIRS: readonly string[] = ['/etc/manifold', '/run/manifold', '/usr/lib/manifold'];
@@ -35,7 +38,11 @@ const DEV_NULL_RDEV = 259;
 export interface LoadedConfig {
   /** Valid files, in file-name order. A file with any problem is left out. */
   units: LabelConfig[];
-  /** Problems; non-empty means some file was left out. */
+  /**
+   * Problems; non-empty means some file was left out. At most
+   * MAX_PROBLEMS_PER_FILE per file, then one with `omitted` standing for the
+   * rest (src/config/problems.ts).
+   */
   problems: ConfigProblem[];
 }
 
@@ -55,9 +62,22 @@ function isConfigName(name: string): boolean {
 
 type FileKind = { kind: 'file' } | { kind: 'masked' } | { kind: 'bad'; message: string };
 
+/**
+ * Why a config file path cannot be named in a generated unit file, or null:
+ * it contains a character the project's output escaping escapes
+ * (src/core/escape.ts: C0 and C1 controls, DEL, bidirectional formatting,
+ * the line and paragraph separators, unpaired surrogates). The generator
+ * writes the path as it is into SourcePath= and a comment, where such a
+ * character would start a new line or hide what follows.
+ */
+function pathCharactersProblem(file: string): string | null {
+  if (!hasUnsafeCharacters(file)) return null;
+  return 'the path contains control, bidirectional-formatting or line-separator characters, which cannot be written into unit files';
+}
+
 function classify(file: string): FileKind {
-  // eslint-disable-next-line no-control-regex
-  if (/[\x00-\x1f\x7f]/.test(file)) return { kind: 'bad', message: 'the path contains control characters, which cannot be written into unit files' };
+  const unsafe = pathCharactersProblem(file);
+  if (unsafe) return { kind: 'bad', message: unsafe };
   let st: Stats;
   try {
     st = fs.statSync(file);
@@ -167,57 +187,98 @@ function where(file: string, line: number): string {
   return line > 0 ? `${file}:${line}` : file;
 }
 
+/** Who holds a (protocol, prefix, port) interval; its text is made only for a message. */
+interface Claim {
+  label: string;
+  file: string;
+  protocol: Protocol;
+  bind: BindConfig;
+}
+
 /**
- * Checks across files, in order: a later file that redefines a label, reuses
- * a socket unit or binds a (protocol, prefix, port) already bound to another
- * label is rejected with a problem.
+ * The checks across files, one file at a time in file-name order: a later
+ * file that redefines a label, reuses a socket unit or binds a (protocol,
+ * prefix, port) already bound to another label is rejected. Only accepted
+ * files are kept, so a rejected file costs no memory once checked.
  */
-export function checkAcrossFiles(units: readonly LabelConfig[]): LoadedConfig {
-  const labels = new Map<string, LabelConfig>();
-  const sockets = new Map<string, { label: string; at: string }>();
-  const index = new PortIndex<{ label: string; at: string; text: string }>();
-  const accepted: LabelConfig[] = [];
-  const problems: ConfigProblem[] = [];
-  for (const u of units) {
+class CrossFileCheck {
+  private readonly labels = new Map<string, LabelConfig>();
+  private readonly sockets = new Map<string, { label: string; at: string }>();
+  private readonly index = new PortIndex<Claim>();
+  readonly accepted: LabelConfig[] = [];
+
+  /**
+   * Accept `u`, or return its problems: at most MAX_PROBLEMS_PER_FILE, in
+   * the order found, then one standing for the rest.
+   */
+  add(u: LabelConfig): ConfigProblem[] {
     const mine: ConfigProblem[] = [];
-    const other = labels.get(u.name);
-    if (other) mine.push({ file: u.file, line: u.nameLine, message: `label "${u.name}" is already defined in ${where(other.file, other.nameLine)}` });
+    let omitted = 0;
+    const report = (line: number, message: () => string): void => {
+      if (mine.length < MAX_PROBLEMS_PER_FILE) mine.push({ file: u.file, line, message: message() });
+      else omitted++;
+    };
+    const other = this.labels.get(u.name);
+    if (other) report(u.nameLine, () => `label "${u.name}" is already defined in ${where(other.file, other.nameLine)}`);
     for (const s of u.sockets) {
-      const prev = sockets.get(s.unit);
-      if (prev) mine.push({ file: u.file, line: s.line, message: `Socket=${s.unit} is already used by label "${prev.label}" (${prev.at}); a socket's fds are registered under one label` });
+      const prev = this.sockets.get(s.unit);
+      if (prev) report(s.line, () => `Socket=${s.unit} is already used by label "${prev.label}" (${prev.at}); a socket's fds are registered under one label`);
     }
     // Bind= lines of one file never overlap each other (checked per file), so
     // probing all of them first and claiming after is enough.
-    const claims: Array<{ key: string; first: number; last: number; line: number; owner: { label: string; at: string; text: string } }> = [];
     for (const b of u.binds) {
       for (const p of b.protocols) {
-        claims.push({ key: bindKey(p, b), first: b.first, last: b.last, line: b.line, owner: { label: u.name, at: where(u.file, b.line), text: bindText(p, b) } });
+        const clash = this.index.find(bindKey(p, b), b.first, b.last);
+        if (clash) report(b.line, () => `Bind= ${bindText(p, b)} conflicts with ${bindText(clash.protocol, clash.bind)} of label "${clash.label}" (${where(clash.file, clash.bind.line)})`);
       }
     }
-    for (const c of claims) {
-      const clash = index.find(c.key, c.first, c.last);
-      if (clash) mine.push({ file: u.file, line: c.line, message: `Bind= ${c.owner.text} conflicts with ${clash.text} of label "${clash.label}" (${clash.at})` });
-    }
     if (mine.length > 0) {
-      problems.push(...mine);
-      continue;
+      if (omitted > 0) mine.push(omittedProblem(u.file, omitted));
+      return mine;
     }
-    for (const c of claims) index.claim(c.key, c.first, c.last, c.owner);
-    labels.set(u.name, u);
-    for (const s of u.sockets) sockets.set(s.unit, { label: u.name, at: where(u.file, s.line) });
-    accepted.push(u);
+    for (const b of u.binds) for (const p of b.protocols) this.index.claim(bindKey(p, b), b.first, b.last, { label: u.name, file: u.file, protocol: p, bind: b });
+    this.labels.set(u.name, u);
+    for (const s of u.sockets) this.sockets.set(s.unit, { label: u.name, at: where(u.file, s.line) });
+    this.accepted.push(u);
+    return [];
   }
-  return { units: accepted, problems };
 }
 
-function combine(parsed: Array<{ unit: LabelConfig | null; problems: ConfigProblem[] }>, problems: ConfigProblem[]): LoadedConfig {
-  const valid: LabelConfig[] = [];
+/**
+ * Checks across files, in order: a later file that redefines a label, reuses
+ * a socket unit or binds a (protocol, prefix, port) already bound to another
+ * label is rejected with a problem (at most MAX_PROBLEMS_PER_FILE per file,
+ * in the order found, then one standing for the rest).
+ */
+export function checkAcrossFiles(units: readonly LabelConfig[]): LoadedConfig {
+  const check = new CrossFileCheck();
+  const problems: ConfigProblem[] = [];
+  // Loops, not push(...list): spreading a long array into arguments overflows the stack.
+  for (const u of units) for (const p of check.add(u)) problems.push(p);
+  return { units: check.accepted, problems };
+}
+
+type Parsed = { unit: LabelConfig | null; problems: ConfigProblem[] };
+
+/**
+ * `problems`, then the problems of each file `parsed` yields, then those
+ * across files. Files are parsed and checked one at a time, so only the
+ * accepted ones stay in memory.
+ */
+function combine(parsed: Iterable<Parsed>, problems: ConfigProblem[]): LoadedConfig {
+  const check = new CrossFileCheck();
+  const across: ConfigProblem[] = [];
+  // Loops, not push(...list): spreading a long array into arguments overflows the stack.
   for (const r of parsed) {
-    problems.push(...r.problems);
-    if (r.unit) valid.push(r.unit);
+    for (const p of r.problems) problems.push(p);
+    if (r.unit) for (const p of check.add(r.unit)) across.push(p);
   }
-  const across = checkAcrossFiles(valid);
-  return { units: across.units, problems: [...problems, ...across.problems] };
+  for (const p of across) problems.push(p);
+  return { units: check.accepted, problems };
+}
+
+function* parseEach(files: readonly string[]): Generator<Parsed> {
+  for (const file of files) yield parseConfigFile(file);
 }
 
 /**
@@ -226,18 +287,20 @@ function combine(parsed: Array<{ unit: LabelConfig | null; problems: ConfigProbl
  */
 export function loadConfig(dirs: readonly string[] = configDirs()): LoadedConfig {
   const listed = listConfigFiles(dirs);
-  return combine(listed.files.map(parseConfigFile), listed.problems);
+  return combine(parseEach(listed.files), listed.problems);
 }
 
 /**
  * Validate config files. With `files`, they are checked together as if they
  * were the whole configuration (empty files count as masked); without, the
- * effective configuration of `dirs` is. Returns every problem (empty = valid).
+ * effective configuration of `dirs` is. Returns the problems (empty = valid):
+ * every one, except that a file with more than MAX_PROBLEMS_PER_FILE has its
+ * first ones listed and one more with `omitted` standing for the rest.
  */
 export function verifyConfig(files?: readonly string[], dirs?: readonly string[]): ConfigProblem[] {
   if (!files || files.length === 0) return loadConfig(dirs ?? configDirs()).problems;
   const problems: ConfigProblem[] = [];
-  const parsed: Array<{ unit: LabelConfig | null; problems: ConfigProblem[] }> = [];
+  const toParse: string[] = [];
   // The same path given twice is checked once.
   const seen = new Set<string>();
   for (const file of files) {
@@ -250,7 +313,7 @@ export function verifyConfig(files?: readonly string[], dirs?: readonly string[]
     }
     const k = classify(file);
     if (k.kind === 'bad') problems.push({ file, line: 0, message: k.message });
-    else if (k.kind === 'file') parsed.push(parseConfigFile(file));
+    else if (k.kind === 'file') toParse.push(file);
   }
-  return combine(parsed, problems).problems;
+  return combine(parseEach(toParse), problems).problems;
 }

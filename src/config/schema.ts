@@ -20,6 +20,7 @@ import { labelProblem } from '../core/labels.js';
 import type { IniDocument } from './ini.js';
 import { formatIp, formatIpPrefix, hostBitsSet, maskPrefix, parseIpPrefix, parsePorts } from './ip.js';
 import { PortIndex } from './port-index.js';
+import { clip, FirstProblems, omittedProblem, quote } from './problems.js';
 import type { BindConfig, ConfigProblem, LabelConfig, ListenConfig, Registration, TargetConfig, UnitRef } from './types.js';
 import { fileNameProblem, registerUnitFor, UNIT_NAME_MAX, unitNameProblem } from './unit-name.js';
 
@@ -45,54 +46,54 @@ function parseProtocols(word: string, key: string): Protocol[] | string {
   const w = word.toLowerCase();
   if (w === 'tcp' || w === 'udp') return [w];
   if (w === 'any') return ['tcp', 'udp'];
-  return `invalid protocol ${JSON.stringify(word)} in ${key}=: expected tcp, udp or any`;
+  return `invalid protocol ${quote(word)} in ${key}=: expected tcp, udp or any`;
 }
 
 function parseBind(value: string, line: number): BindConfig | string {
   const words = value.split(/[ \t]+/);
-  if (words.length !== 3) return `Bind= expects "PROTOCOL PREFIX PORT" such as "tcp 192.0.2.0/24 80", got ${JSON.stringify(value)}`;
+  if (words.length !== 3) return `Bind= expects "PROTOCOL PREFIX PORT" such as "tcp 192.0.2.0/24 80", got ${quote(value)}`;
   const [protoText, prefixText, portText] = words as [string, string, string];
   const protocols = parseProtocols(protoText, 'Bind');
   if (typeof protocols === 'string') return protocols;
   const prefix = parseIpPrefix(prefixText);
-  if (typeof prefix === 'string') return `invalid prefix ${JSON.stringify(prefixText)} in Bind=: ${prefix}`;
+  if (typeof prefix === 'string') return `invalid prefix ${quote(prefixText)} in Bind=: ${prefix}`;
   if (hostBitsSet(prefix)) {
-    return `prefix ${JSON.stringify(prefixText)} in Bind= has host bits set; did you mean ${formatIpPrefix(maskPrefix(prefix))}?`;
+    return `prefix ${quote(prefixText)} in Bind= has host bits set; did you mean ${formatIpPrefix(maskPrefix(prefix))}?`;
   }
   const ports = parsePorts(portText);
-  if (typeof ports === 'string') return `invalid port ${JSON.stringify(portText)} in Bind=: ${ports}`;
+  if (typeof ports === 'string') return `invalid port ${quote(portText)} in Bind=: ${ports}`;
   return { protocols, prefix, first: ports.first, last: ports.last, line };
 }
 
 function parseListen(value: string, line: number): ListenConfig | string {
   const words = value.split(/[ \t]+/);
-  if (words.length !== 3) return `Listen= expects "PROTOCOL ADDRESS PORT" such as "tcp 127.0.0.1 8080", got ${JSON.stringify(value)}`;
+  if (words.length !== 3) return `Listen= expects "PROTOCOL ADDRESS PORT" such as "tcp 127.0.0.1 8080", got ${quote(value)}`;
   const [protoText, addrText, portText] = words as [string, string, string];
   const protocols = parseProtocols(protoText, 'Listen');
   if (typeof protocols === 'string') return protocols;
-  if (addrText.includes('/')) return `invalid address ${JSON.stringify(addrText)} in Listen=: expected a single IP address, not a prefix`;
+  if (addrText.includes('/')) return `invalid address ${quote(addrText)} in Listen=: expected a single IP address, not a prefix`;
   const address = parseIpPrefix(addrText);
-  if (typeof address === 'string') return `invalid address ${JSON.stringify(addrText)} in Listen=: ${address}`;
+  if (typeof address === 'string') return `invalid address ${quote(addrText)} in Listen=: ${address}`;
   const ports = parsePorts(portText);
   if (typeof ports === 'string' || ports.first !== ports.last || ports.first === 0) {
-    return `invalid port ${JSON.stringify(portText)} in Listen=: expected the port the service listens on (1-65535)`;
+    return `invalid port ${quote(portText)} in Listen=: expected the port the service listens on (1-65535)`;
   }
   return { protocols, address, port: ports.first, line };
 }
 
 function parseTarget(value: string, line: number): TargetConfig | string {
   const words = value.split(/[ \t]+/);
-  if (words.length > 2) return `Target= expects "ADDRESS [PORT]" such as "127.0.0.5" or "127.0.0.5 8080", got ${JSON.stringify(value)}`;
+  if (words.length > 2) return `Target= expects "ADDRESS [PORT]" such as "127.0.0.5" or "127.0.0.5 8080", got ${quote(value)}`;
   const [addrText, portText] = words as [string, string | undefined];
-  if (addrText.includes('/')) return `invalid address ${JSON.stringify(addrText)} in Target=: expected a single IP address, not a prefix`;
+  if (addrText.includes('/')) return `invalid address ${quote(addrText)} in Target=: expected a single IP address, not a prefix`;
   const address = parseIpPrefix(addrText);
-  if (typeof address === 'string') return `invalid address ${JSON.stringify(addrText)} in Target=: ${address}`;
-  if (address.addr.every((b) => b === 0)) return `invalid address ${JSON.stringify(addrText)} in Target=: a target is the specific address a daemon listens on, not a wildcard`;
+  if (typeof address === 'string') return `invalid address ${quote(addrText)} in Target=: ${address}`;
+  if (address.addr.every((b) => b === 0)) return `invalid address ${quote(addrText)} in Target=: a target is the specific address a daemon listens on, not a wildcard`;
   let port = 0;
   if (portText !== undefined) {
     const ports = parsePorts(portText);
     if (typeof ports === 'string' || ports.first !== ports.last || ports.first === 0) {
-      return `invalid port ${JSON.stringify(portText)} in Target=: expected one port (1-65535), or none for the connection's own port`;
+      return `invalid port ${quote(portText)} in Target=: expected one port (1-65535), or none for the connection's own port`;
     }
     port = ports.first;
   }
@@ -166,7 +167,7 @@ function collect(doc: IniDocument, bad: Report): Collected {
       else if (a.value === '') bad(a.line, `${a.key}= needs a value`);
       else c.single.set(a.key, { value: a.value, line: a.line });
     } else if (!isListKey(a.key)) {
-      bad(a.line, `unknown key ${a.key}= in [${SECTION}] (expected one of ${[...SINGLE_KEYS, ...LIST_KEYS].map((k) => `${k}=`).join(', ')})`);
+      bad(a.line, `unknown key ${clip(a.key)}= in [${SECTION}] (expected one of ${[...SINGLE_KEYS, ...LIST_KEYS].map((k) => `${k}=`).join(', ')})`);
     } else if (a.key === 'Bind') {
       if (a.value === '') c.binds = [];
       else {
@@ -234,7 +235,7 @@ function checkSources(c: Collected, bad: Report): Registration {
   if (service) {
     const why = unitNameProblem(service.value, 'service');
     if (why) bad(service.line, `invalid Service=: ${why}`);
-    else if (service.value === 'manifold.service' || service.value.startsWith('manifold-register@')) bad(service.line, `invalid Service=: ${service.value} is part of manifold itself`);
+    else if (service.value === 'manifold.service' || service.value.startsWith('manifold-register@')) bad(service.line, `invalid Service=: ${clip(service.value)} is part of manifold itself`);
     const firstSocket = c.sockets[0];
     if (firstSocket) bad(service.line, `Service= and Socket= (line ${firstSocket.line}) are mutually exclusive: sockets come from one or the other`);
     if (c.listenLines.length === 0) bad(service.line, 'Service= needs at least one Listen= line naming the sockets to register');
@@ -245,32 +246,40 @@ function checkSources(c: Collected, bad: Report): Registration {
   if (!entry) return 'required';
   if (!service) bad(entry.line, 'Registration= only applies with Service= (socket registration is always optional)');
   if (entry.value === 'required' || entry.value === 'optional') return entry.value;
-  bad(entry.line, `invalid Registration=${JSON.stringify(entry.value)}: expected required or optional`);
+  bad(entry.line, `invalid Registration=${quote(entry.value)}: expected required or optional`);
   return 'required';
 }
 
 /** Target=: one per family, each with Bind= lines of its family, never with Socket= or Service=. */
 function checkTargets(c: Collected, bad: Report): void {
   const byFamily = new Map<string, number>();
+  // Once, not per Target= line: a file of many of both stays linear.
+  const bound = new Set(c.binds.map((b) => b.prefix.domain));
   for (const t of c.targets) {
     const family = t.address.domain === 'ipv4' ? 'IPv4' : 'IPv6';
     const prev = byFamily.get(family);
     if (prev !== undefined) bad(t.line, `a label has one ${family} target: Target= is already given on line ${prev}`);
     else byFamily.set(family, t.line);
-    if (!c.binds.some((b) => b.prefix.domain === t.address.domain)) bad(t.line, `Target= ${formatIp(t.address.addr)} serves the label's ${family} bindings, but it has no ${family} Bind= line`);
+    if (!bound.has(t.address.domain)) bad(t.line, `Target= ${formatIp(t.address.addr)} serves the label's ${family} bindings, but it has no ${family} Bind= line`);
     const source = c.sockets[0] ?? c.single.get('Service');
     if (source) bad(t.line, `Target= and ${c.sockets[0] ? 'Socket=' : 'Service='} (line ${source.line}) are mutually exclusive: a label is served by its registered sockets or by an address target`);
   }
 }
 
-/** Validate one parsed file. `unit` is null when there is any problem; problems are in line order. */
+/**
+ * Validate one parsed file. `unit` is null when there is any problem;
+ * problems are in line order, at most MAX_PROBLEMS_PER_FILE of them, then
+ * one standing for the rest (src/config/problems.ts).
+ */
 export function validateDocument(doc: IniDocument, file: string): { unit: LabelConfig | null; problems: ConfigProblem[] } {
-  const problems: ConfigProblem[] = doc.problems.map((p) => ({ file, line: p.line, message: p.message }));
+  const found = new FirstProblems<ConfigProblem>();
+  for (const p of doc.problems) found.add({ file, line: p.line, message: p.message });
+  found.addOmitted(doc.omittedProblems);
   const bad: Report = (line, message) => {
-    problems.push({ file, line, message });
+    found.add({ file, line, message });
   };
   for (const s of doc.sections) {
-    if (s.name !== SECTION && !s.name.startsWith('X-')) bad(s.line, `unknown section [${s.name}] (expected [${SECTION}])`);
+    if (s.name !== SECTION && !s.name.startsWith('X-')) bad(s.line, `unknown section [${clip(s.name)}] (expected [${SECTION}])`);
   }
   const c = collect(doc, bad);
   checkRepeats(c, bad);
@@ -287,7 +296,11 @@ export function validateDocument(doc: IniDocument, file: string): { unit: LabelC
     if (why) bad(service.line, `invalid Service=: ${why}`);
   }
 
-  if (problems.length > 0) return { unit: null, problems: problems.sort((x, y) => x.line - y.line) };
+  if (found.total > 0) {
+    const { problems, omitted } = found.result();
+    if (omitted > 0) problems.push(omittedProblem(file, omitted));
+    return { unit: null, problems };
+  }
   return {
     unit: {
       name: label,
@@ -300,6 +313,6 @@ export function validateDocument(doc: IniDocument, file: string): { unit: LabelC
       registration,
       targets: c.targets,
     },
-    problems,
+    problems: [],
   };
 }

@@ -12,6 +12,19 @@ export interface ConfigProblem {
   file: string;
   line: number;
   message: string;
+  /**
+   * Set only on the last problem of a file that had more than
+   * MAX_PROBLEMS_PER_FILE (src/config/problems.ts): this entry stands for
+   * that many problems that were not recorded ("… and N more problems").
+   */
+  omitted?: number;
+}
+
+/** How many problems `problems` describe: an entry with `omitted` counts as that many. */
+export function countProblems(problems: readonly ConfigProblem[]): number {
+  let n = 0;
+  for (const p of problems) n += p.omitted ?? 1;
+  return n;
 }
 
 /** How a failed `register-pid` affects the service (Registration=). */
@@ -77,12 +90,13 @@ export function formatProblem(p: ConfigProblem): string {
 }
 
 /**
- * An ERR_INVALID_CONFIG error listing every problem (details.problems holds
- * them): a head line, then one escaped line per problem. The CLI relies on
- * this being the only multi-line error message (src/cli/output.ts).
+ * An ERR_INVALID_CONFIG error listing every problem recorded (details.problems
+ * holds them): a head line counting all problems (those left out of a file
+ * too, see {@link countProblems}), then one escaped line per problem. The CLI
+ * relies on this being the only multi-line error message (src/cli/output.ts).
  */
 export function configError(problems: readonly ConfigProblem[]): ManifoldError {
-  const n = problems.length;
+  const n = countProblems(problems);
   const head = `invalid configuration (${n} problem${n === 1 ? '' : 's'})`;
   const lines = problems.map((p) => `  ${formatProblem(p)}`);
   return new ManifoldError('ERR_INVALID_CONFIG', [head + ':', ...lines].join('\n'), { problems: problems.map((p) => ({ ...p })) });

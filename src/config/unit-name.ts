@@ -2,6 +2,7 @@
  * systemd unit names: validity (unit_name_is_valid) and escaping
  * (unit_name_escape, i.e. `systemd-escape STRING` without options).
  */
+import { quote } from './problems.js';
 
 /** Longest unit name (systemd's UNIT_NAME_MAX is 256 including the NUL). */
 export const UNIT_NAME_MAX = 255;
@@ -66,16 +67,16 @@ export function systemdUnescape(text: string): string | null {
  */
 export function unitNameProblem(name: string, type: 'socket' | 'service'): string | null {
   const suffix = `.${type}`;
-  if (!name.endsWith(suffix)) return `${JSON.stringify(name)} is not a .${type} unit name`;
-  if (name.length > UNIT_NAME_MAX) return `unit name ${JSON.stringify(name)} is longer than ${UNIT_NAME_MAX} characters`;
+  if (!name.endsWith(suffix)) return `${quote(name)} is not a .${type} unit name`;
+  if (name.length > UNIT_NAME_MAX) return `unit name ${quote(name)} is longer than ${UNIT_NAME_MAX} characters`;
   const stem = name.slice(0, -suffix.length);
-  if (stem === '') return `unit name ${JSON.stringify(name)} is empty before ${suffix}`;
+  if (stem === '') return `unit name ${quote(name)} is empty before ${suffix}`;
   if (!VALID_NAME_CHARS.test(stem)) {
-    return `unit name ${JSON.stringify(name)} may only contain letters, digits and : _ . \\ - @ (escape other characters with systemd-escape)`;
+    return `unit name ${quote(name)} may only contain letters, digits and : _ . \\ - @ (escape other characters with systemd-escape)`;
   }
   const at = stem.indexOf('@');
-  if (at === 0) return `unit name ${JSON.stringify(name)} starts with "@"`;
-  if (at > 0 && at === stem.length - 1) return `${JSON.stringify(name)} is a template; name an instance such as ${JSON.stringify(`${stem}foo${suffix}`)}`;
+  if (at === 0) return `unit name ${quote(name)} starts with "@"`;
+  if (at > 0 && at === stem.length - 1) return `${quote(name)} is a template; name an instance such as ${quote(`${stem}foo${suffix}`)}`;
   return null;
 }
 

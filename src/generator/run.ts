@@ -4,8 +4,10 @@
  * Reads the manifold config files and writes drop-ins into NORMAL_DIR (see
  * render.ts). Follows systemd.generator(7): no processes, D-Bus or network;
  * logs to /dev/kmsg; a bad config file is logged and skipped; exits 0 unless
- * it cannot write its output. `manifold.generator=0` on the kernel command
- * line ($SYSTEMD_PROC_CMDLINE overrides /proc/cmdline) turns it off.
+ * it cannot write its output. The output directories must be absolute, as
+ * systemd passes them: a relative one is refused before anything is written.
+ * `manifold.generator=0` on the kernel command line ($SYSTEMD_PROC_CMDLINE
+ * overrides /proc/cmdline) turns it off.
  *
  * Socket= lines are rendered for the running systemd (systemd-version.ts):
  * on >= 256 with PassFileDescriptorsToExec=, else with the register template.
@@ -16,7 +18,9 @@
  */
 import { fs, path } from '../config/node.js';
 import { configDirs, loadConfig } from '../config/load.js';
-import type { ConfigProblem } from '../config/types.js';
+import { clip, quote } from '../config/problems.js';
+import { countProblems, type ConfigProblem } from '../config/types.js';
+import { hasUnsafeCharacters } from '../core/escape.js';
 import { generatorSwitch } from './cmdline.js';
 import { GeneratorLog, Level } from './log.js';
 import { DEFAULT_MANIFOLD_BIN, renderDropIns, renderLabel, type RenderOptions, type SocketForm } from './render.js';
@@ -57,7 +61,9 @@ function logProblems(log: GeneratorLog, problems: readonly ConfigProblem[]): voi
     }
     const first = list[0] as ConfigProblem;
     const at = first.line > 0 ? `${file}:${first.line}` : file;
-    const more = list.length > 1 ? `; ${list.length - 1} more problem${list.length > 2 ? 's' : ''}, run "manifold verify"` : '';
+    // Problems a file had beyond those recorded count too (src/config/problems.ts).
+    const others = countProblems(list) - 1;
+    const more = others > 0 ? `; ${others} more problem${others > 1 ? 's' : ''}, run "manifold verify"` : '';
     log.log(Level.err, `${at}: ${first.message} (file skipped${more})`);
   }
 }
@@ -71,19 +77,25 @@ export function run(argv: readonly string[], env: NodeJS.ProcessEnv = process.en
     const unknown = positional.find((a) => a.startsWith('-'));
     const countOk = positional.length === 1 || positional.length === 3 || (dryRun && positional.length === 0);
     if (unknown !== undefined || !countOk) {
-      log.log(Level.err, `usage: manifold-generator [--dry-run] NORMAL_DIR [EARLY_DIR LATE_DIR]${unknown ? ` (unknown option ${unknown})` : ''}`);
+      log.log(Level.err, `usage: manifold-generator [--dry-run] NORMAL_DIR [EARLY_DIR LATE_DIR]${unknown ? ` (unknown option ${clip(unknown)})` : ''}`);
+      return 1;
+    }
+    // systemd passes absolute paths; a relative one ("" included) would
+    // write into whatever directory the generator happens to run in.
+    const relative = positional.find((a) => !path.isAbsolute(a));
+    if (relative !== undefined) {
+      log.log(Level.err, `output directories must be absolute paths, got ${quote(relative)}; nothing generated`);
       return 1;
     }
     const sw = generatorSwitch(readCmdline(env), inInitrd(env));
-    for (const w of sw.invalid) log.log(Level.warning, `ignoring "${w}" on the kernel command line: not a boolean`);
+    for (const w of sw.invalid) log.log(Level.warning, `ignoring ${quote(w)} on the kernel command line: not a boolean`);
     if (!sw.enabled) {
       log.log(Level.info, `disabled by "${sw.word ?? 'manifold.generator=0'}" on the kernel command line; nothing generated`);
       return 0;
     }
     const manifoldBin = env['MANIFOLD_BIN'] || DEFAULT_MANIFOLD_BIN;
-    // eslint-disable-next-line no-control-regex
-    if (!path.isAbsolute(manifoldBin) || /[\x00-\x1f\x7f]/.test(manifoldBin)) {
-      log.log(Level.err, `MANIFOLD_BIN must be an absolute path without control characters, got ${JSON.stringify(manifoldBin)}`);
+    if (!path.isAbsolute(manifoldBin) || hasUnsafeCharacters(manifoldBin)) {
+      log.log(Level.err, `MANIFOLD_BIN must be an absolute path without control characters, got ${quote(manifoldBin)}`);
       return 1;
     }
     const config = loadConfig(configDirs(env));

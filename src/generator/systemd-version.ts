@@ -9,6 +9,7 @@
  * after an upgrade without daemon-reexec the old file is still the mapped one).
  */
 import { fs } from '../config/node.js';
+import { quote } from '../config/problems.js';
 
 /** First systemd version whose socket units know PassFileDescriptorsToExec=. */
 export const PASS_FDS_TO_EXEC_SINCE = 256;
@@ -38,7 +39,7 @@ export function runningSystemdVersion(env: NodeJS.ProcessEnv, readMaps: () => st
   let warning: string | undefined;
   if (override !== undefined && override !== '') {
     if (/^\d{1,4}$/.test(override)) return { version: Number(override), source: 'MANIFOLD_SYSTEMD_VERSION' };
-    warning = `ignoring MANIFOLD_SYSTEMD_VERSION=${JSON.stringify(override)}: not a version number`;
+    warning = `ignoring MANIFOLD_SYSTEMD_VERSION=${quote(override)}: not a version number`;
   }
   const found = ((): SystemdVersion => {
     try {
