@@ -9,7 +9,7 @@ import { ManifoldError } from '../../errors.js';
 import { apply, parseApplyDocument, readApplyInput, throwProblems, type ApplyResult } from '../../ops/apply.js';
 import { applyConfig, type ConfigApplyResult } from '../../ops/apply-config.js';
 import { BindingSetBuilder, type BuiltSet } from '../../ops/binding-set.js';
-import { formatProblem, type ConfigProblem } from '../../config/types.js';
+import { countProblems, formatProblem, type ConfigProblem } from '../../config/types.js';
 import type { ConfigSource } from '../config-bindings.js';
 import { withState } from '../../state/state.js';
 import { emitEvent, Priority } from '../../log/events.js';
@@ -133,7 +133,8 @@ function keptJson(r: ConfigApplyResult): Record<string, unknown> {
 
 /** ERR_INVALID_CONFIG after a partial apply: the problems of the files left out. */
 function leftOutError(problems: readonly ConfigProblem[], dryRun: boolean): ManifoldError {
-  const n = problems.length;
+  // A file's problems past the first hundred are one entry that counts them (src/config/problems.ts).
+  const n = countProblems(problems);
   const head = `${n} problem${n === 1 ? '' : 's'} in the configuration: the files with problems were left out, ${dryRun ? 'the rest would be' : 'the rest was'} applied, and labels applied from the configuration before keep their bindings (manifold verify)`;
   return new ManifoldError('ERR_INVALID_CONFIG', [`${head}:`, ...problems.map((p) => `  ${formatProblem(p)}`)].join('\n'), { problems: problems.map((p) => ({ ...p })) });
 }
