@@ -15,6 +15,7 @@
  * same name in lower-priority directories take their place.
  */
 import type { Stats } from 'node:fs';
+import { fsReason } from '../errors.js';
 import { hasUnsafeCharacters } from '../core/escape.js';
 import type { Protocol } from '../core/net.js';
 import { fs, path } from './node.js';
@@ -85,7 +86,7 @@ function classify(file: string): FileKind {
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'ENOENT') return { kind: 'bad', message: 'no such file (or a dangling symlink)' };
     if (code === 'EACCES') return { kind: 'bad', message: 'permission denied' };
-    return { kind: 'bad', message: (err as Error).message };
+    return { kind: 'bad', message: fsReason(err) };
   }
   if (st.isCharacterDevice() && st.rdev === DEV_NULL_RDEV) {
     const untrusted = trustProblem(file);
@@ -113,7 +114,7 @@ export function listConfigFiles(dirs: readonly string[] = configDirs()): { files
       names = fs.readdirSync(dir);
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
-      if (code !== 'ENOENT' && code !== 'ENOTDIR') problems.push({ file: dir, line: 0, message: `cannot read directory: ${(err as Error).message}` });
+      if (code !== 'ENOENT' && code !== 'ENOTDIR') problems.push({ file: dir, line: 0, message: `cannot read directory: ${fsReason(err)}` });
       continue;
     }
     const untrusted = trustProblem(dir, { directory: true });
@@ -143,7 +144,7 @@ function readBounded(file: string): Buffer | string {
   try {
     fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
   } catch (err) {
-    return `cannot read: ${(err as Error).message}`;
+    return `cannot read: ${fsReason(err)}`;
   }
   try {
     const st = fs.fstatSync(fd);
@@ -165,7 +166,7 @@ function readBounded(file: string): Buffer | string {
     if (n === limit) return `is larger than ${MAX_CONFIG_BYTES} bytes`;
     return Buffer.from(buf.subarray(0, n));
   } catch (err) {
-    return `cannot read: ${(err as Error).message}`;
+    return `cannot read: ${fsReason(err)}`;
   } finally {
     fs.closeSync(fd);
   }

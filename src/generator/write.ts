@@ -9,6 +9,7 @@
 import { fs, path } from '../config/node.js';
 import { NAME_MAX } from '../config/unit-name.js';
 import type { DropIn } from './render.js';
+import { fsReason } from '../errors.js';
 
 let tmpCounter = 0;
 
@@ -66,7 +67,7 @@ export function writeAll(dir: string, files: readonly DropIn[]): void {
       try {
         writeAtomic(dir, f);
       } catch (err) {
-        throw new Error(`cannot write ${path.join(dir, f.path)}: ${(err as Error).message}`);
+        throw new Error(`cannot write ${path.join(dir, f.path)}: ${fsReason(err)}`);
       }
       written.push(path.join(dir, f.path));
     }

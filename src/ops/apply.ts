@@ -6,7 +6,7 @@
 import fs from 'node:fs';
 import { BindingList, KeyIndex } from '../core/binding-list.js';
 import { slotOf } from '../core/layout.js';
-import { ManifoldError } from '../errors.js';
+import { fsReason, ManifoldError } from '../errors.js';
 import type { DispatcherMaps } from '../state/maps.js';
 import { BindingSetBuilder, type BuiltSet, type SetProblem } from './binding-set.js';
 import { JsonSyntaxError, scanApplyJson } from './apply-json.js';
@@ -59,7 +59,7 @@ export function readApplyInput(arg: string): Buffer {
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'ENOENT') throw new ManifoldError('ERR_FILE_NOT_FOUND', `cannot read ${arg}: no such file`);
     if (code === 'EACCES' || code === 'EPERM') throw new ManifoldError('ERR_PERMISSION', `cannot read ${arg}: permission denied`);
-    throw new ManifoldError('ERR_INVALID_FILE', `cannot read ${arg}: ${(err as Error).message}`);
+    throw new ManifoldError('ERR_INVALID_FILE', `cannot read ${arg}: ${fsReason(err)}`);
   }
   try {
     const st = fs.fstatSync(fd);
@@ -90,7 +90,7 @@ function readBounded(fd: number, what: string, sizeHint = 0): Buffer {
       }
       if (code === 'EOF') break;
       if (code === 'EISDIR') throw new ManifoldError('ERR_INVALID_FILE', `cannot read ${what}: it is a directory`);
-      throw new ManifoldError('ERR_INVALID_FILE', `cannot read ${what}: ${(err as Error).message}`);
+      throw new ManifoldError('ERR_INVALID_FILE', `cannot read ${what}: ${fsReason(err)}`);
     }
     if (n === 0) break;
     total += n;

@@ -15,7 +15,7 @@
  * connections.
  */
 import fs from 'node:fs';
-import { ManifoldError } from '../errors.js';
+import { fsReason, ManifoldError } from '../errors.js';
 import { formatAddr, type Domain, type Protocol } from '../core/net.js';
 import { diagSockets, type DiagSocket } from '../sys/sockdiag.js';
 import { inNetns } from '../sys/netns.js';
@@ -326,7 +326,7 @@ export function procError(err: unknown, pid: number): ManifoldError {
   const code = (err as NodeJS.ErrnoException).code;
   if (code === 'ENOENT' || code === 'ESRCH') return new ManifoldError('ERR_NO_SUCH_PROCESS', `no such process: ${pid}`);
   if (code === 'EACCES' || code === 'EPERM') return new ManifoldError('ERR_PERMISSION', `permission denied inspecting process ${pid}: run as root or as its owner with CAP_SYS_PTRACE`);
-  return new ManifoldError('ERR_SYSTEM', `cannot inspect process ${pid}: ${(err as Error).message}`);
+  return new ManifoldError('ERR_SYSTEM', `cannot inspect process ${pid}: ${fsReason(err)}`);
 }
 
 /** Parse a pid argument: a decimal pid, or a pid file (trailing whitespace allowed). */
@@ -341,7 +341,7 @@ export function parsePidArg(arg: string): number {
       fd = fs.openSync(arg, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK | fs.constants.O_NOCTTY);
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
-      throw new ManifoldError('ERR_INVALID_PID', `cannot read pid file ${JSON.stringify(arg)}: ${code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : (err as Error).message}`);
+      throw new ManifoldError('ERR_INVALID_PID', `cannot read pid file ${JSON.stringify(arg)}: ${code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : fsReason(err)}`);
     }
     try {
       const st = fs.fstatSync(fd);

@@ -4,7 +4,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { ManifoldError } from '../errors.js';
+import { fsReason, ManifoldError } from '../errors.js';
 import { CLONE_NEWNET, namespaceType, NamespaceTypes } from '../sys/libc.js';
 import { SysError } from '../sys/errno.js';
 
@@ -48,7 +48,7 @@ function fsError(err: unknown, what: string, argument: string): ManifoldError {
   const e = err as NodeJS.ErrnoException;
   if (e.code === 'ENOENT') return new ManifoldError('ERR_USAGE', `${argument} ${what}: no such file`);
   if (e.code === 'EACCES' || e.code === 'EPERM') return new ManifoldError('ERR_PERMISSION', `${argument} ${what}: permission denied`);
-  return new ManifoldError('ERR_USAGE', `${argument} ${what}: ${e.message}`);
+  return new ManifoldError('ERR_USAGE', `${argument} ${what}: ${fsReason(err)}`);
 }
 
 /**
