@@ -129,9 +129,15 @@ interface Collected {
   listenLines: number[];
 }
 
+/** manifold's own units (units/): a label cannot take its sockets from them or register into them. */
+function ownUnit(name: string): boolean {
+  return ['manifold.service', 'manifold-discovery.service', 'manifold-metrics.service', 'manifold-metrics.socket'].includes(name) || name.startsWith('manifold-register@');
+}
+
 function parseSocket(value: string): string | null {
   const why = unitNameProblem(value, 'socket');
   if (why) return `invalid Socket=: ${why}`;
+  if (ownUnit(value)) return `invalid Socket=: ${clip(value)} is part of manifold itself`;
   const register = registerUnitFor(value);
   if (register.length > UNIT_NAME_MAX) return `invalid Socket=: the name of its register unit (${register.length} characters) would exceed ${UNIT_NAME_MAX}`;
   // The generator writes VALUE.d/ and REGISTER.d/ (src/generator/render.ts):
@@ -235,7 +241,7 @@ function checkSources(c: Collected, bad: Report): Registration {
   if (service) {
     const why = unitNameProblem(service.value, 'service');
     if (why) bad(service.line, `invalid Service=: ${why}`);
-    else if (service.value === 'manifold.service' || service.value.startsWith('manifold-register@')) bad(service.line, `invalid Service=: ${clip(service.value)} is part of manifold itself`);
+    else if (ownUnit(service.value)) bad(service.line, `invalid Service=: ${clip(service.value)} is part of manifold itself`);
     const firstSocket = c.sockets[0];
     if (firstSocket) bad(service.line, `Service= and Socket= (line ${firstSocket.line}) are mutually exclusive: sockets come from one or the other`);
     if (c.listenLines.length === 0) bad(service.line, 'Service= needs at least one Listen= line naming the sockets to register');

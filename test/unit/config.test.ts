@@ -253,6 +253,10 @@ test('errors: Socket=, Service=, Listen=, Registration=', () => {
   bad('[Label]\nSocket=we b.socket\n', 2, /may only contain letters/);
   bad(`[Label]\nSocket=${'a'.repeat(240)}.socket\n`, 2, /the name of its register unit \(266 characters\) would exceed 255/);
   bad('[Label]\nService=manifold.service\nListen=tcp ::1 1\n', 2, /manifold\.service is part of manifold itself/);
+  for (const own of ['manifold-discovery.service', 'manifold-metrics.service', 'manifold-register@web.service']) {
+    bad(`[Label]\nService=${own}\nListen=tcp ::1 1\n`, 2, new RegExp(`invalid Service=: ${own.replace(/[.@]/g, '\\$&')} is part of manifold itself`));
+  }
+  bad('[Label]\nSocket=manifold-metrics.socket\n', 2, /invalid Socket=: manifold-metrics\.socket is part of manifold itself/);
   bad('[Label]\nSocket=a.socket\nSocket=a.socket\n', 3, /Socket=a\.socket is already listed on line 2/);
   bad('[Label]\nService=web\nListen=tcp 127.0.0.1 1\n', 2, /invalid Service=: "web" is not a \.service unit name/);
   bad('[Label]\nSocket=a.socket\nService=a.service\nListen=tcp 127.0.0.1 1\n', 3, /Service= and Socket= \(line 2\) are mutually exclusive/);
