@@ -97,7 +97,38 @@ function classify(file: string): FileKind {
   if (st.size > MAX_CONFIG_BYTES) return { kind: 'bad', message: `is larger than ${MAX_CONFIG_BYTES} bytes` };
   const untrusted = trustProblem(file);
   if (untrusted) return { kind: 'bad', message: untrusted };
-  return st.size === 0 ? { kind: 'masked' } : { kind: 'file' };
+  return st.size === 0 && isEmpty(file) ? { kind: 'masked' } : { kind: 'file' };
+}
+
+/** stat(2) of a path, or null when it cannot be had. */
+function statsOf(p: string): Stats | null {
+  try {
+    return fs.statSync(p);
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Whether a file whose size reads 0 really holds nothing: files of /proc and
+ * /sys say 0 and have content (or fail to read), and such a file must not
+ * pass for a masked name. A file that cannot be read is not empty (reading
+ * it later says why).
+ */
+function isEmpty(file: string): boolean {
+  let fd: number;
+  try {
+    fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK | fs.constants.O_NOCTTY);
+  } catch {
+    return false;
+  }
+  try {
+    return fs.readSync(fd, Buffer.alloc(1), 0, 1, null) === 0;
+  } catch {
+    return false;
+  } finally {
+    fs.closeSync(fd);
+  }
 }
 
 /**
@@ -114,7 +145,9 @@ export function listConfigFiles(dirs: readonly string[] = configDirs()): { files
       names = fs.readdirSync(dir);
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
-      if (code !== 'ENOENT' && code !== 'ENOTDIR') problems.push({ file: dir, line: 0, message: `cannot read directory: ${fsReason(err)}` });
+      // A directory that does not exist is fine (all three are optional); one that is something else is not.
+      if (code === 'ENOTDIR' && statsOf(dir) !== null) problems.push({ file: dir, line: 0, message: 'is not a directory; no configuration is read from it' });
+      else if (code !== 'ENOENT' && code !== 'ENOTDIR') problems.push({ file: dir, line: 0, message: `cannot read directory: ${fsReason(err)}` });
       continue;
     }
     const untrusted = trustProblem(dir, { directory: true });

@@ -387,6 +387,25 @@ test('layering: directories, dangling symlinks and unreadable entries are proble
   );
 });
 
+test('layering: a config directory that is a file is a problem; a /proc file that says size 0 does not mask', () => {
+  withTree(
+    {
+      'etc/env.conf': { symlink: '/proc/self/environ' },
+      'lib/env.conf': '[Label]\nSocket=hidden.socket\n',
+      'notadir': 'x',
+    },
+    (root) => {
+      const r = listConfigFiles([...dirsIn(root), path.join(root, 'notadir')]);
+      // Read, not taken for an empty (masking) file: environ has content though stat says 0 bytes.
+      assert.equal(r.files, [path.join(root, 'etc/env.conf')]);
+      assert.equal(
+        r.problems.map((p) => [path.relative(root, p.file), p.message]),
+        [['notadir', 'is not a directory; no configuration is read from it']],
+      );
+    },
+  );
+});
+
 test('configDirs: defaults and MANIFOLD_CONFIG_DIRS', () => {
   assert.equal(configDirs({}), ['/etc/manifold', '/run/manifold', '/usr/lib/manifold']);
   assert.equal(configDirs({ MANIFOLD_CONFIG_DIRS: '' }), [...DEFAULT_CONFIG_DIRS]);
