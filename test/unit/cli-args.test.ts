@@ -337,4 +337,10 @@ test('--bpffs that is not a directory is not offered a mount command', () => {
   usage(cli(['status']), `${NOT_BPF_ERROR} (mount one with: mount -t bpf bpf ${NOT_BPF})`, 'a directory');
 });
 
+test('untarget: a word that is neither ipv4, ipv6 nor an address says all three', () => {
+  usage(cli(['untarget', 'base', 'bogus']), 'invalid target "bogus": expected ipv4, ipv6 or a target address', 'a word');
+  usage(cli(['untarget', 'base', '10.0.0.300']), 'invalid address "10.0.0.300"', 'an address-like value keeps the address error');
+  usage(cli(['untarget', 'base', 'IPv6']), NOT_BPF_ERROR, 'a keyword in any case');
+});
+
 test.run();

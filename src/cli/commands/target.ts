@@ -4,7 +4,7 @@
  */
 import type { CommandModule } from 'yargs';
 import { validateLabel } from '../../core/labels.js';
-import { parseAddress, parseDomain, parsePort, parseProtocol, type Domain, type Protocol } from '../../core/net.js';
+import { parseAddress, parseDomain, parsePort, parseProtocol, quote, type Domain, type Protocol } from '../../core/net.js';
 import { ManifoldError } from '../../errors.js';
 import { readPolicy, removeTargets, setPolicy, setTargets, type TargetChange, type TargetResult, type UntargetRequest } from '../../ops/target.js';
 import { withState } from '../../state/state.js';
@@ -103,7 +103,14 @@ function untargetRequest(args: UntargetArgs): UntargetRequest {
     }
     if (domain) req.domain = domain;
     else {
-      const a = parseAddress(args.which, 'address');
+      let a: ReturnType<typeof parseAddress>;
+      try {
+        a = parseAddress(args.which, 'address');
+      } catch (err) {
+        // Neither keyword nor address: say both were possible.
+        if (err instanceof ManifoldError && !/[.:]/.test(args.which)) throw new ManifoldError(err.code, `invalid target ${quote(args.which)}: expected ipv4, ipv6 or a target address`);
+        throw err;
+      }
       req.domain = a.domain;
       req.addr = a.addr;
     }
