@@ -398,7 +398,9 @@ export class KernelMaps implements DispatcherMaps {
     let total = 0;
     for (const name of this.dir.names()) {
       if (name === ObjectPins.link || name === ObjectPins.program) continue;
-      const fd = this.dir.tryOpenMap(name);
+      // A map this state already has open is not opened again (and stays open until close()).
+      const cached = this.fds.get(name);
+      const fd = cached ?? this.dir.tryOpenMap(name);
       if (fd === null) continue;
       try {
         const id = mapInfo(fd).id;
@@ -409,7 +411,7 @@ export class KernelMaps implements DispatcherMaps {
           total += bytes;
         }
       } finally {
-        closeFd(fd);
+        if (cached === undefined) closeFd(fd);
       }
     }
     return { total, byMap };

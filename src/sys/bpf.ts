@@ -369,10 +369,21 @@ export function linkInfo(fd: number): LinkInfo {
 
 /** Kernel memory a BPF object's fd accounts for (the "memlock" of /proc/self/fdinfo, as bpftool's bytes_memlock). */
 export function objMemlock(fd: number): number {
-  const text = fs.readFileSync(`/proc/self/fdinfo/${fd}`, 'utf8');
+  // One read of a small buffer: a map's fdinfo is a few hundred bytes (readFileSync also stats it).
+  const info = fs.openSync(`/proc/self/fdinfo/${fd}`, 'r');
+  let text: string;
+  try {
+    const n = fs.readSync(info, fdinfoBuffer, 0, fdinfoBuffer.length, null);
+    text = fdinfoBuffer.toString('latin1', 0, n);
+  } finally {
+    fs.closeSync(info);
+  }
   const m = /^memlock:\s*(\d+)/m.exec(text);
   return m ? Number(m[1]) : 0;
 }
+
+/** Where objMemlock reads fdinfo (memlock comes within its first lines). */
+const fdinfoBuffer = Buffer.alloc(1024);
 
 /** fd of a map by id (needs CAP_SYS_ADMIN). */
 export function mapFdById(id: number): number {

@@ -3,6 +3,9 @@
  * holds them, whether they can take traffic, and warnings (text and JSON)
  * for destinations whose traffic is refused or dropped.
  */
+import fs from 'node:fs';
+import path from 'node:path';
+import { spawnSync } from 'node:child_process';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { serve, setup, teardown, type Ctx } from '../helpers/suite.js';
@@ -136,6 +139,25 @@ test('status for one label carries only that label\'s warnings', () => {
   const d = ctx.env.ok(['status', 'closing', '--json']).json as Doc;
   assert.equal(d.destinations.map((x) => x.label), ['closing']);
   assert.equal(d.warnings.map((w) => w.label), ['closing']);
+});
+
+test("kernel memory: what bpftool says each pinned map locks, every map counted once", () => {
+  const stateDir = ctx.env.ok(['status', '--json']).json as { stateDir: string; kernelMemory: { total: number; byMap: Record<string, number> } };
+  const pins = fs.readdirSync(stateDir.stateDir).filter((n) => n !== 'link' && n !== 'program' && n !== 'dispatcher_link' && n !== 'dispatcher');
+  const byId = new Map<number, number>();
+  const byMap: Record<string, number> = {};
+  for (const name of pins) {
+    const r = spawnSync('bpftool', ['-j', 'map', 'show', 'pinned', path.join(stateDir.stateDir, name)], { encoding: 'utf8', timeout: 20_000 });
+    if (r.status !== 0) continue; // not a map (the program, the link)
+    const m = JSON.parse(r.stdout) as { id: number; bytes_memlock: number };
+    byMap[name] = m.bytes_memlock;
+    byId.set(m.id, m.bytes_memlock);
+  }
+  assert.ok(Object.keys(byMap).length >= 15, `maps found: ${Object.keys(byMap).join(' ')}`);
+  assert.equal(stateDir.kernelMemory.byMap, byMap);
+  assert.is(stateDir.kernelMemory.total, [...byId.values()].reduce((a, b) => a + b, 0));
+  // The text says the same total.
+  assert.match(ctx.env.ok(['status']).stdout, `kernel memory: ${Math.round(stateDir.kernelMemory.total / 1024)} KiB`);
 });
 
 test.run();
