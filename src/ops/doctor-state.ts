@@ -11,28 +11,20 @@ import type { BindingList } from '../core/binding-list.js';
 import { GEN_DIRTY, GEN_STALE, MANIFOLD_ABI } from '../core/layout.js';
 import type { Prefix } from '../core/net.js';
 import { toManifoldError, type ManifoldError } from '../errors.js';
-import { linkFdById, linkInfo, objGet, progFdById, progInfo } from '../sys/bpf.js';
+import { linkInfo, objGet } from '../sys/bpf.js';
 import { SysError } from '../sys/errno.js';
 import { closeFd } from '../sys/libc.js';
-import { nextLinkId } from '../sys/probe.js';
 import { manifoldVersion } from '../version.js';
 import { leftoverPrefix, lockDirName, ObjectPins } from '../state/paths.js';
 import { inspectState, withState } from '../state/state.js';
 import { readLocalRoutes, unroutedPrefixes } from './doctor-routes.js';
 import { finding, type DoctorContext, type Finding } from './doctor-finding.js';
 import { gatherStatus } from './status.js';
+import { DISPATCHER_NAME, skLookupLinks, type SkLookupLink } from './netns-links.js';
 
 /** Items named in one finding's message (the JSON details carry them all). */
 const LIST_LIMIT = 10;
 
-/** BPF_LINK_TYPE_NETNS. */
-const LINK_TYPE_NETNS = 5;
-/** BPF_SK_LOOKUP. */
-const ATTACH_SK_LOOKUP = 36;
-/** Name of manifold's dispatcher program as the kernel keeps it (15 characters). */
-const DISPATCHER_NAME = 'manifold_dispat';
-/** Links examined at most (a host has far fewer). */
-const MAX_LINKS = 1_000_000;
 
 function listText(items: readonly string[]): string {
   const shown = items.slice(0, LIST_LIMIT).join(', ');
@@ -41,51 +33,6 @@ function listText(items: readonly string[]): string {
 
 function isRoot(): boolean {
   return process.geteuid?.() === 0;
-}
-
-/** An sk_lookup link of the namespace. */
-interface SkLookupLink {
-  linkId: number;
-  progId: number;
-  program: string;
-}
-
-/** Every sk_lookup link attached to the namespace with inode `ino`, in attach order (link ids grow). */
-function skLookupLinks(ino: number): SkLookupLink[] {
-  const out: SkLookupLink[] = [];
-  let id = 0;
-  for (let n = 0; n < MAX_LINKS; n++) {
-    const next = nextLinkId(id);
-    if (next === null) break;
-    id = next;
-    let fd: number | null;
-    try {
-      fd = linkFdById(id);
-    } catch (err) {
-      if (err instanceof SysError && err.errno === 2) continue;
-      throw err;
-    }
-    if (fd === null) continue;
-    try {
-      const info = linkInfo(fd);
-      if (info.type !== LINK_TYPE_NETNS || info.attachType !== ATTACH_SK_LOOKUP || info.netnsIno !== ino) continue;
-      let program = '?';
-      try {
-        const pfd = progFdById(info.progId);
-        try {
-          program = progInfo(pfd).name || '?';
-        } finally {
-          closeFd(pfd);
-        }
-      } catch {
-        /* the program went away meanwhile */
-      }
-      out.push({ linkId: info.id, progId: info.progId, program });
-    } finally {
-      closeFd(fd);
-    }
-  }
-  return out.sort((a, b) => a.linkId - b.linkId);
 }
 
 /** The id of manifold's own link in a state directory, or null. */

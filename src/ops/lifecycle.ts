@@ -15,6 +15,7 @@ import { GEN_STALE, MANIFOLD_ABI } from '../core/layout.js';
 import { ManifoldError } from '../errors.js';
 import { linkInfo, linkUpdate, mapUpdate, objGet, progFdById } from '../sys/bpf.js';
 import { closeFd } from '../sys/libc.js';
+import { SysError } from '../sys/errno.js';
 import { manifoldVersion } from '../version.js';
 import { encodeMeta, u32, type Meta } from '../state/kernel-codec.js';
 import { MapPins } from '../state/kernel-maps.js';
@@ -28,6 +29,7 @@ import { execute } from './executor.js';
 import { emptyPlan } from './plan.js';
 import { step } from './faults.js';
 import { syncTargets } from './targets-sync.js';
+import { DISPATCHER_NAME, skLookupLinks, type SkLookupLink } from './netns-links.js';
 
 /** Options of load. */
 export interface LoadOptions extends Target {
@@ -87,6 +89,7 @@ export function load(opts: LoadOptions): LoadResult {
       fs.renameSync(target.stateDir, away);
       destroyStateDir(away);
     }
+    refuseSecondDispatcher(target);
     const tmp = path.join(target.bpffs, `${leftoverPrefix(target.netnsIno)}tmp-${process.pid}`);
     step('load-begin');
     fs.mkdirSync(tmp, { mode: 0o700 });
@@ -105,6 +108,27 @@ export function load(opts: LoadOptions): LoadResult {
     // A failed load leaves no state: nor its lock directory.
     if (!fs.existsSync(target.stateDir)) removeLockDir(target);
     lock.close();
+  }
+}
+
+/**
+ * Refuse to attach while a manifold dispatcher is already attached to the
+ * namespace: its state is under another bpffs (this one has none, or only
+ * the stale one just removed), and two dispatchers would both steer every
+ * lookup. Not checked when the links cannot be listed (no CAP_SYS_ADMIN:
+ * the load then fails anyway).
+ */
+function refuseSecondDispatcher(target: ResolvedTarget): void {
+  let links: SkLookupLink[];
+  try {
+    links = skLookupLinks(target.netnsIno);
+  } catch (err) {
+    if (err instanceof SysError && (err.errno === 1 || err.errno === 13)) return;
+    throw err;
+  }
+  const other = links.find((l) => l.program.startsWith(DISPATCHER_NAME));
+  if (other) {
+    throw new ManifoldError('ERR_ALREADY_LOADED', `a manifold dispatcher is already attached to network namespace ${target.netnsIno} (link ${other.linkId}), with its state under another bpffs than ${target.bpffs}: give that --bpffs, or unload it there first (two dispatchers would both steer every lookup; "manifold doctor" shows the links)`);
   }
 }
 

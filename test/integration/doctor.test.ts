@@ -205,19 +205,48 @@ test('a foreign program attached before manifold: manifold runs last and its cho
   }
 });
 
-test('a second manifold dispatcher whose state is on another bpffs is named as such', () => {
+test('load refuses a second manifold dispatcher for the namespace from another bpffs; nothing is left there', () => {
   const other = fs.mkdtempSync(path.join(os.tmpdir(), 'mf-doc-bpffs2-'));
   execFileSync('mount', ['-t', 'bpf', 'bpf', other], { timeout: 30_000 });
   try {
-    const second = ctx.env.cli(['load', '--netns', ctx.env.netnsPath, '--bpffs', other], { global: false });
-    assert.is(second.code, 0, second.stderr);
-    const f = get(doctor().doc, 'netns.other_sk_lookup');
-    assert.is(f.severity, 'warning');
-    assert.match(f.message, `a manifold dispatcher whose state is not under ${ctx.env.bpffs}`);
+    const second = ctx.env.cli(['load', '--netns', ctx.env.netnsPath, '--bpffs', other, '--json'], { global: false });
+    assert.is(second.code, 1, second.stderr);
+    assert.is((second.json as { error?: { code?: string } } | null)?.error?.code, 'ERR_ALREADY_LOADED');
+    assert.match(second.stderr, /a manifold dispatcher is already attached to network namespace \d+ \(link \d+\), with its state under another bpffs than /);
+    assert.equal(fs.readdirSync(other).filter((n) => n.includes('manifold')), [], 'no state, no lock directory (a fresh bpffs holds only maps.debug and progs.debug)');
+    assert.is(get(doctor().doc, 'netns.other_sk_lookup').severity, 'ok', 'still one dispatcher');
   } finally {
-    ctx.env.cli(['unload', '--netns', ctx.env.netnsPath, '--bpffs', other], { global: false });
     spawnSync('umount', [other], { timeout: 30_000 });
     fs.rmSync(other, { recursive: true, force: true });
+  }
+});
+
+test('a second manifold dispatcher whose state is on another bpffs is named as such', () => {
+  // load refuses to make one (above); an older manifold, or one attached by hand, is still named.
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mf-doc-bpf-'));
+  const source = path.join(dir, 'fake.bpf.c');
+  const object = path.join(dir, 'fake.bpf.o');
+  fs.writeFileSync(source, fs.readFileSync(path.join(ROOT, 'bench', 'bpf', 'empty.bpf.c'), 'utf8').replace('int empty_dispatch(', 'int manifold_dispatch('));
+  try {
+    execFileSync('clang', [...makefileBpfCflags(), '-c', source, '-o', object], { stdio: 'pipe', timeout: 120_000 });
+    const obj = loadObject(object, 'manifold_dispatch');
+    let link = -1;
+    try {
+      const nsFd = fs.openSync(ctx.env.netnsPath, 'r');
+      try {
+        link = linkCreate(obj.progFd, nsFd, BPF_SK_LOOKUP, 'cannot attach the test program');
+      } finally {
+        fs.closeSync(nsFd);
+      }
+      const f = get(doctor().doc, 'netns.other_sk_lookup');
+      assert.is(f.severity, 'warning');
+      assert.match(f.message, `a manifold dispatcher whose state is not under ${ctx.env.bpffs}`);
+    } finally {
+      if (link >= 0) closeFd(link);
+      obj.close();
+    }
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
   }
 });
 
