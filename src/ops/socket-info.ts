@@ -2,7 +2,9 @@
  * Sockets as destinations: what we know about a socket fd, and whether it
  * can serve a destination. Used by register, register-pid and status.
  */
+import fs from 'node:fs';
 import { ManifoldError } from '../errors.js';
+import { escapeControls } from '../core/escape.js';
 import { inspectInetSocket, socketFamily, SocketType, type RawSocketInfo } from '../sys/socket.js';
 import { domainName, formatAddr, formatEndpoint, protocolName, type Domain, type Protocol } from '../core/net.js';
 
@@ -16,13 +18,26 @@ export interface SocketInfo extends Pick<RawSocketInfo, 'cookie' | 'listening' |
 
 const familyNames: Record<number, string> = { 1: 'a unix socket', 16: 'a netlink socket', 17: 'a packet socket' };
 
+/** What an fd of this process refers to (its /proc link: a path, "pipe:[N]", "anon_inode:[eventpoll]"), escaped; null when unknown. */
+function fdTarget(fd: number): string | null {
+  try {
+    const t = fs.readlinkSync(`/proc/self/fd/${fd}`);
+    return escapeControls(t.length > 200 ? `${t.slice(0, 200)}…` : t);
+  } catch {
+    return null;
+  }
+}
+
 /**
  * Inspect fd `fd`. `what` names it in errors (e.g. "fd 3"). Throws
  * ERR_BAD_SOCKET when it is not an inet TCP/UDP socket.
  */
 export function inspectSocket(fd: number, what: string): SocketInfo {
   const family = socketFamily(fd);
-  if (family === 'not-socket') throw new ManifoldError('ERR_BAD_SOCKET', `${what} is not a socket`);
+  if (family === 'not-socket') {
+    const it = fdTarget(fd);
+    throw new ManifoldError('ERR_BAD_SOCKET', `${what} is not a socket${it === null ? '' : ` (it is ${it})`}`);
+  }
   if (family === 'not-open') throw new ManifoldError('ERR_BAD_SOCKET', `${what} is not an open file descriptor`);
   const domain = domainName(family);
   if (!domain) throw new ManifoldError('ERR_BAD_SOCKET', `${what} is ${familyNames[family] ?? `a socket of family ${family}`}, not an IPv4 or IPv6 socket`);
