@@ -312,6 +312,22 @@ function netnsOf(pid: number): number | null {
   }
 }
 
+/**
+ * The thread group (process) id of task `pid`: `pid` itself for a process,
+ * its process's id for one of its threads (/proc lists only processes but
+ * answers for every thread id).
+ */
+export function threadGroupOf(pid: number): number {
+  let text: string;
+  try {
+    text = fs.readFileSync(`/proc/${pid}/status`, 'latin1');
+  } catch (err) {
+    throw procError(err, pid);
+  }
+  const m = /^Tgid:\s*(\d+)$/m.exec(text);
+  return m ? Number(m[1]) : pid;
+}
+
 /** Inode of the network namespace of process `pid`. */
 export function processNetnsIno(pid: number): number {
   try {

@@ -12,7 +12,7 @@ import { SysError } from '../sys/errno.js';
 import { closeFd, pidfdGetfd, pidfdOpen } from '../sys/libc.js';
 import { formatAddr, formatEndpoint, type Prefix, type Protocol } from '../core/net.js';
 import type { DispatcherMaps } from '../state/maps.js';
-import { boundSockets, fdHolding, namespaceSockets, processNetnsIno } from './procfs.js';
+import { boundSockets, fdHolding, namespaceSockets, processNetnsIno, threadGroupOf } from './procfs.js';
 import { inspectSocket } from './socket-info.js';
 import { registerSockets, type Registration } from './register.js';
 import { step } from './faults.js';
@@ -37,6 +37,8 @@ function noMatch(q: PidSocketQuery, wanted: string): ManifoldError {
 
 /** Find the socket in the process and register it. */
 export function registerFromPid(maps: DispatcherMaps, netnsIno: number, q: PidSocketQuery): Registration {
+  const tgid = threadGroupOf(q.pid);
+  if (tgid !== q.pid) throw new ManifoldError('ERR_INVALID_PID', `${q.pid} is a thread of process ${tgid}, not a process: give the process id (${tgid})`);
   const nsIno = processNetnsIno(q.pid);
   if (nsIno !== netnsIno) {
     throw new ManifoldError('ERR_WRONG_NETNS', `process ${q.pid} is in network namespace ${nsIno}, not in the target namespace ${netnsIno} (use --netns /proc/${q.pid}/ns/net to act on its namespace)`);
@@ -45,7 +47,11 @@ export function registerFromPid(maps: DispatcherMaps, netnsIno: number, q: PidSo
   // Several inodes = an SO_REUSEPORT group (or SO_REUSEADDR UDP sockets): registering one is enough.
   const inodes = boundSockets(q.pid, q.protocol, q.address.domain, q.address.addr, q.port);
   const held = inodes.length ? fdHolding(q.pid, inodes) : null;
-  if (!held) throw noMatch(q, wanted);
+  if (!held) {
+    // Gone meanwhile: that, not "no socket" (its namespace could no longer be read).
+    processNetnsIno(q.pid);
+    throw noMatch(q, wanted);
+  }
   step('register-pid-found');
   let pidfd: number;
   try {

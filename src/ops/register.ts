@@ -103,6 +103,9 @@ export interface Unregistration {
 export function planUnregister(view: View, key: DestKey): { plan: Plan; result: Unregistration } {
   const dest = view.dest(key);
   if (!dest) throw new ManifoldError('ERR_NOT_FOUND', `no destination ${destName(key)}`);
+  const target = view.targetOf(dest.id);
+  // An address target is untarget's to remove: unregister reporting "no socket" would hide that it removed one.
+  if (target) throw new ManifoldError('ERR_NOT_FOUND', `${destName(key)} has no registered socket: the address target ${targetText(target)} serves it ("manifold untarget ${key.label}" removes that)`);
   const plan = emptyPlan();
   const info = view.liveInfo()[dest.id];
   const cookie = view.socketOf(dest.id);

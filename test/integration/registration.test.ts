@@ -179,4 +179,15 @@ test('UDP round trip: a connected client gets the reply from the steered address
   }
 });
 
+test('register-pid of a thread id is refused with the process id to give; nothing changes', () => {
+  const before = ctx.env.ok(['status', '--json']).stdout;
+  const tid = fs.readdirSync(`/proc/${ctx.agent.pid}/task`).map(Number).find((t) => t !== ctx.agent.pid);
+  assert.ok(tid, 'the agent (node) has threads');
+  const r = ctx.env.cli(['register-pid', String(tid), 'web', 'tcp', '127.0.0.1', '9912', '--json']);
+  assert.is(r.code, 2, r.stderr);
+  assert.is(errCode(r), 'ERR_INVALID_PID');
+  assert.match(r.stderr, `${tid} is a thread of process ${ctx.agent.pid}, not a process: give the process id (${ctx.agent.pid})`);
+  assert.is(ctx.env.ok(['status', '--json']).stdout, before);
+});
+
 test.run();

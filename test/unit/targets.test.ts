@@ -17,6 +17,7 @@ import type { SocketInfo } from '../../src/ops/socket-info.js';
 import { parseAddress, parsePrefix, type Protocol } from '../../src/core/net.js';
 import { DestKind, POLICY_EXPLICIT_FIRST } from '../../src/core/layout.js';
 import { TwinMaps, TwinRegistry } from '../../src/state/twin-maps.js';
+import { unregisterSocket } from '../../src/ops/register.js';
 import { ManifoldError } from '../../src/errors.js';
 
 const NETNS = 4026531840;
@@ -131,6 +132,23 @@ test('apply --config: exactly the configured targets (others removed, sockets le
   assert.equal(registered(reg), ['tcp 7f000005 1', 'udp fd000000000000000000000000000005 1']);
   assert.equal(readPolicy(maps), { explicitFirst: true });
   assert.is(kindOf(maps, 'old'), null);
+});
+
+test('unregister of a target-served destination is refused and changes nothing: the target is untarget\'s', () => {
+  const reg = new TwinRegistry();
+  const maps = new TwinMaps({ maxIds: 16 }, reg);
+  setTargets(maps, [assign('t1', '127.0.0.7')]);
+  const before = { kind: kindOf(maps, 't1'), registered: registered(reg), writes: maps.writes };
+  let message = '';
+  try {
+    unregisterSocket(maps, { label: 't1', domain: 'ipv4', protocol: 'tcp' });
+  } catch (err) {
+    assert.instance(err, ManifoldError);
+    assert.is((err as ManifoldError).code, 'ERR_NOT_FOUND');
+    message = (err as Error).message;
+  }
+  assert.is(message, 'ipv4:tcp:t1 has no registered socket: the address target 127.0.0.7 serves it ("manifold untarget t1" removes that)');
+  assert.equal({ kind: kindOf(maps, 't1'), registered: registered(reg), writes: maps.writes }, before);
 });
 
 test.run();
