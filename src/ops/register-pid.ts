@@ -79,9 +79,10 @@ export function registerFromPid(maps: DispatcherMaps, netnsIno: number, q: PidSo
     if (info.protocol !== q.protocol || info.domain !== q.address.domain || info.local.address !== formatAddr(q.address.addr) || info.local.port !== q.port) {
       throw new ManifoldError('ERR_NO_MATCHING_SOCKET', `fd ${held.fd} of process ${q.pid} is not bound to ${wanted} any more; nothing was changed`);
     }
-    const [reg] = registerSockets(maps, netnsIno, [{ label: q.label, socket: info, what: `fd ${held.fd} of process ${q.pid} (${wanted})` }]);
+    const [reg] = registerSockets(maps, netnsIno, [{ label: q.label, socket: info, what: `fd ${held.fd} of process ${q.pid}` }]);
     if (!reg) throw new Error('registration produced no result');
-    return reg;
+    // The process's fd, not this process's copy of it (closed when this returns).
+    return { ...reg, fd: held.fd };
   } finally {
     if (local >= 0) closeFd(local);
     closeFd(pidfd);

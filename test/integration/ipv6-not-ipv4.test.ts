@@ -41,7 +41,8 @@ test('a dual-stack listener keeps its IPv4 traffic and cannot be registered', as
   const r = ctx.env.cli(['register-pid', String(ctx.agent.pid), 'dual', 'tcp', '::', String(dual.port), '--json']);
   assert.is(r.code, 1);
   assert.is((r.json as { error: { code: string } }).error.code, 'ERR_BAD_SOCKET');
-  assert.match(r.stderr, /dual-stack/);
+  assert.match(r.stderr, new RegExp(`fd \\d+ of process ${ctx.agent.pid} \\(\\[::\\]:${dual.port}\\) is a dual-stack IPv6 socket`));
+  assert.is(r.stderr.split(`[::]:${dual.port}`).length, 2, 'the endpoint is named once');
   ctx.env.ok(['unbind', 'six', 'tcp', '::/0', '0']);
 });
 

@@ -98,6 +98,7 @@ test('register-pid: high fd after a large gap, dup\'ed socket, pid file', async 
   ctx.env.ok(['bind', 'hi', 'tcp', '192.0.2.90', '80']);
   const r = ctx.env.ok(['register-pid', String(ctx.agent.pid), 'hi', 'tcp', '127.0.0.1', '9911', '--json']);
   assert.is((r.json as { action: string }).action, 'created');
+  assert.is((r.json as { fd: number }).fd, Number(high.fd), "the process's fd, not manifold's copy of it");
   assert.equal(await ctx.agent.connect('tcp', '192.0.2.90', 80, { connectOnly: true }), { ok: true, data: 'connected' });
 
   const s = await ctx.agent.listen('tcp', '127.0.0.1', 9912, 'dupd');
