@@ -16,6 +16,7 @@
  * docs/manifold.conf.5.md is the user documentation.
  */
 import type { Protocol } from '../core/net.js';
+import { nonUnicastProblem } from '../core/net.js';
 import { labelProblem } from '../core/labels.js';
 import type { IniDocument } from './ini.js';
 import { formatIp, formatIpPrefix, hostBitsSet, maskPrefix, parseIpPrefix, parsePorts } from './ip.js';
@@ -88,7 +89,8 @@ function parseTarget(value: string, line: number): TargetConfig | string {
   if (addrText.includes('/')) return `invalid address ${quote(addrText)} in Target=: expected a single IP address, not a prefix`;
   const address = parseIpPrefix(addrText);
   if (typeof address === 'string') return `invalid address ${quote(addrText)} in Target=: ${address}`;
-  if (address.addr.every((b) => b === 0)) return `invalid address ${quote(addrText)} in Target=: a target is the specific address a daemon listens on, not a wildcard`;
+  const nonUnicast = nonUnicastProblem(address.addr);
+  if (nonUnicast) return `invalid address ${quote(addrText)} in Target=: ${nonUnicast}; a target is the specific address a daemon listens on`;
   let port = 0;
   if (portText !== undefined) {
     const ports = parsePorts(portText);

@@ -350,6 +350,19 @@ export function formatPorts(first: number, last: number): string {
   return first === last ? String(first) : `${first}-${last}`;
 }
 
+/**
+ * Why an address cannot be one a daemon listens on for a target, or null:
+ * the wildcard, a multicast address, the IPv4 limited broadcast. (A TCP
+ * socket cannot listen on a multicast or broadcast address.)
+ */
+export function nonUnicastProblem(addr: Uint8Array): string | null {
+  if (addr.every((b) => b === 0)) return 'the wildcard, not a specific address';
+  if (addr.length === 4 && ((addr[0] as number) & 0xf0) === 0xe0) return 'a multicast address';
+  if (addr.length === 4 && addr.every((b) => b === 255)) return 'the limited broadcast address';
+  if (addr.length === 16 && addr[0] === 0xff) return 'a multicast address';
+  return null;
+}
+
 /** A value quoted for an error message: JSON string escapes (no raw control characters). */
 export function quote(value: unknown): string {
   if (typeof value === 'number' && Object.is(value, -0)) return '-0';

@@ -10,7 +10,7 @@
  * the switch, so its sockets are assignable from the first lookup on.
  */
 import { DestKind, POLICY_EXPLICIT_FIRST } from '../core/layout.js';
-import { formatAddr, formatEndpoint, type Domain, type Protocol } from '../core/net.js';
+import { formatAddr, formatEndpoint, nonUnicastProblem, type Domain, type Protocol } from '../core/net.js';
 import { ManifoldError } from '../errors.js';
 import { sameTarget, type DestKey, type DispatcherMaps, type TargetSpec } from '../state/maps.js';
 import { execute, type ExecResult } from './executor.js';
@@ -48,9 +48,8 @@ export function targetText(t: TargetSpec): string {
 export function checkTarget(key: DestKey, t: TargetSpec): void {
   if (t.domain !== key.domain) throw new ManifoldError('ERR_INVALID_PREFIX', `the target ${targetText(t)} is not an ${key.domain === 'ipv4' ? 'IPv4' : 'IPv6'} address (destination ${destName(key)})`);
   if (t.addr.length !== (t.domain === 'ipv4' ? 4 : 16)) throw new ManifoldError('ERR_INVALID_PREFIX', 'a target address has 4 (IPv4) or 16 (IPv6) bytes');
-  if (t.addr.every((b) => b === 0)) {
-    throw new ManifoldError('ERR_INVALID_PREFIX', `the target must be a specific address, not the wildcard ${formatAddr(t.addr)}: a target is the address a daemon listens on`);
-  }
+  const why = nonUnicastProblem(t.addr);
+  if (why) throw new ManifoldError('ERR_INVALID_PREFIX', `the target ${formatAddr(t.addr)} is ${why}: a target is the specific address a daemon listens on`);
   if (!Number.isInteger(t.port) || t.port < 0 || t.port > 65535) throw new ManifoldError('ERR_INVALID_PORT', `invalid target port ${t.port}: expected 1 to 65535, or 0 for the connection's own port`);
 }
 

@@ -171,8 +171,11 @@ test('Target=: address targets serve the protocols of the Bind= lines of their f
 test('errors: Target=', () => {
   bad('[Label]\nBind=tcp 127.0.0.0/8 80\nTarget=127.0.0.5 80 90\n', 3, /Target= expects "ADDRESS \[PORT\]"/);
   bad('[Label]\nBind=tcp 127.0.0.0/8 80\nTarget=127.0.0.0/8\n', 3, /not a prefix/);
-  bad('[Label]\nBind=tcp 127.0.0.0/8 80\nTarget=0.0.0.0\n', 3, /not a wildcard/);
-  bad('[Label]\nBind=tcp ::/0 80\nTarget=::\n', 3, /not a wildcard/);
+  bad('[Label]\nBind=tcp 127.0.0.0/8 80\nTarget=0.0.0.0\n', 3, /Target=: the wildcard, not a specific address/);
+  bad('[Label]\nBind=tcp ::/0 80\nTarget=::\n', 3, /Target=: the wildcard, not a specific address/);
+  bad('[Label]\nBind=tcp 127.0.0.0/8 80\nTarget=224.0.0.1\n', 3, /Target=: a multicast address; a target is the specific address a daemon listens on/);
+  bad('[Label]\nBind=tcp 127.0.0.0/8 80\nTarget=255.255.255.255\n', 3, /Target=: the limited broadcast address/);
+  bad('[Label]\nBind=tcp ::/0 80\nTarget=ff02::1\n', 3, /Target=: a multicast address/);
   bad('[Label]\nBind=tcp 127.0.0.0/8 80\nTarget=::ffff:127.0.0.5\n', 3, /IPv4-mapped/);
   bad('[Label]\nBind=tcp 127.0.0.0/8 80\nTarget=127.0.0.5 0\n', 3, /expected one port/);
   bad('[Label]\nBind=tcp 127.0.0.0/8 80\nTarget=127.0.0.5 70000\n', 3, /expected one port/);

@@ -151,4 +151,20 @@ test('unregister of a target-served destination is refused and changes nothing: 
   assert.equal({ kind: kindOf(maps, 't1'), registered: registered(reg), writes: maps.writes }, before);
 });
 
+test('a target must be a unicast address: wildcard, multicast and broadcast are refused', () => {
+  const maps = new TwinMaps({ maxIds: 16 }, new TwinRegistry());
+  for (const [addr, why] of [['0.0.0.0', 'the wildcard'], ['224.0.0.1', 'a multicast address'], ['239.255.255.250', 'a multicast address'], ['255.255.255.255', 'the limited broadcast address'], ['ff02::1', 'a multicast address'], ['::', 'the wildcard']] as const) {
+    try {
+      setTargets(maps, [assign('m', addr)]);
+      assert.unreachable(`${addr} accepted`);
+    } catch (err) {
+      assert.instance(err, ManifoldError);
+      assert.is((err as ManifoldError).code, 'ERR_INVALID_PREFIX', addr);
+      assert.match((err as Error).message, `is ${why}`, addr);
+    }
+  }
+  assert.equal(maps.destinations(), []);
+  setTargets(maps, [assign('m', '127.0.0.9')]);
+});
+
 test.run();
