@@ -227,11 +227,15 @@ export function statusWarnings(destinations: readonly DestinationStatus[], ns?: 
   const out: StatusWarning[] = [];
   const targets = destinations.filter((d) => d.target !== null);
   if (ns?.discovery && (!ns.discovery.enabled || !ns.discovery.active) && (targets.length > 0 || ns.explicitFirst)) {
-    const what = [targets.length > 0 ? `${targets.length} destination(s) served by address targets` : '', ns.explicitFirst ? 'the explicit-first policy' : ''].filter(Boolean).join(' and ');
+    // Each part with its own verb: targets refuse traffic, the policy does nothing.
+    const parts = [
+      targets.length > 0 ? `${targets.length} destination(s) served by address targets refuse traffic` : '',
+      ns.explicitFirst ? 'the explicit-first policy has no effect' : '',
+    ].filter(Boolean).join(' and ');
     const first = targets[0];
     out.push({
       kind: 'no_discovery', label: first?.label ?? '', domain: first?.domain ?? 'ipv4', protocol: first?.protocol ?? 'tcp',
-      message: `listener discovery is ${ns.discovery.enabled ? 'enabled but not active' : 'not enabled'}: ${what} ${targets.length > 0 ? 'refuse traffic' : 'has no effect'} until "manifold discovery enable"`,
+      message: `listener discovery is ${ns.discovery.enabled ? 'enabled but not active' : 'not enabled'}: ${parts} until "manifold discovery enable"`,
     });
   }
   for (const d of destinations) {
