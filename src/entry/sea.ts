@@ -49,6 +49,9 @@ function trackStdio(): Set<'stdout' | 'stderr'> {
 }
 
 function start(): void {
+  // Node starts its inspector (remote code execution for anyone who can reach 127.0.0.1:9229)
+  // on SIGUSR1 unless JavaScript listens for the signal: manifold runs as root and has no use for it.
+  process.on('SIGUSR1', () => {});
   // process.execPath is the executable's real path (symlinks resolved).
   setProgramDir(path.dirname(process.execPath));
   // A single executable's argv is [execPath, argv0, ...arguments].
