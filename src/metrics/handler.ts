@@ -35,7 +35,9 @@ export class MetricsExporter {
   private readonly source: SnapshotSource;
   private readonly reg: ExporterRegistry;
   private readonly log: ScrapeLog;
-  private queue: Promise<unknown> = Promise.resolve();
+  /** The scrape running now, and the one every request that came since waits for. */
+  private running: Promise<ScrapeResult> | null = null;
+  private queued: Promise<ScrapeResult> | null = null;
   private lastFailure: { message: string; at: number } | null = null;
 
   constructor(read: () => MetricsSnapshot, log: ScrapeLog) {
@@ -44,10 +46,31 @@ export class MetricsExporter {
     this.log = log;
   }
 
-  /** Scrape once (scrapes are serialised). */
+  /**
+   * The result of a scrape that starts no earlier than this call. Scrapes
+   * run one at a time, and every request that arrives while one runs shares
+   * the next: however many requests come (pipelined, or from many clients),
+   * at most two scrapes exist, one running and one waiting.
+   */
   scrape(): Promise<ScrapeResult> {
-    const run = this.queue.then(() => this.scrapeNow());
-    this.queue = run.catch(() => undefined);
+    if (this.queued) return this.queued;
+    if (!this.running) return this.start();
+    this.queued = this.running.then(
+      () => this.start(),
+      () => this.start(),
+    );
+    return this.queued;
+  }
+
+  private start(): Promise<ScrapeResult> {
+    this.queued = null;
+    const run = this.scrapeNow();
+    this.running = run;
+    run
+      .finally(() => {
+        if (this.running === run) this.running = null;
+      })
+      .catch(() => undefined);
     return run;
   }
 
@@ -104,6 +127,8 @@ export class MetricsExporter {
       return;
     }
     const r = await this.scrape();
+    // A client that went away meanwhile gets nothing (its socket is gone).
+    if (res.destroyed || req.socket.destroyed) return;
     send(res, req, r.status, r.contentType, r.body);
   }
 }

@@ -25,8 +25,22 @@ function describe(server: http.Server, target: ListenTarget): string {
   return target.kind === 'fd' ? `fd ${target.fd}` : `${target.host}:${target.port}`;
 }
 
+/** Connections open at once, at most (Prometheus needs one or two; more are closed at once). */
+export const MAX_CONNECTIONS = 256;
+/** A request's headers must arrive within this time (a client that sends nothing is closed). */
+export const HEADERS_TIMEOUT_MS = 10_000;
+/** A whole request, at most. */
+const REQUEST_TIMEOUT_MS = 30_000;
+/** Requests on one connection before it is closed (bounds the answers a pipelining client can queue). */
+const REQUESTS_PER_CONNECTION = 64;
+
 function listenOne(handler: http.RequestListener, target: ListenTarget): Promise<http.Server> {
-  const server = http.createServer({ keepAliveTimeout: 30_000 }, handler);
+  const server = http.createServer(
+    { keepAliveTimeout: 30_000, headersTimeout: HEADERS_TIMEOUT_MS, requestTimeout: REQUEST_TIMEOUT_MS, connectionsCheckingInterval: 1_000 },
+    handler,
+  );
+  server.maxConnections = MAX_CONNECTIONS;
+  server.maxRequestsPerSocket = REQUESTS_PER_CONNECTION;
   return new Promise((resolve, reject) => {
     const onError = (err: Error): void => reject(err);
     server.once('error', onError);
