@@ -83,12 +83,24 @@ function otherPrograms(ctx: DoctorContext): Finding {
 
 function leftovers(ctx: DoctorContext, loaded: boolean): Finding[] {
   const t = ctx.target!;
-  const names = fs.readdirSync(t.bpffs).filter((n) => n.startsWith(leftoverPrefix(t.netnsIno)));
+  const all = fs.readdirSync(t.bpffs).filter((n) => n.startsWith(leftoverPrefix(t.netnsIno)));
+  // manifold removes only its own (root's or this user's directories): see src/ops/lifecycle.ts.
+  const euid = process.geteuid?.() ?? 0;
+  const ownerOf = (n: string): number | null => fs.lstatSync(path.join(t.bpffs, n), { throwIfNoEntry: false })?.uid ?? null;
+  const foreign = all.filter((n) => {
+    const uid = ownerOf(n);
+    return uid !== null && uid !== 0 && uid !== euid;
+  });
+  const names = all.filter((n) => !foreign.includes(n));
   const out: Finding[] = [];
   if (names.length > 0) {
     out.push(finding('state.leftovers', 'warning', `left over by an interrupted load, unload or upgrade: ${listText(names.map((n) => path.join(t.bpffs, n)))}`,
       'the next "manifold load", "manifold unload" or "manifold upgrade" removes them', { directories: names }));
   } else out.push(finding('state.leftovers', 'ok', 'no leftovers of interrupted commands'));
+  if (foreign.length > 0) {
+    out.push(finding('state.foreign_names', 'warning', `made by other users under manifold's names, which manifold does not remove: ${listText(foreign.map((n) => path.join(t.bpffs, n)))}`,
+      `remove them by hand, and let only root write to ${t.bpffs} (chmod 0700; a fresh "mount -t bpf" is 1777)`, { directories: foreign }));
+  }
   if (!loaded && fs.existsSync(path.join(t.bpffs, lockDirName(t.netnsIno)))) {
     out.push(finding('state.lock', 'info', `the writers' lock directory ${path.join(t.bpffs, lockDirName(t.netnsIno))} exists without a state`, 'harmless; "manifold unload" removes it'));
   }

@@ -54,9 +54,26 @@ export interface LoadResult {
   limits: Limits;
 }
 
+/**
+ * Directories of the namespace's interrupted loads, unloads and upgrades.
+ * Only manifold's own count (made by root or by this user): the bpffs may
+ * let others create names there, and what they made is not removed as root
+ * (it may be a tree thousands deep, or change while it is walked).
+ */
 function leftovers(target: ResolvedTarget): string[] {
   const prefix = leftoverPrefix(target.netnsIno);
-  return fs.readdirSync(target.bpffs).filter((n) => n.startsWith(prefix)).map((n) => path.join(target.bpffs, n));
+  return fs
+    .readdirSync(target.bpffs)
+    .filter((n) => n.startsWith(prefix))
+    .map((n) => path.join(target.bpffs, n))
+    .filter((p) => ownDirectory(p));
+}
+
+/** A directory (not a symlink) owned by root or by the effective user. */
+function ownDirectory(p: string): boolean {
+  const st = fs.lstatSync(p, { throwIfNoEntry: false });
+  if (!st || !st.isDirectory()) return false;
+  return st.uid === 0 || st.uid === (process.geteuid?.() ?? 0);
 }
 
 function cleanLeftovers(target: ResolvedTarget): number {
@@ -86,8 +103,11 @@ export function load(opts: LoadOptions): LoadResult {
       }
       replacedStale = health.reason;
       const away = path.join(target.bpffs, `${leftoverPrefix(target.netnsIno)}stale-${process.pid}`);
+      const ours = ownDirectory(target.stateDir);
       fs.renameSync(target.stateDir, away);
-      destroyStateDir(away);
+      // Someone else's directory in the way is moved aside, not walked and removed as root.
+      if (ours) destroyStateDir(away);
+      else replacedStale = `${health.reason} (made by another user: moved aside as ${away}, not removed)`;
     }
     refuseSecondDispatcher(target);
     const tmp = path.join(target.bpffs, `${leftoverPrefix(target.netnsIno)}tmp-${process.pid}`);

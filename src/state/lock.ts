@@ -13,7 +13,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { ManifoldError } from '../errors.js';
+import { fsReason, ManifoldError } from '../errors.js';
 import { flock, LOCK_EX, LOCK_NB } from '../sys/libc.js';
 import { lockDirName, type ResolvedTarget } from './paths.js';
 
@@ -108,9 +108,15 @@ export function lockDirectory(dir: string, bpffs: string, timeoutMs: number, wha
       const away = `${dir}-foreign-${process.pid}-${attempt}`;
       try {
         fs.renameSync(dir, away);
-        fs.rmSync(away, { recursive: true, force: true });
       } catch (err) {
-        throw new ManifoldError('ERR_PERMISSION', `the lock ${dir} was not created by manifold (${why}) and cannot be removed: ${(err as Error).message}`);
+        throw new ManifoldError('ERR_PERMISSION', `the lock ${dir} was not created by manifold (${why}) and cannot be moved aside: ${fsReason(err)}`);
+      }
+      // Removed only when empty: what another user put there is not walked as root (it may be
+      // thousands deep, or change meanwhile); it stays aside.
+      try {
+        fs.rmdirSync(away);
+      } catch {
+        replaced = `${dir} (${why}; moved aside as ${away}, not empty)`;
       }
       continue;
     }

@@ -380,4 +380,45 @@ test('a --netns that is not a network namespace is a usage error, not a report',
   assert.match(JSON.stringify(r.json), /--netns/);
 });
 
+test("names another user made under manifold's names are never walked or removed as root; load and unload go on", () => {
+  ctx.env.ok(['load']);
+  const stateDir = (ctx.env.ok(['status', '--json']).json as { stateDir: string }).stateDir;
+  const ino = path.basename(stateDir).replace(/_manifold$/, '');
+  const fake = path.join(ctx.env.bpffs, `${ino}_manifold-foreign`);
+  const lock = path.join(ctx.env.bpffs, `${ino}_manifold_lock`);
+  const made: string[] = [fake];
+  const nested = (dir: string): void => {
+    let d = dir;
+    for (let i = 0; i < 40; i++) {
+      d = path.join(d, 'n');
+      fs.mkdirSync(d, { recursive: true });
+    }
+    // (bpffs holds directories and pinned objects only: a tree of directories.)
+    for (let p = d; p.startsWith(dir); p = path.dirname(p)) fs.chownSync(p, 65534, 65534);
+  };
+  try {
+    nested(fake);
+    ctx.env.ok(['unload']);
+    // The lock directory squatted by that user, not empty.
+    fs.rmSync(lock, { recursive: true, force: true });
+    nested(lock);
+    const load = ctx.env.ok(['load']);
+    assert.match(load.stderr, /replaced a lock directory this manifold did not create: .*moved aside as .*-foreign-\d+-0, not empty/);
+    const aside = fs.readdirSync(ctx.env.bpffs).filter((n) => n.startsWith(`${ino}_manifold_lock-foreign-`)).map((n) => path.join(ctx.env.bpffs, n));
+    made.push(...aside);
+    assert.is(aside.length, 1, 'moved aside, kept');
+    assert.ok(fs.existsSync(path.join(fake, 'n', 'n', 'n')), 'the other user\'s tree is left alone');
+    const f = get(doctor().doc, 'state.foreign_names');
+    assert.is(f.severity, 'warning');
+    assert.match(f.message, `made by other users under manifold's names, which manifold does not remove: `);
+    assert.match(f.message, fake);
+    assert.match(f.hint ?? '', 'chmod 0700');
+    ctx.env.ok(['bind', 'web', 'tcp', '192.0.2.0/24', '80']);
+    ctx.env.ok(['unbind', 'web', 'tcp', '192.0.2.0/24', '80']);
+  } finally {
+    for (const d of made) fs.rmSync(d, { recursive: true, force: true });
+  }
+  assert.is(doctor().doc.findings.find((x) => x.id === 'state.foreign_names'), undefined);
+});
+
 test.run();
