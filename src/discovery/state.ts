@@ -127,8 +127,24 @@ export class DiscoveryState {
       if (err instanceof Error && 'code' in err && (err as NodeJS.ErrnoException).code === 'ENOENT') throw notEnabled(bpffs);
       throw err;
     }
+    // Made by someone else (a bpffs others can write to): not manifold's state, whatever it holds.
+    const owner = fs.fstatSync(dirFd).uid;
+    if (owner !== 0 && owner !== (process.geteuid?.() ?? 0)) {
+      fs.closeSync(dirFd);
+      throw new ManifoldError('ERR_STALE_STATE', `${dir} was made by another user (uid ${owner}), not by manifold: remove it, and let only root write to ${bpffs}`);
+    }
     const state = new DiscoveryState(bpffs, dir, dirFd, write);
-    const meta = state.meta();
+    let meta: ReturnType<DiscoveryState['meta']>;
+    try {
+      meta = state.meta();
+    } catch (err) {
+      // No marker map (an empty directory of that name): not usable state.
+      if (!(err instanceof SysError && err.errno === 2)) {
+        state.close();
+        throw err;
+      }
+      meta = null;
+    }
     if (!meta || meta.magic !== DISC_MAGIC) {
       state.close();
       throw new ManifoldError('ERR_STALE_STATE', `${dir} is not usable discovery state: run "manifold discovery disable", then enable`);

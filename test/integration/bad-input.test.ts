@@ -126,4 +126,27 @@ test("--bpffs inside manifold's own state is refused: no second dispatcher neste
   assert.is(snapshot(), start);
 });
 
+test("a manifold_discovery directory another user made (or an empty one) is not discovery: writers go on", () => {
+  const fake = path.join(ctx.env.bpffs, 'manifold_discovery');
+  fs.mkdirSync(fake);
+  try {
+    // Owned by another user, then by root but empty (no marker map): neither is discovery state.
+    for (const owner of [65534, 0]) {
+      fs.chownSync(fake, owner, owner);
+      for (const args of [['upgrade'], ['policy', 'explicit-first', 'on'], ['policy', 'explicit-first', 'off'], ['untarget', 'fake']]) {
+        const r = ctx.env.cli(args);
+        assert.ok(r.code === 0 || (args[0] === 'untarget' && r.code === 1 && /has no address target/.test(r.stderr)), `${args.join(' ')} (owner ${owner}): exit ${r.code}: ${r.stderr}`);
+        assert.not.match(r.stderr, /disc_meta|ENOENT/, `${args.join(' ')} (owner ${owner})`);
+      }
+      const t = ctx.env.cli(['target', 'fake', '127.0.0.9']);
+      assert.is(t.code, 0, t.stderr);
+      assert.match(t.stderr, /listener discovery is not enabled/, `target (owner ${owner}): ${t.stderr}`);
+      assert.not.match(t.stderr, /disc_meta|ENOENT/);
+      ctx.env.ok(['untarget', 'fake']);
+    }
+  } finally {
+    fs.rmdirSync(fake);
+  }
+});
+
 test.run();
