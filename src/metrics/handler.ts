@@ -106,13 +106,13 @@ export class MetricsExporter {
   };
 
   private async respond(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    let pathname: string;
-    try {
-      pathname = new URL(req.url ?? '/', 'http://exporter').pathname;
-    } catch {
-      send(res, req, 400, 'text/plain; charset=utf-8', 'bad request\n');
-      return;
-    }
+    // The path as sent, up to any query: "//metrics" is not "/metrics" (a URL parser would read a host).
+    const url = req.url ?? '/';
+    const q = url.indexOf('?');
+    let pathname = q < 0 ? url : url.slice(0, q);
+    // An absolute-form request target ("GET http://host:port/metrics").
+    const abs = /^https?:\/\/[^/]*(\/.*)?$/i.exec(pathname);
+    if (abs) pathname = abs[1] ?? '/';
     if (pathname !== '/metrics' && pathname !== '/') {
       send(res, req, 404, 'text/plain; charset=utf-8', 'not found: metrics are at /metrics\n');
       return;

@@ -1,9 +1,10 @@
 /**
- * Running the exporter's HTTP servers until SIGTERM or SIGINT.
+ * Running the exporter's HTTP servers until SIGTERM, SIGINT or SIGHUP.
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { ListenTarget } from './listen.js';
+import { ManifoldError } from '../errors.js';
 
 /** A started exporter. */
 export interface RunningServers {
@@ -42,7 +43,11 @@ function listenOne(handler: http.RequestListener, target: ListenTarget): Promise
   server.maxConnections = MAX_CONNECTIONS;
   server.maxRequestsPerSocket = REQUESTS_PER_CONNECTION;
   return new Promise((resolve, reject) => {
-    const onError = (err: Error): void => reject(err);
+    const onError = (err: NodeJS.ErrnoException): void => {
+      const where = target.kind === 'fd' ? `fd ${target.fd}` : `${target.host}:${target.port}`;
+      const why = err.code === 'EADDRINUSE' ? 'the address is in use (another exporter?)' : err.code === 'EADDRNOTAVAIL' ? 'no interface has that address' : err.code === 'EACCES' ? 'permission denied' : null;
+      reject(why ? new ManifoldError(err.code === 'EACCES' ? 'ERR_PERMISSION' : 'ERR_SYSTEM', `cannot listen on ${where}: ${why}`) : err);
+    };
     server.once('error', onError);
     const opts = target.kind === 'fd' ? { fd: target.fd } : { host: target.host, port: target.port };
     server.listen(opts, () => {
@@ -103,13 +108,13 @@ export async function runUntilSignal(running: RunningServers): Promise<string> {
     signal = sig;
     running.stop();
   };
-  process.on('SIGTERM', onSignal);
-  process.on('SIGINT', onSignal);
+  // SIGHUP too (a closed terminal, or a reload request there is nothing to reload for): stop cleanly.
+  const signals = ['SIGTERM', 'SIGINT', 'SIGHUP'] as const;
+  for (const s of signals) process.on(s, onSignal);
   try {
     await running.done;
     return signal;
   } finally {
-    process.off('SIGTERM', onSignal);
-    process.off('SIGINT', onSignal);
+    for (const s of signals) process.off(s, onSignal);
   }
 }

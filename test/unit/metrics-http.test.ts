@@ -6,7 +6,7 @@
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
@@ -92,6 +92,41 @@ test('connections beyond the cap are closed at once; scrapes are answered again 
   await new Promise((r) => setTimeout(r, 300));
   // No state under the plain directory: the scrape fails, but it is answered.
   assert.match(await scrapeStatus(), /^HTTP\/1\.1 (500|503) /);
+});
+
+async function statusOf(target: string): Promise<string> {
+  const s = await connect();
+  s.write(`GET ${target} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`);
+  let data = '';
+  s.on('data', (d: Buffer) => (data += d.toString()));
+  await closed(s);
+  return data.split('\r\n')[0] ?? '';
+}
+
+test('paths are read as sent: //metrics is not /metrics; a query and the absolute form are', async () => {
+  assert.match(await statusOf('//metrics'), /^HTTP\/1\.1 404 /);
+  assert.match(await statusOf('//x/metrics'), /^HTTP\/1\.1 404 /);
+  assert.match(await statusOf('/metrics?x=1'), /^HTTP\/1\.1 (500|503) /);
+  assert.match(await statusOf(`http://127.0.0.1:${port}/metrics`), /^HTTP\/1\.1 (500|503) /);
+  assert.match(await statusOf('/'), /^HTTP\/1\.1 200 /);
+});
+
+test('a second exporter on the same port says the address is in use; a missing --bpffs is a usage error', () => {
+  const again = spawnSync(BIN, ['metrics', '127.0.0.1', String(port), '--bpffs', dir], { encoding: 'utf8', timeout: 20_000, env: { ...process.env, MANIFOLD_JOURNAL: '0' } });
+  assert.is(again.status, 1, again.stderr);
+  assert.is(again.stderr, `manifold: error: cannot listen on 127.0.0.1:${port}: the address is in use (another exporter?)\n`);
+  const missing = spawnSync(BIN, ['metrics', '127.0.0.1', '0', '--bpffs', path.join(dir, 'missing')], { encoding: 'utf8', timeout: 20_000, env: { ...process.env, MANIFOLD_JOURNAL: '0' } });
+  assert.is(missing.status, 2, missing.stderr);
+  assert.match(missing.stderr, `--bpffs ${path.join(dir, 'missing')}: no such file`);
+});
+
+test('SIGHUP stops the exporter cleanly', async () => {
+  let stderr = '';
+  child!.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+  const exited = new Promise<number | null>((r) => child!.once('exit', (code) => r(code)));
+  child!.kill('SIGHUP');
+  assert.is(await exited, 0);
+  assert.match(stderr, 'metrics exporter stopped (SIGHUP)');
 });
 
 test.run();

@@ -6,6 +6,8 @@ import { emitEvent, Priority } from '../../log/events.js';
 import { info } from '../output.js';
 import { targetOf, type GlobalArgs } from '../context.js';
 import { commandHelp } from '../help.js';
+import fs from 'node:fs';
+import { ManifoldError } from '../../errors.js';
 
 /** Arguments of metrics. */
 export interface MetricsArgs extends GlobalArgs {
@@ -36,6 +38,13 @@ export const metricsCommand: CommandModule<GlobalArgs, MetricsArgs> = {
       import('../../metrics/snapshot.js'),
     ]);
     const target = targetOf(args);
+    // A --netns or --bpffs that does not exist is said now, not as a failure of every scrape
+    // (a state that is not loaded yet, even a bpffs not mounted yet, is fine: scrapes answer 503/500 until it is).
+    for (const [option, p] of [['--netns', target.netns], ['--bpffs', target.bpffs]] as const) {
+      const st = fs.statSync(p, { throwIfNoEntry: false });
+      if (!st) throw new ManifoldError('ERR_USAGE', `${option} ${p}: no such file`);
+      if (option === '--bpffs' && !st.isDirectory()) throw new ManifoldError('ERR_USAGE', `${option} ${p}: not a directory`);
+    }
     // A scrape reads without the writers' lock (see docs/metrics.md); the timeout is carried only because the read path takes one.
     const lockTimeoutMs = target.lockTimeoutMs;
     const targets = listenTargets(args.address, args.port);
