@@ -157,6 +157,10 @@ test('the group cannot write: every write command fails with ERR_PERMISSION and 
       assert.is(errorCode(r), 'ERR_PERMISSION', `${args.join(' ')}: ${r.stdout}`);
     }
   }
+  // upgrade --all: each state's failure is a permission one, so the command's too (exit 4).
+  const all = cliAs(MEMBER, ['upgrade', '--all']);
+  assert.is(all.code, 4, `upgrade --all: exit ${all.code} ${all.stderr}`);
+  assert.match(all.stderr, /permission denied/);
   fs.rmSync(file, { force: true });
   const after = ctx.env.ok(['status', '--json']).json as typeof before;
   assert.equal(after.bindings, before.bindings);

@@ -90,6 +90,7 @@ function upgradeEverything(args: UpgradeArgs): void {
   const t = targetOf(args);
   const results = upgradeAll({ bpffs: t.bpffs, lockTimeoutMs: t.lockTimeoutMs });
   let failed = 0;
+  const codes = new Set<string>();
   for (const e of results) {
     if (e.result) {
       const abi = e.result.previousAbi !== e.result.abi ? `, map ABI ${e.result.previousAbi} -> ${e.result.abi}` : '';
@@ -97,6 +98,7 @@ function upgradeEverything(args: UpgradeArgs): void {
       info(`manifold: upgraded ${e.stateDir} (${e.result.previousVersion} -> ${e.result.version}${abi})`);
     } else {
       failed++;
+      codes.add(toManifoldError(e.error).code);
       info(`manifold: warning: ${e.stateDir} not upgraded: ${toManifoldError(e.error).message}`);
     }
   }
@@ -104,7 +106,9 @@ function upgradeEverything(args: UpgradeArgs): void {
     outJson(results.map((e) => ({ stateDir: e.stateDir, netnsIno: e.netnsIno, netns: e.netns, upgraded: e.result !== null, ...(e.result ?? {}), ...(e.error ? { error: { code: toManifoldError(e.error).code, message: toManifoldError(e.error).message } } : {}) })));
   }
   if (results.length === 0) info(`manifold: no dispatcher state under ${t.bpffs}; nothing to upgrade`);
-  if (failed > 0) throw new ManifoldError('ERR_STALE_STATE', `${failed} of ${results.length} states could not be upgraded (see above)`);
+  // Every failure a permission problem (not root): say that, with its exit status.
+  const code = codes.size === 1 && codes.has('ERR_PERMISSION') ? 'ERR_PERMISSION' : 'ERR_STALE_STATE';
+  if (failed > 0) throw new ManifoldError(code, `${failed} of ${results.length} states could not be upgraded (see above)`);
 }
 
 /** `manifold upgrade`. */
