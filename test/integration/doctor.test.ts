@@ -140,12 +140,18 @@ test('a route covering only part of a bound prefix is named as partly covered', 
   ctx.env.ok(['unbind', 'wide', 'udp', '198.51.0.0/16', '53']);
 });
 
-test('a foreign sk_lookup program attached after manifold: warning with the attach order; gone once detached', () => {
+/**
+ * Compile bench/bpf/empty.bpf.c (its program renamed `name`), attach it to the test's namespace
+ * and run `fn` with the link's id; detached and removed afterwards, even when `fn` fails.
+ */
+function withForeignProgram(name: string, fn: (linkId: number) => void): void {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mf-doc-bpf-'));
-  const object = path.join(dir, 'empty.bpf.o');
+  const source = path.join(dir, 'prog.bpf.c');
+  const object = path.join(dir, 'prog.bpf.o');
+  fs.writeFileSync(source, fs.readFileSync(path.join(ROOT, 'bench', 'bpf', 'empty.bpf.c'), 'utf8').replace('int empty_dispatch(', `int ${name}(`));
   try {
-    execFileSync('clang', [...makefileBpfCflags(), '-c', path.join(ROOT, 'bench', 'bpf', 'empty.bpf.c'), '-o', object], { stdio: 'pipe', timeout: 120_000 });
-    const obj = loadObject(object, 'empty_dispatch');
+    execFileSync('clang', [...makefileBpfCflags(), '-c', source, '-o', object], { stdio: 'pipe', timeout: 120_000 });
+    const obj = loadObject(object, name);
     let link = -1;
     try {
       const nsFd = fs.openSync(ctx.env.netnsPath, 'r');
@@ -154,55 +160,42 @@ test('a foreign sk_lookup program attached after manifold: warning with the atta
       } finally {
         fs.closeSync(nsFd);
       }
-      const linkId = linkInfo(link).id;
-      const { r, doc } = doctor();
-      assert.is(r.code, 6, r.stderr);
-      const other = get(doc, 'netns.other_sk_lookup');
-      assert.is(other.severity, 'warning');
-      assert.match(other.message, /^1 other sk_lookup program is attached to this network namespace/);
-      assert.match(other.message, new RegExp(`manifold \\(link \\d+\\), then "empty_dispatch" \\(link ${linkId}, program \\d+\\)`));
-      assert.match(other.message, 'the last program to assign a socket wins');
-      assert.match(other.message, '1 of them runs after manifold and overrides the sockets it picks');
-      assert.match(other.hint ?? '', 'bpftool link detach id');
-      const links = (other.details as { links: { linkId: number; program: string; manifold: boolean }[] }).links;
-      assert.equal(links.map((l) => [l.program, l.manifold]), [['manifold_dispat', true], ['empty_dispatch', false]]);
+      fn(linkInfo(link).id);
     } finally {
       if (link >= 0) closeFd(link);
       obj.close();
     }
-    assert.is(get(doctor().doc, 'netns.other_sk_lookup').severity, 'ok', 'detached: no other program');
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }
+}
+
+test('a foreign sk_lookup program attached after manifold: warning with the attach order; gone once detached', () => {
+  withForeignProgram('empty_dispatch', (linkId) => {
+    const { r, doc } = doctor();
+    assert.is(r.code, 6, r.stderr);
+    const other = get(doc, 'netns.other_sk_lookup');
+    assert.is(other.severity, 'warning');
+    assert.match(other.message, /^1 other sk_lookup program is attached to this network namespace/);
+    assert.match(other.message, new RegExp(`manifold \\(link \\d+\\), then "empty_dispatch" \\(link ${linkId}, program \\d+\\)`));
+    assert.match(other.message, 'the last program to assign a socket wins');
+    assert.match(other.message, '1 of them runs after manifold and overrides the sockets it picks');
+    assert.match(other.hint ?? '', 'bpftool link detach id');
+    const links = (other.details as { links: { linkId: number; program: string; manifold: boolean }[] }).links;
+    assert.equal(links.map((l) => [l.program, l.manifold]), [['manifold_dispat', true], ['empty_dispatch', false]]);
+  });
+  assert.is(get(doctor().doc, 'netns.other_sk_lookup').severity, 'ok', 'detached: no other program');
 });
 
 test('a foreign program attached before manifold: manifold runs last and its choice wins', () => {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mf-doc-bpf-'));
-  const object = path.join(dir, 'empty.bpf.o');
   ctx.env.ok(['unload']);
-  try {
-    execFileSync('clang', [...makefileBpfCflags(), '-c', path.join(ROOT, 'bench', 'bpf', 'empty.bpf.c'), '-o', object], { stdio: 'pipe', timeout: 120_000 });
-    const obj = loadObject(object, 'empty_dispatch');
-    let link = -1;
-    try {
-      const nsFd = fs.openSync(ctx.env.netnsPath, 'r');
-      try {
-        link = linkCreate(obj.progFd, nsFd, BPF_SK_LOOKUP, 'cannot attach the test program');
-      } finally {
-        fs.closeSync(nsFd);
-      }
-      ctx.env.ok(['load']);
-      const other = get(doctor().doc, 'netns.other_sk_lookup');
-      assert.is(other.severity, 'warning');
-      assert.match(other.message, /\("empty_dispatch" \(link \d+, program \d+\), then manifold \(link \d+\)\)/);
-      assert.match(other.message, 'manifold runs last, so its choice wins wherever it assigns a socket');
-    } finally {
-      if (link >= 0) closeFd(link);
-      obj.close();
-    }
-  } finally {
-    fs.rmSync(dir, { recursive: true, force: true });
-  }
+  withForeignProgram('empty_dispatch', () => {
+    ctx.env.ok(['load']);
+    const other = get(doctor().doc, 'netns.other_sk_lookup');
+    assert.is(other.severity, 'warning');
+    assert.match(other.message, /\("empty_dispatch" \(link \d+, program \d+\), then manifold \(link \d+\)\)/);
+    assert.match(other.message, 'manifold runs last, so its choice wins wherever it assigns a socket');
+  });
 });
 
 test('load refuses a second manifold dispatcher for the namespace from another bpffs; nothing is left there', () => {
@@ -223,31 +216,11 @@ test('load refuses a second manifold dispatcher for the namespace from another b
 
 test('a second manifold dispatcher whose state is on another bpffs is named as such', () => {
   // load refuses to make one (above); an older manifold, or one attached by hand, is still named.
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mf-doc-bpf-'));
-  const source = path.join(dir, 'fake.bpf.c');
-  const object = path.join(dir, 'fake.bpf.o');
-  fs.writeFileSync(source, fs.readFileSync(path.join(ROOT, 'bench', 'bpf', 'empty.bpf.c'), 'utf8').replace('int empty_dispatch(', 'int manifold_dispatch('));
-  try {
-    execFileSync('clang', [...makefileBpfCflags(), '-c', source, '-o', object], { stdio: 'pipe', timeout: 120_000 });
-    const obj = loadObject(object, 'manifold_dispatch');
-    let link = -1;
-    try {
-      const nsFd = fs.openSync(ctx.env.netnsPath, 'r');
-      try {
-        link = linkCreate(obj.progFd, nsFd, BPF_SK_LOOKUP, 'cannot attach the test program');
-      } finally {
-        fs.closeSync(nsFd);
-      }
-      const f = get(doctor().doc, 'netns.other_sk_lookup');
-      assert.is(f.severity, 'warning');
-      assert.match(f.message, `a manifold dispatcher whose state is not under ${ctx.env.bpffs}`);
-    } finally {
-      if (link >= 0) closeFd(link);
-      obj.close();
-    }
-  } finally {
-    fs.rmSync(dir, { recursive: true, force: true });
-  }
+  withForeignProgram('manifold_dispatch', () => {
+    const f = get(doctor().doc, 'netns.other_sk_lookup');
+    assert.is(f.severity, 'warning');
+    assert.match(f.message, `a manifold dispatcher whose state is not under ${ctx.env.bpffs}`);
+  });
 });
 
 test('a write killed after staging leaves a DIRTY generation: reported, then repaired by the next write', () => {
