@@ -43,10 +43,21 @@ async function holder(at: number[]): Promise<number> {
     c.once('error', reject);
   });
   const pid = c.pid as number;
-  // The shell's redirections are done once it has become sleep.
-  for (let i = 0; i < 400 && fs.readFileSync(`/proc/${pid}/comm`, 'utf8').trim() !== 'sleep'; i++) await new Promise((r) => setTimeout(r, 5));
-  const holding = fs.readdirSync(`/proc/${pid}/fd`).map(Number).filter((n) => fs.readlinkSync(`/proc/${pid}/fd/${n}`) === `socket:[${inode}]`).sort((a, b) => a - b);
-  assert.equal(holding, [...at].sort((a, b) => a - b), 'the holder has the socket exactly where asked');
+  // The shell's redirections are done once it has become sleep; the dynamic loader of sleep then
+  // opens and closes its libraries (fds that vanish between the listing and their readlink): wait
+  // until the holder's fds are settled where asked.
+  const want = [...at].sort((a, b) => a - b);
+  const link = (n: number): string | null => {
+    try {
+      return fs.readlinkSync(`/proc/${pid}/fd/${n}`);
+    } catch {
+      return null;
+    }
+  };
+  const holdingNow = (): number[] => fs.readdirSync(`/proc/${pid}/fd`).map(Number).filter((n) => link(n) === `socket:[${inode}]`).sort((a, b) => a - b);
+  const settled = (): boolean => fs.readFileSync(`/proc/${pid}/comm`, 'utf8').trim() === 'sleep' && fs.readdirSync(`/proc/${pid}/fd`).length === at.length + 3;
+  for (let i = 0; i < 400 && !(settled() && JSON.stringify(holdingNow()) === JSON.stringify(want)); i++) await new Promise((r) => setTimeout(r, 5));
+  assert.equal(holdingNow(), want, 'the holder has the socket exactly where asked');
   return pid;
 }
 
