@@ -25,9 +25,11 @@ export interface PinOwner {
 }
 
 /** Translate failures to open pins into user-facing errors. */
-export function pinError(err: unknown, what: string): Error {
+export function pinError(err: unknown, what: string, rootOnly = false): Error {
   if (err instanceof SysError && (err.errno === 1 || err.errno === 13)) {
-    return new ManifoldError('ERR_PERMISSION', `permission denied opening ${what}: run as root, or as a member of the state's group for read-only commands`, undefined, { cause: err });
+    // A pinned program or link cannot be opened read-only: the group's read access does not reach it.
+    const fix = rootOnly ? 'run as root (a pinned program or link cannot be opened read-only, so the state\'s group does not help)' : "run as root, or as a member of the state's group for read-only commands";
+    return new ManifoldError('ERR_PERMISSION', `permission denied opening ${what}: ${fix}`, undefined, { cause: err });
   }
   if (err instanceof SysError && err.errno === 2) {
     return new ManifoldError('ERR_STALE_STATE', `${what} is missing: the state directory is incomplete; "manifold load" repairs it`, undefined, { cause: err });
@@ -82,7 +84,7 @@ export class PinDir {
     try {
       return objGet(this.path(name));
     } catch (err) {
-      throw pinError(err, `the pinned object ${name}`);
+      throw pinError(err, `the pinned object ${name}`, true);
     }
   }
 

@@ -157,6 +157,10 @@ test('the group cannot write: every write command fails with ERR_PERMISSION and 
       assert.is(errorCode(r), 'ERR_PERMISSION', `${args.join(' ')}: ${r.stdout}`);
     }
   }
+  // lookup copies the attached program: root only, and the message says so (not "be in the group").
+  const lk = cliAs(MEMBER, ['lookup', 'tcp', '192.0.2.10', '80']);
+  assert.is(lk.code, 4, lk.stderr);
+  assert.match(lk.stderr, "run as root (a pinned program or link cannot be opened read-only, so the state's group does not help)");
   // upgrade --all: each state's failure is a permission one, so the command's too (exit 4).
   const all = cliAs(MEMBER, ['upgrade', '--all']);
   assert.is(all.code, 4, `upgrade --all: exit ${all.code} ${all.stderr}`);
