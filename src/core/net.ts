@@ -340,8 +340,17 @@ export function parsePortRange(value: unknown, what = 'port'): PortRange {
 
 /** Parse a single port (0-65535). */
 export function parsePort(value: unknown, what = 'port'): number {
-  const r = parsePortRange(value, what);
-  if (r.first !== r.last) throw new ManifoldError('ERR_INVALID_PORT', `invalid ${what} ${quote(value)}: expected a single port`);
+  const single = (): ManifoldError => new ManifoldError('ERR_INVALID_PORT', `invalid ${what} ${quote(value)}: expected a single port, 0 to 65535`);
+  // The range form ("8000-8000" too) is not a port here, and its hints would mislead.
+  if (typeof value === 'string' && value.slice(1).includes('-')) throw single();
+  let r: { first: number; last: number };
+  try {
+    r = parsePortRange(value, what);
+  } catch (err) {
+    if (err instanceof ManifoldError) throw single();
+    throw err;
+  }
+  if (r.first !== r.last) throw single();
   return r.first;
 }
 

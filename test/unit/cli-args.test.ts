@@ -343,4 +343,19 @@ test('untarget: a word that is neither ipv4, ipv6 nor an address says all three'
   usage(cli(['untarget', 'base', 'IPv6']), NOT_BPF_ERROR, 'a keyword in any case');
 });
 
+test('a single port is a single port: ranges and junk say so, without suggesting a range', async () => {
+  const runs = await cliMany([
+    ['lookup', 'tcp', '192.0.2.1', '8000-8000'],
+    ['lookup', 'tcp', '192.0.2.1', 'abc'],
+    ['bindings', '--port', '80-81'],
+    ['target', 'web', '127.0.0.9', '70000'],
+    ['metrics', '127.0.0.1', '9000-9000'],
+  ]);
+  const want = ['invalid port "8000-8000": expected a single port, 0 to 65535', 'invalid port "abc": expected a single port, 0 to 65535', 'invalid --port "80-81": expected a single port, 0 to 65535', 'invalid port "70000": expected a single port, 0 to 65535', 'invalid port "9000-9000": expected a single port, 0 to 65535'];
+  runs.forEach((r, i) => {
+    usage(r, want[i] as string, want[i] as string);
+    assert.not.match(r.stderr, 'range such as');
+  });
+});
+
 test.run();
