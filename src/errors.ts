@@ -124,20 +124,8 @@ export function toManifoldError(err: unknown): ManifoldError {
   return new ManifoldError('ERR_SYSTEM', e?.message ?? String(err), undefined, { cause: err });
 }
 
-/**
- * What a failed file-system call says, in words with its errno name
- * ("no such device or address (ENXIO)"), without Node's wrapping
- * ("ENXIO: no such device or address, open 'sock'"): the caller names the
- * path once, in its own words.
- */
-export function fsReason(err: unknown): string {
-  const e = err as NodeJS.ErrnoException | null | undefined;
-  const message = e instanceof Error ? e.message : String(err);
-  const code = typeof e?.code === 'string' && /^E[A-Z0-9]+$/.test(e.code) ? e.code : null;
-  if (code === null) return message;
-  const words = message.startsWith(`${code}: `) ? message.slice(code.length + 2).split(/, (?:open|read|stat|lstat|scandir|readlink|mkdir|rename|write|close|fstat|access|unlink|rmdir|statfs)(?: |$)/)[0] : null;
-  return words ? `${words} (${code})` : code;
-}
+/** A failed call in words with its errno name: src/core/errno-text.ts (re-exported: most callers already import this module). */
+export { fsReason } from './core/errno-text.js';
 
 /** errno to report for a code (journal ERRNO=, sd_notify ERRNO=). */
 export function errnoForCode(code: ErrorCode): number {

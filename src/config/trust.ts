@@ -25,6 +25,7 @@
  * ownership never makes a file trusted.
  */
 import type { Stats } from 'node:fs';
+import { trustedUids } from '../core/users.js';
 import { fs, path } from './node.js';
 
 /** Longest chain of symbolic links followed (the kernel's MAXSYMLINKS). */
@@ -32,11 +33,8 @@ const MAX_SYMLINKS = 40;
 /** makedev(1, 3): /dev/null. */
 const DEV_NULL_RDEV = 259;
 
-/** The users whose files are trusted: root and the effective user. */
-export function trustedUids(): number[] {
-  const euid = process.geteuid?.() ?? 0;
-  return euid === 0 ? [0] : [0, euid];
-}
+/** The users whose files are trusted: root and the effective user (src/core/users.ts). */
+export { trustedUids };
 
 function lookupName(file: string, id: number): string | null {
   try {

@@ -4,6 +4,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { ManifoldError } from '../errors.js';
+import { isTrustedUid } from '../core/users.js';
 import { cgroupLinkInfo, LINK_TYPE_CGROUP, mapLookup, mapUpdate, objGet } from '../sys/bpf.js';
 import { closeFd } from '../sys/libc.js';
 import { SysError } from '../sys/errno.js';
@@ -129,7 +130,7 @@ export class DiscoveryState {
     }
     // Made by someone else (a bpffs others can write to): not manifold's state, whatever it holds.
     const owner = fs.fstatSync(dirFd).uid;
-    if (owner !== 0 && owner !== (process.geteuid?.() ?? 0)) {
+    if (!isTrustedUid(owner)) {
       fs.closeSync(dirFd);
       throw new ManifoldError('ERR_STALE_STATE', `${dir} was made by another user (uid ${owner}), not by manifold: remove it, and let only root write to ${bpffs}`);
     }

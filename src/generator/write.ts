@@ -9,7 +9,7 @@
 import { fs, path } from '../config/node.js';
 import { NAME_MAX } from '../config/unit-name.js';
 import type { DropIn } from './render.js';
-import { fsReason } from '../errors.js';
+import { fsReason } from '../core/errno-text.js';
 
 let tmpCounter = 0;
 

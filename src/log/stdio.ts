@@ -9,7 +9,7 @@
  * status (settleOutput in src/cli/output.ts).
  */
 import fs from 'node:fs';
-import { getSystemErrorMap } from 'node:util';
+import { errnoOf, fsReason } from '../core/errno-text.js';
 
 /** fds written through their process stream: later writes go there too, in order. */
 const viaStream = new Set<1 | 2>();
@@ -48,12 +48,12 @@ export function writeFailure(fd: 1 | 2): WriteFailure | undefined {
  */
 export function noteWriteFailure(fd: 1 | 2, err: unknown): void {
   if (failures.has(fd)) return;
-  const e = err as Partial<NodeJS.ErrnoException> | null;
-  const sys = typeof e?.errno === 'number' ? getSystemErrorMap().get(e.errno < 0 ? e.errno : -e.errno) : undefined;
+  const sys = errnoOf(err);
   if (sys) {
-    failures.set(fd, { code: sys[0], reason: `${sys[1]} (${sys[0]})` });
+    failures.set(fd, { code: sys.code, reason: fsReason(err) });
     return;
   }
+  const e = err as Partial<NodeJS.ErrnoException> | null;
   const code = typeof e?.code === 'string' ? e.code : 'EIO';
   // ERR_STREAM_DESTROYED and the like: a stream that an earlier failure ended.
   failures.set(fd, { code, reason: code.startsWith('ERR_') ? 'the stream was closed' : code });

@@ -9,6 +9,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { BindingList } from '../core/binding-list.js';
 import { GEN_DIRTY, GEN_STALE, MANIFOLD_ABI } from '../core/layout.js';
+import { isTrustedUid } from '../core/users.js';
 import type { Prefix } from '../core/net.js';
 import { toManifoldError, type ManifoldError } from '../errors.js';
 import { linkInfo, objGet } from '../sys/bpf.js';
@@ -85,11 +86,9 @@ function leftovers(ctx: DoctorContext, loaded: boolean): Finding[] {
   const t = ctx.target!;
   const all = fs.readdirSync(t.bpffs).filter((n) => n.startsWith(leftoverPrefix(t.netnsIno)));
   // manifold removes only its own (root's or this user's directories): see src/ops/lifecycle.ts.
-  const euid = process.geteuid?.() ?? 0;
-  const ownerOf = (n: string): number | null => fs.lstatSync(path.join(t.bpffs, n), { throwIfNoEntry: false })?.uid ?? null;
   const foreign = all.filter((n) => {
-    const uid = ownerOf(n);
-    return uid !== null && uid !== 0 && uid !== euid;
+    const uid = fs.lstatSync(path.join(t.bpffs, n), { throwIfNoEntry: false })?.uid;
+    return uid !== undefined && !isTrustedUid(uid);
   });
   const names = all.filter((n) => !foreign.includes(n));
   const out: Finding[] = [];

@@ -12,6 +12,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { GEN_STALE, MANIFOLD_ABI } from '../core/layout.js';
+import { isTrustedUid } from '../core/users.js';
 import { ManifoldError } from '../errors.js';
 import { linkInfo, linkUpdate, mapUpdate, objGet, progFdById } from '../sys/bpf.js';
 import { closeFd } from '../sys/libc.js';
@@ -73,7 +74,7 @@ function leftovers(target: ResolvedTarget): string[] {
 function ownDirectory(p: string): boolean {
   const st = fs.lstatSync(p, { throwIfNoEntry: false });
   if (!st || !st.isDirectory()) return false;
-  return st.uid === 0 || st.uid === (process.geteuid?.() ?? 0);
+  return isTrustedUid(st.uid);
 }
 
 function cleanLeftovers(target: ResolvedTarget): number {
