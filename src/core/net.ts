@@ -338,20 +338,25 @@ export function parsePortRange(value: unknown, what = 'port'): PortRange {
   return r;
 }
 
-/** Parse a single port (0-65535). */
+/**
+ * A single port "0".."65535" as text, or why not. The range form ("8000-8000"
+ * too) is not a port here: one owner for every input that names one port
+ * (the CLI's single-port options, the config's Listen= and Target=).
+ */
+export function parseSinglePortText(text: string): number | string {
+  if (!/^\d{1,5}$/.test(text)) return 'expected a single port, 0 to 65535';
+  const n = Number(text);
+  return n > 65535 ? 'expected a single port, 0 to 65535' : n;
+}
+
+/** Parse a single port (0-65535). Throws ERR_INVALID_PORT. */
 export function parsePort(value: unknown, what = 'port'): number {
-  const single = (): ManifoldError => new ManifoldError('ERR_INVALID_PORT', `invalid ${what} ${quote(value)}: expected a single port, 0 to 65535`);
-  // The range form ("8000-8000" too) is not a port here, and its hints would mislead.
-  if (typeof value === 'string' && value.slice(1).includes('-')) throw single();
-  let r: { first: number; last: number };
-  try {
-    r = parsePortRange(value, what);
-  } catch (err) {
-    if (err instanceof ManifoldError) throw single();
-    throw err;
-  }
-  if (r.first !== r.last) throw single();
-  return r.first;
+  let r: number | string = 'expected a single port, 0 to 65535';
+  if (typeof value === 'number') {
+    if (Number.isInteger(value) && !Object.is(value, -0) && value >= 0) r = parseSinglePortText(String(value));
+  } else if (typeof value === 'string') r = parseSinglePortText(value);
+  if (typeof r === 'string') throw new ManifoldError('ERR_INVALID_PORT', `invalid ${what} ${quote(value)}: ${r}`);
+  return r;
 }
 
 /** "80" or "8000-8080". */

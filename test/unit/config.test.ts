@@ -180,6 +180,7 @@ test('errors: Target=', () => {
   bad('[Label]\nBind=tcp 127.0.0.0/8 80\nTarget=127.0.0.5 0\n', 3, /expected one port/);
   bad('[Label]\nBind=tcp 127.0.0.0/8 80\nTarget=127.0.0.5 70000\n', 3, /expected one port/);
   bad('[Label]\nBind=tcp 127.0.0.0/8 80\nTarget=127.0.0.5 80-81\n', 3, /expected one port/);
+  bad('[Label]\nBind=tcp 127.0.0.0/8 80\nTarget=127.0.0.5 +80\n', 3, /expected one port/);
   bad('[Label]\nBind=tcp 127.0.0.0/8 80\nTarget=127.0.0.5\nTarget=127.0.0.6\n', 4, /one IPv4 target: Target= is already given on line 3/);
   bad('[Label]\nBind=tcp 127.0.0.0/8 80\nTarget=fd00::5\n', 3, /no IPv6 Bind= line/);
   bad('[Label]\nBind=tcp 127.0.0.0/8 80\nSocket=web.socket\nTarget=127.0.0.5\n', 4, /Target= and Socket= \(line 3\) are mutually exclusive/);
@@ -194,6 +195,11 @@ test('a complete service-sourced file', () => {
   assert.is(u.listens.length, 2);
   assert.is(u.registration, 'optional');
   assert.is(ok('[Label]\nService=a.service\nListen=tcp 127.0.0.1 1\n').registration, 'required');
+});
+
+test('Listen= and Target= keep the one-port range form files always accepted ("8080-8080"), unlike the command line', () => {
+  assert.is(ok('[Label]\nService=a.service\nListen=tcp 127.0.0.1 8080-8080\n').listens[0]?.port, 8080);
+  assert.is(ok('[Label]\nBind=tcp 127.0.0.0/8 80\nTarget=127.0.0.5 8080-8080\n').targets[0]?.port, 8080);
 });
 
 test('empty assignments reset lists', () => {
