@@ -23,7 +23,7 @@ import { parseIni } from './ini.js';
 import { PortIndex } from './port-index.js';
 import { MAX_PROBLEMS_PER_FILE, omittedProblem } from './problems.js';
 import { bindKey, bindText, validateDocument } from './schema.js';
-import { trustProblem } from './trust.js';
+import { entryTrustProblem, trustedUids, trustProblem } from './trust.js';
 import type { BindConfig, ConfigProblem, LabelConfig } from './types.js';
 
 /** Default config directories, highest priority first. */
@@ -76,27 +76,45 @@ function pathCharactersProblem(file: string): string | null {
   return 'the path contains control, bidirectional-formatting or line-separator characters, which cannot be written into unit files';
 }
 
-function classify(file: string): FileKind {
+/** The message for a failed stat(2) of a config file. */
+function statProblem(err: unknown): FileKind {
+  const code = (err as NodeJS.ErrnoException).code;
+  if (code === 'ENOENT') return { kind: 'bad', message: 'no such file (or a dangling symlink)' };
+  if (code === 'EACCES') return { kind: 'bad', message: 'permission denied' };
+  return { kind: 'bad', message: fsReason(err) };
+}
+
+/**
+ * What the config file `file` is. `inTrusted`: its directory was just
+ * found trusted (listConfigFiles), so a file that is not a symbolic link
+ * needs only its own lstat(2) for the trust check (trust.ts, entryTrustProblem).
+ */
+function classify(file: string, inTrusted?: { trusted: readonly number[] }): FileKind {
   const unsafe = pathCharactersProblem(file);
   if (unsafe) return { kind: 'bad', message: unsafe };
   let st: Stats;
+  let untrusted: string | null | undefined;
   try {
-    st = fs.statSync(file);
+    if (inTrusted) {
+      st = fs.lstatSync(file);
+      untrusted = entryTrustProblem(st, inTrusted.trusted);
+      if (untrusted === undefined) st = fs.statSync(file);
+    } else {
+      st = fs.statSync(file);
+    }
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') return { kind: 'bad', message: 'no such file (or a dangling symlink)' };
-    if (code === 'EACCES') return { kind: 'bad', message: 'permission denied' };
-    return { kind: 'bad', message: fsReason(err) };
+    return statProblem(err);
   }
+  const trust = (): string | null => (untrusted === undefined ? trustProblem(file) : untrusted);
   if (st.isCharacterDevice() && st.rdev === DEV_NULL_RDEV) {
-    const untrusted = trustProblem(file);
-    return untrusted ? { kind: 'bad', message: untrusted } : { kind: 'masked' };
+    const why = trust();
+    return why ? { kind: 'bad', message: why } : { kind: 'masked' };
   }
   if (st.isDirectory()) return { kind: 'bad', message: 'is a directory' };
   if (!st.isFile()) return { kind: 'bad', message: 'is not a regular file' };
   if (st.size > MAX_CONFIG_BYTES) return { kind: 'bad', message: `is larger than ${MAX_CONFIG_BYTES} bytes` };
-  const untrusted = trustProblem(file);
-  if (untrusted) return { kind: 'bad', message: untrusted };
+  const why = trust();
+  if (why) return { kind: 'bad', message: why };
   return st.size === 0 && isEmpty(file) ? { kind: 'masked' } : { kind: 'file' };
 }
 
@@ -139,6 +157,7 @@ export function listConfigFiles(dirs: readonly string[] = configDirs()): { files
   // File name → its path, or null when it is in a directory that is not trusted.
   const chosen = new Map<string, string | null>();
   const problems: ConfigProblem[] = [];
+  const inTrusted = { trusted: trustedUids() };
   for (const dir of dirs) {
     let names: string[];
     try {
@@ -150,7 +169,7 @@ export function listConfigFiles(dirs: readonly string[] = configDirs()): { files
       else if (code !== 'ENOENT' && code !== 'ENOTDIR') problems.push({ file: dir, line: 0, message: `cannot read directory: ${fsReason(err)}` });
       continue;
     }
-    const untrusted = trustProblem(dir, { directory: true });
+    const untrusted = trustProblem(dir, { directory: true, trusted: inTrusted.trusted });
     if (untrusted) problems.push({ file: dir, line: 0, message: `${untrusted}; the files in it are ignored` });
     for (const name of names) if (isConfigName(name) && !chosen.has(name)) chosen.set(name, untrusted ? null : path.join(dir, name));
   }
@@ -158,7 +177,7 @@ export function listConfigFiles(dirs: readonly string[] = configDirs()): { files
   for (const name of [...chosen.keys()].sort()) {
     const file = chosen.get(name);
     if (file === null || file === undefined) continue;
-    const k = classify(file);
+    const k = classify(file, inTrusted);
     if (k.kind === 'file') files.push(file);
     else if (k.kind === 'bad') problems.push({ file, line: 0, message: k.message });
   }

@@ -86,6 +86,22 @@ function isShared(st: Stats): boolean {
 }
 
 /**
+ * {@link trustProblem} of a file in a directory just found trusted
+ * (`trustProblem(dir, { directory: true })` was null), from the file's own
+ * lstat(2): everything on the way is checked already, the file is left.
+ * The same answer as trustProblem for that path, without walking it again
+ * (the generator checks every file at boot). A symbolic link is not
+ * answered here (its target's path must be walked): undefined, call
+ * trustProblem.
+ */
+export function entryTrustProblem(st: Stats, trusted: readonly number[] = trustedUids()): string | null | undefined {
+  if (st.isSymbolicLink()) return undefined;
+  if (st.isCharacterDevice() && st.rdev === DEV_NULL_RDEV) return null;
+  const why = nodeProblem('it', st, trusted, false);
+  return why ? `${why}: ${rule(trusted)}` : null;
+}
+
+/**
  * Why the file (or, with `directory`, the directory) at `target` may be
  * written by someone untrusted, or null when only trusted users can change
  * what it holds. Missing components are not a problem here (the caller

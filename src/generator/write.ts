@@ -24,22 +24,37 @@ export function dropInPathProblem(file: DropIn): string | null {
   return null;
 }
 
-/** Write one file atomically under `dir`. Throws on failure (the temporary file is removed). */
-export function writeAtomic(dir: string, file: DropIn): void {
+/**
+ * Create `parent` (a unit's drop-in directory) if it is missing. systemd
+ * empties the generator directories before each run, so it usually is:
+ * mkdir first costs one call, where trying the file first costs a failed
+ * open and its exception as well.
+ */
+function makeParent(parent: string): void {
+  try {
+    fs.mkdirSync(parent, { mode: 0o755 });
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'EEXIST') return;
+    if (code !== 'ENOENT') throw err;
+    fs.mkdirSync(parent, { recursive: true, mode: 0o755 });
+  }
+}
+
+/**
+ * Write one file atomically under `dir`. Throws on failure (the temporary
+ * file is removed). `newParent`: its directory may not exist yet (the first
+ * file of that directory in this run).
+ */
+export function writeAtomic(dir: string, file: DropIn, newParent = true): void {
   const full = path.join(dir, file.path);
   const parent = path.dirname(full);
 
   // A short name: the final name may already be NAME_MAX bytes long.
   const tmp = path.join(parent, `.#mf${process.pid}-${tmpCounter++}.tmp`);
   try {
-    try {
-      fs.writeFileSync(tmp, file.content, { mode: 0o644, flag: 'wx' });
-    } catch (err) {
-      // The directory is created when the first file needs it (no mkdir per file).
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-      fs.mkdirSync(parent, { recursive: true, mode: 0o755 });
-      fs.writeFileSync(tmp, file.content, { mode: 0o644, flag: 'wx' });
-    }
+    if (newParent) makeParent(parent);
+    fs.writeFileSync(tmp, file.content, { mode: 0o644, flag: 'wx' });
     fs.renameSync(tmp, full);
   } catch (err) {
     try {
@@ -62,10 +77,14 @@ export function writeAll(dir: string, files: readonly DropIn[]): void {
     if (why) throw new Error(`cannot write ${path.join(dir, f.path)}: ${why}`);
   }
   const written: string[] = [];
+  const parents = new Set<string>();
   try {
     for (const f of files) {
+      const parent = path.dirname(f.path);
+      const newParent = !parents.has(parent);
+      parents.add(parent);
       try {
-        writeAtomic(dir, f);
+        writeAtomic(dir, f, newParent);
       } catch (err) {
         throw new Error(`cannot write ${path.join(dir, f.path)}: ${fsReason(err)}`);
       }

@@ -14,7 +14,7 @@ import * as assert from 'uvu/assert';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { trustProblem, trustedUids } from '../../src/config/trust.js';
+import { entryTrustProblem, trustProblem, trustedUids } from '../../src/config/trust.js';
 
 process.umask(0o022);
 const ME = process.geteuid?.() ?? 0;
@@ -112,6 +112,33 @@ test('symbolic links: the target path is checked; a link planted in a sticky dir
     const planted = path.join(sticky, 'p.conf');
     fs.symlinkSync(target, planted);
     assert.is(trustProblem(planted, { trusted: NORMAL }), null, 'owned by a trusted user');
+  });
+});
+
+test('entryTrustProblem (a file in a directory found trusted) gives the full walk\'s answer; links are left to the walk', () => {
+  tree((root) => {
+    const dir = path.join(root, 'etc');
+    fs.mkdirSync(dir);
+    const cases: [string, () => void][] = [
+      ['plain.conf', () => file(path.join(dir, 'plain.conf'))],
+      ['group.conf', () => fs.chmodSync(file(path.join(dir, 'group.conf')), 0o664)],
+      ['others.conf', () => fs.chmodSync(file(path.join(dir, 'others.conf')), 0o606)],
+      ['sticky-dir.conf', () => fs.mkdirSync(path.join(dir, 'sticky-dir.conf'), { mode: 0o1777 })],
+      ['dir.conf', () => fs.mkdirSync(path.join(dir, 'dir.conf'), { mode: 0o775 })],
+      ['empty.conf', () => file(path.join(dir, 'empty.conf'), '')],
+      ['null.conf', () => fs.symlinkSync('/dev/null', path.join(dir, 'null.conf'))],
+      ['link.conf', () => fs.symlinkSync('plain.conf', path.join(dir, 'link.conf'))],
+    ];
+    for (const [, make] of cases) make();
+    assert.is(trustProblem(dir, { directory: true, trusted: NORMAL }), null);
+    for (const [name] of cases) {
+      const p = path.join(dir, name);
+      const st = fs.lstatSync(p);
+      const quick = entryTrustProblem(st, NORMAL);
+      if (st.isSymbolicLink()) assert.is(quick, undefined, `${name}: a link is walked`);
+      else assert.is(quick, trustProblem(p, { trusted: NORMAL }), name);
+    }
+    assert.match(entryTrustProblem(fs.lstatSync(path.join(dir, 'group.conf')), NORMAL) ?? '', /mode 0664/);
   });
 });
 
