@@ -5,7 +5,9 @@
  * `dpkg -i` alone (maintainer scripts, no help from the test) creates the
  * group, enables and starts manifold.service; the installed command, units and
  * generator steer traffic to a socket-activated service; reinstalling keeps
- * the dispatcher and its bindings; `dpkg --purge` unloads the dispatcher and
+ * the dispatcher and its bindings; the last landed release's package (built
+ * from the history), then this one over it, keep the state with a client
+ * connecting all along; `dpkg --purge` unloads the dispatcher and
  * leaves none of the package's files, units, drop-ins or systemd state behind
  * (the group "manifold" stays, as documented in packaging/debian/README.Debian).
  *
@@ -270,6 +272,74 @@ test('dpkg -i again (upgrade path): the dispatcher, bindings and socket stay', a
   assert.is(after.destinations.find((d) => d.label === 'web')?.socket, prev.destinations.find((d) => d.label === 'web')?.socket);
   assert.is(await prop('manifold.service', 'ActiveState'), 'active');
   assert.match((await request('192.0.2.10', 80)) ?? 'refused', /^web \d+$/);
+});
+
+/** The last release that landed on main (the same commit as test/integration/upgrade-landed.test.ts). */
+const LANDED = '1be458c';
+
+/** The landed release's .deb, built from this repository's history (its own `make deb`). */
+function buildLandedDeb(): string {
+  const dir = path.join(tmp, 'landed');
+  fs.mkdirSync(dir);
+  const have = spawnSync('git', ['-C', ROOT, 'cat-file', '-e', `${LANDED}^{commit}`], { timeout: 30_000 });
+  assert.is(have.status, 0, `the landed commit ${LANDED} is not in this repository's history (a shallow clone?): fetch it to run this test`);
+  hostRun('sh', ['-c', `git -C "$1" archive "$2" | tar -x -C "$3"`, 'sh', ROOT, LANDED, dir]);
+  fs.symlinkSync(path.join(ROOT, 'node_modules'), path.join(dir, 'node_modules'));
+  const r = spawnSync('make', ['-s', '-C', dir, 'deb', `DEB_OUTDIR=${dir}/out`, `DEB_STAGE=${dir}/stage`], { encoding: 'utf8', timeout: 300_000 });
+  assert.is(r.status, 0, `make deb of ${LANDED}: ${r.stderr}${r.stdout}`);
+  const debs = fs.readdirSync(path.join(dir, 'out')).filter((f) => f.endsWith('.deb'));
+  assert.is(debs.length, 1, debs.join(' '));
+  return path.join(dir, 'out', debs[0] as string);
+}
+
+/** Connect to host:port from inside the container in a loop until stopped; resolves to the answers' count and the failures. */
+function connectLoop(host: string, port: number, stopFile: string): Promise<{ ok: number; failed: number }> {
+  const script = `ok=0; failed=0
+while [ ! -e ${stopFile} ]; do
+  if r=$(timeout 5 bash -c 'exec 3<>/dev/tcp/${host}/${port} && timeout 5 cat <&3' 2>/dev/null) && [ "\${r#web }" != "$r" ]; then ok=$((ok+1)); else failed=$((failed+1)); fi
+done
+echo "$ok $failed"`;
+  return box().exec(['bash', '-c', script], { timeoutMs: 300_000 }).then((r) => {
+    const [ok, failed] = r.stdout.trim().split(' ').map(Number);
+    return { ok: ok ?? 0, failed: failed ?? -1 };
+  });
+}
+
+test('upgrade path from the landed release: its package, then this one over it; state kept, no failed connection meanwhile', async () => {
+  const landed = buildLandedDeb();
+  const landedVersion = hostRun('dpkg-deb', ['-f', landed, 'Version']).trim();
+  await box().writeFile(`${IN_BOX}/landed.deb`, fs.readFileSync(landed));
+  const before = JSON.parse(await must(['manifold', 'status', '--json'])) as { bindings: unknown[]; destinations: { label: string; socket: string | null }[] };
+  const socket = before.destinations.find((d) => d.label === 'web')?.socket;
+  assert.ok(socket, 'web.socket\'s socket is registered');
+
+  // The landed release takes over (the state is the same map ABI).
+  assert.match(await must(['dpkg', '-i', `${IN_BOX}/landed.deb`]), `Setting up manifold (${landedVersion})`);
+  assert.match(await must(['dpkg-query', '-W', '-f', '${Version}', 'manifold']), landedVersion);
+  const mid = JSON.parse(await must(['manifold', 'status', '--json'])) as typeof before;
+  assert.equal(mid.bindings, before.bindings, 'the landed release keeps the bindings');
+  assert.is(mid.destinations.find((d) => d.label === 'web')?.socket, socket);
+  assert.match((await request('192.0.2.10', 80)) ?? 'refused', /^web \d+$/);
+
+  // This release over it, with a client connecting all along.
+  const stop = '/run/manifold-test-stop-loop';
+  const loop = connectLoop('192.0.2.10', 80, stop);
+  await sleep(300);
+  const out = await must(['dpkg', '-i', `${IN_BOX}/${path.basename(deb)}`]);
+  await sleep(300);
+  await must(['touch', stop]);
+  const traffic = await loop;
+  assert.match(out, `Setting up manifold (${version})`);
+  assert.is(traffic.failed, 0, `connections failed while dpkg upgraded: ${JSON.stringify(traffic)}`);
+  assert.ok(traffic.ok > 0, `the client connected while dpkg upgraded: ${JSON.stringify(traffic)}`);
+  assert.match(await must(['dpkg-query', '-W', '-f', '${Version}', 'manifold']), version);
+  const after = JSON.parse(await must(['manifold', 'status', '--json'])) as typeof before;
+  assert.equal(after.bindings, before.bindings, 'every binding kept');
+  assert.is(after.destinations.find((d) => d.label === 'web')?.socket, socket, 'the registered socket kept');
+  assert.is(await prop('manifold.service', 'ActiveState'), 'active');
+  assert.match((await request('192.0.2.10', 80)) ?? 'refused', /^web \d+$/);
+  const failed = await must(['systemctl', '--failed', '--plain', '--no-legend']);
+  assert.is(failed.trim(), '', 'no failed units');
 });
 
 test('dpkg --purge: dispatcher unloaded, every file, unit, drop-in and systemd state gone; the group stays', async () => {
