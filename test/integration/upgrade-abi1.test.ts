@@ -7,13 +7,12 @@
  * is then a normal state of the current ABI (1 -> 2 -> 3: the ABI 3 maps are created too). The migration is also killed at each of its
  * steps; the next upgrade finishes it.
  */
-import { execFileSync, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { ROOT } from '../helpers/env.js';
+import { compiledTreeOf } from '../helpers/history.js';
 import { MANIFOLD_ABI } from '../../src/core/layout.js';
 import { setup, teardown, type Ctx } from '../helpers/suite.js';
 import { inspectTestState, invariantProblems, liveBindings } from '../helpers/inspect.js';
@@ -25,13 +24,7 @@ let ctx: Ctx;
 let oldTree: string;
 
 function buildPrevious(): string {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mf-abi1-'));
-  const have = spawnSync('git', ['-C', ROOT, 'cat-file', '-e', `${PREVIOUS}^{commit}`], { timeout: 30_000 });
-  assert.is(have.status, 0, `the previous release's commit ${PREVIOUS} is not in this repository's history (a shallow clone?): fetch it to run this test`);
-  execFileSync('sh', ['-c', `git -C "$1" archive "$2" | tar -x -C "$3"`, 'sh', ROOT, PREVIOUS, dir], { timeout: 60_000 });
-  fs.symlinkSync(path.join(ROOT, 'node_modules'), path.join(dir, 'node_modules'));
-  execFileSync(path.join(ROOT, 'node_modules', '.bin', 'tsc'), ['-p', path.join(dir, 'tsconfig.json')], { timeout: 300_000, stdio: 'pipe' });
-  return dir;
+  return compiledTreeOf(PREVIOUS, "the previous release's commit", 'mf-abi1-');
 }
 
 function old(args: string[]): string {

@@ -15,12 +15,11 @@
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { MANIFOLD_ABI } from '../../src/core/layout.js';
-import { ROOT } from '../helpers/env.js';
+import { treeOf } from '../helpers/history.js';
 import { setup, teardown, type Ctx } from '../helpers/suite.js';
 import { inspectTestState, invariantProblems } from '../helpers/inspect.js';
 
@@ -33,11 +32,7 @@ let oldExe: string;
 
 /** The landed commit's tree, with its single executable built (as `make build` there would). */
 function buildLanded(): string {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mf-landed-'));
-  const have = spawnSync('git', ['-C', ROOT, 'cat-file', '-e', `${LANDED}^{commit}`], { timeout: 30_000 });
-  assert.is(have.status, 0, `the landed commit ${LANDED} is not in this repository's history (a shallow clone?): fetch it to run this test`);
-  execFileSync('sh', ['-c', `git -C "$1" archive "$2" | tar -x -C "$3"`, 'sh', ROOT, LANDED, dir], { timeout: 60_000 });
-  fs.symlinkSync(path.join(ROOT, 'node_modules'), path.join(dir, 'node_modules'));
+  const dir = treeOf(LANDED, 'the landed commit', { prefix: 'mf-landed-' });
   execFileSync(process.execPath, [path.join(dir, 'scripts', 'build-sea.mjs')], { cwd: dir, timeout: 300_000, stdio: 'pipe' });
   return dir;
 }

@@ -27,6 +27,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { bootSystemd, type Container } from './harness.js';
+import { treeOf } from '../helpers/history.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'mf-package-'));
@@ -279,12 +280,7 @@ const LANDED = '1be458c';
 
 /** The landed release's .deb, built from this repository's history (its own `make deb`). */
 function buildLandedDeb(): string {
-  const dir = path.join(tmp, 'landed');
-  fs.mkdirSync(dir);
-  const have = spawnSync('git', ['-C', ROOT, 'cat-file', '-e', `${LANDED}^{commit}`], { timeout: 30_000 });
-  assert.is(have.status, 0, `the landed commit ${LANDED} is not in this repository's history (a shallow clone?): fetch it to run this test`);
-  hostRun('sh', ['-c', `git -C "$1" archive "$2" | tar -x -C "$3"`, 'sh', ROOT, LANDED, dir]);
-  fs.symlinkSync(path.join(ROOT, 'node_modules'), path.join(dir, 'node_modules'));
+  const dir = treeOf(LANDED, 'the landed commit', { dir: path.join(tmp, 'landed') });
   const r = spawnSync('make', ['-s', '-C', dir, 'deb', `DEB_OUTDIR=${dir}/out`, `DEB_STAGE=${dir}/stage`], { encoding: 'utf8', timeout: 300_000 });
   assert.is(r.status, 0, `make deb of ${LANDED}: ${r.stderr}${r.stdout}`);
   const debs = fs.readdirSync(path.join(dir, 'out')).filter((f) => f.endsWith('.deb'));
