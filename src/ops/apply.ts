@@ -187,6 +187,9 @@ export function planApply(view: View, set: BuiltSet, liveSet?: BindingList): { p
       if (liveTags[j] === tags[i]) unchanged++;
     } else removed.push(j);
   }
+  // The labels are read now: a destination the plan removes is gone when the result is printed
+  // (an empty set otherwise reads them only then, and printed "#id" for its removed bindings).
+  view.destinations();
   const diff: ApplyDiff = {
     target, live, added: [], relabelled: [], removed, unchanged,
     labelOf: (id) => created.get(id) ?? view.labelOf(id),

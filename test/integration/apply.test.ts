@@ -68,6 +68,19 @@ test('--dry-run prints the diff and changes nothing; load-bindings is an alias',
   assert.is(await ctx.agent.who('tcp', '192.0.2.1', 80), 'new', 'relabelled');
 });
 
+test('an empty set removes everything and names each removed binding\'s label, also of a destination it removes', () => {
+  ctx.env.ok(['bind', 'gone', 'tcp', '192.0.2.77', '7']);
+  const before = listed();
+  const file = writeSet('empty.json', []);
+  const r = ctx.env.ok(['apply', file]);
+  assert.match(r.stdout, /^- tcp 192\.0\.2\.77\/32 7 -> gone$/m, r.stdout);
+  assert.not.match(r.stdout, /-> #\d/, r.stdout);
+  assert.is(r.stdout.trim().split('\n').filter((l) => l.startsWith('- ')).length, before.length);
+  ctx.env.ok(['apply', writeSet('b2.json', [{ label: 'gone', prefix: '192.0.2.77', port: 7, protocol: 'tcp' }])]);
+  const j = ctx.env.ok(['apply', file, '--json']).json as { removed: Entry[] };
+  assert.equal(j.removed.map((b) => b.label), ['gone']);
+});
+
 test('apply killed with SIGKILL at random points leaves the old or the new set', async () => {
   const filler = (label: string, third: number): Entry[] => {
     const out: Entry[] = [];
