@@ -140,7 +140,7 @@ function renderSummary(s: State, r: StatusData, json: boolean): void {
 
 /** `manifold status`. */
 export const statusCommand: CommandModule<GlobalArgs, StatusArgs> = {
-  command: 'status [label]',
+  command: ['status [label]', 'list [label]'],
   describe: 'Show bindings and destinations (socket, owner, counters), warnings and capacity',
   builder: (y) =>
     commandHelp(
