@@ -94,13 +94,19 @@ export function registerSockets(maps: DispatcherMaps, netnsIno: number, requests
 /** Result of unregister. */
 export interface Unregistration {
   destination: string;
-  cookie: string | null;
+  /** The socket removed (decimal cookie). */
+  cookie: string;
   /** The destination had no bindings and is gone. */
   removedDestination: boolean;
 }
 
-/** Plan the removal of a destination's socket. */
-export function planUnregister(view: View, key: DestKey): { plan: Plan; result: Unregistration } {
+/**
+ * Plan the removal of a destination's socket. A destination without one is
+ * ERR_NOT_FOUND, as with tubectl (its socket "doesn't exist"); the plan
+ * still clears a socket entry the kernel emptied (the socket closed), so the
+ * error leaves the state consistent.
+ */
+export function planUnregister(view: View, key: DestKey): { plan: Plan; result: Unregistration | null } {
   const dest = view.dest(key);
   if (!dest) throw new ManifoldError('ERR_NOT_FOUND', `no destination ${destName(key)}`);
   const target = view.targetOf(dest.id);
@@ -111,12 +117,13 @@ export function planUnregister(view: View, key: DestKey): { plan: Plan; result: 
   const cookie = view.socketOf(dest.id);
   if (info && info.kind !== DestKind.none) plan.destInfo.set(dest.id, { kind: DestKind.none, slot: 0 });
   const removedDestination = dest.refs[view.live] === 0;
-  return { plan, result: { destination: destName(key), cookie: cookie === null ? null : cookie.toString(), removedDestination } };
+  return { plan, result: cookie === null ? null : { destination: destName(key), cookie: cookie.toString(), removedDestination } };
 }
 
-/** Remove a destination's socket; its bindings then refuse traffic. */
+/** Remove a destination's socket; its bindings then refuse traffic. Throws ERR_NOT_FOUND when it has none. */
 export function unregisterSocket(maps: DispatcherMaps, key: DestKey): Unregistration {
   const { plan, result } = planUnregister(new View(maps), key);
   execute(maps, plan);
+  if (!result) throw new ManifoldError('ERR_NOT_FOUND', `${destName(key)} has no socket registered: nothing to unregister`);
   return result;
 }

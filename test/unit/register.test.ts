@@ -96,6 +96,24 @@ test('unregister: a destination with bindings stays (traffic refused), one witho
   assert.equal(used, [], 'no socket slot left behind');
 });
 
+test('unregister of a destination without a socket is ERR_NOT_FOUND, as with tubectl (a second unregister too)', () => {
+  const maps = new TwinMaps({ maxIds: 8 });
+  bind(maps, { label: 'web', protocol: 'tcp', prefix: parsePrefix('192.0.2.1'), ports: { first: 80, last: 80 } });
+  let message = '';
+  try {
+    unregisterSocket(maps, { label: 'web', domain: 'ipv4', protocol: 'tcp' });
+  } catch (err) {
+    assert.instance(err, ManifoldError);
+    assert.is((err as ManifoldError).code, 'ERR_NOT_FOUND');
+    message = (err as Error).message;
+  }
+  assert.is(message, 'ipv4:tcp:web has no socket registered: nothing to unregister');
+  registerSockets(maps, NETNS, [{ label: 'web', socket: sock(1), what: 'fd 3' }]);
+  assert.is(unregisterSocket(maps, { label: 'web', domain: 'ipv4', protocol: 'tcp' }).cookie, '1');
+  assert.is(code(() => unregisterSocket(maps, { label: 'web', domain: 'ipv4', protocol: 'tcp' })), 'ERR_NOT_FOUND', 'the second time');
+  assert.ok(maps.destinations().some((d) => d.label === 'web'), 'the destination stays with its binding');
+});
+
 test('counters survive re-registration of the same destination', () => {
   const maps = new TwinMaps({ maxIds: 8 });
   registerSockets(maps, NETNS, [{ label: 'web', socket: sock(1), what: 'fd 3' }]);

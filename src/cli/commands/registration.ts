@@ -108,10 +108,10 @@ export const unregisterCommand: CommandModule<GlobalArgs, UnregisterArgs> = {
   handler: (args) => {
     const key = { label: validateLabel(args.label), domain: parseDomain(args.domain), protocol: parseProtocol(args.protocol) };
     const r = withState(openOptions(args, true), (s) => unregisterSocket(s.maps, key));
-    emitEvent('unregister', Priority.notice, `unregistered ${r.destination}${r.cookie ? ` socket ${r.cookie}` : ' (had no socket)'}`, {
-      LABEL: key.label, DOMAIN: key.domain, PROTOCOL: key.protocol, SOCKET_COOKIE: r.cookie ?? undefined,
+    emitEvent('unregister', Priority.notice, `unregistered ${r.destination} socket ${r.cookie}`, {
+      LABEL: key.label, DOMAIN: key.domain, PROTOCOL: key.protocol, SOCKET_COOKIE: r.cookie,
     });
     if (args.json) outJson({ destination: r.destination, cookie: r.cookie, removedDestination: r.removedDestination });
-    else out(`${r.destination} unregistered${r.cookie ? ` (socket ${r.cookie})` : ' (it had no socket)'}`);
+    else out(`${r.destination} unregistered (socket ${r.cookie})`);
   },
 };
