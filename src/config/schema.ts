@@ -233,8 +233,35 @@ function checkRepeats(c: Collected, bad: Report): void {
     }
   }
   reportRepeats(c.sockets, (s) => [s.unit], (s) => s.line, (k, first) => `Socket=${k} is already listed on line ${first}`, bad);
-  const listenKeys = (l: ListenConfig): string[] => l.protocols.map((p) => `${p} ${formatIp(l.address.addr)} ${l.port}`);
-  reportRepeats(c.listens, listenKeys, (l) => l.line, (k, first) => `Listen= ${k} is already listed on line ${first}`, bad);
+  checkListens(c.listens, bad);
+}
+
+/**
+ * Listen= lines: each socket once, and at most one per family and protocol:
+ * the label's destination of a family and protocol holds one socket, so a
+ * second line would have its socket replace the first one's at every start.
+ */
+function checkListens(listens: readonly ListenConfig[], bad: Report): void {
+  const lines = new Map<string, number>();
+  const dests = new Map<string, { line: number; text: string }>();
+  for (const l of listens) {
+    for (const p of l.protocols) {
+      const text = `${p} ${formatIp(l.address.addr)} ${l.port}`;
+      const first = lines.get(text);
+      if (first !== undefined) {
+        bad(l.line, `Listen= ${text} is already listed on line ${first}`);
+        continue;
+      }
+      lines.set(text, l.line);
+      const dest = `${l.address.domain}:${p}`;
+      const other = dests.get(dest);
+      if (other) {
+        bad(l.line, `Listen= ${text} and ${other.text} (line ${other.line}) are both ${dest}: the label's ${dest} destination holds one socket, so one would replace the other; give the other socket a label (a config file) of its own`);
+      } else {
+        dests.set(dest, { line: l.line, text });
+      }
+    }
+  }
 }
 
 /** Service=, Listen=, Socket= and Registration= together. */

@@ -276,6 +276,8 @@ test('errors: Socket=, Service=, Listen=, Registration=', () => {
   bad('[Label]\nService=a.service\nListen=tcp 127.0.0.1 1-2\n', 3, /invalid port "1-2" in Listen=/);
   bad('[Label]\nService=a.service\nListen=tcp 127.0.0.1\n', 3, /Listen= expects "PROTOCOL ADDRESS PORT"/);
   bad('[Label]\nService=a.service\nListen=any ::1 53\nListen=udp 0:0::1 53\n', 4, /Listen= udp ::1 53 is already listed on line 3/);
+  bad('[Label]\nService=a.service\nListen=tcp 127.0.0.1 9090\nListen=tcp 127.0.0.1 9091\n', 4, /Listen= tcp 127\.0\.0\.1 9091 and tcp 127\.0\.0\.1 9090 \(line 3\) are both ipv4:tcp: the label's ipv4:tcp destination holds one socket/);
+  bad('[Label]\nService=a.service\nListen=udp ::1 53\nListen=any ::2 53\n', 4, /Listen= udp ::2 53 and udp ::1 53 \(line 3\) are both ipv6:udp/);
   bad('[Label]\nService=a.service\nListen=tcp ::1 1\nRegistration=maybe\n', 4, /invalid Registration="maybe": expected required or optional/);
   bad('[Label]\nSocket=a.socket\nRegistration=optional\n', 3, /Registration= only applies with Service=/);
 });
