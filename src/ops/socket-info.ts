@@ -70,7 +70,7 @@ export function validateSocket(s: SocketInfo, what: string, netnsIno: number): v
     throw new ManifoldError('ERR_BAD_SOCKET', `${what} (${where}) is a connected UDP socket: only unconnected UDP sockets can receive steered datagrams`);
   }
   if (s.domain === 'ipv6' && !s.v6only) {
-    throw new ManifoldError('ERR_BAD_SOCKET', `${what} (${where}) is a dual-stack IPv6 socket: set IPV6_V6ONLY (e.g. ipv6Only: true in Node) so that it only serves IPv6`);
+    throw new ManifoldError('ERR_BAD_SOCKET', `${what} (${where}) is a dual-stack IPv6 socket: set IPV6_V6ONLY so that it only serves IPv6 (in a socket unit: BindIPv6Only=ipv6-only; in Node: ipv6Only: true)`);
   }
   if (s.netnsIno !== netnsIno) {
     throw new ManifoldError('ERR_WRONG_NETNS', `${what} (${where}) lives in network namespace ${s.netnsIno}, not in the target namespace ${netnsIno}`);

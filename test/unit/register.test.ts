@@ -61,6 +61,7 @@ test('bad sockets are refused before anything is written', () => {
   assert.is(code(() => registerSockets(maps, NETNS, [{ label: 'x', socket: sock(1, { listening: false }), what: 'fd 3' }])), 'ERR_BAD_SOCKET');
   assert.is(code(() => registerSockets(maps, NETNS, [{ label: 'x', socket: sock(1, { protocol: 'udp', connected: true }), what: 'fd 3' }])), 'ERR_BAD_SOCKET');
   assert.is(code(() => registerSockets(maps, NETNS, [{ label: 'x', socket: sock(1, { domain: 'ipv6', v6only: false }), what: 'fd 3' }])), 'ERR_BAD_SOCKET');
+  assert.throws(() => registerSockets(maps, NETNS, [{ label: 'x', socket: sock(1, { domain: 'ipv6', v6only: false }), what: 'fd 3' }]), /dual-stack IPv6 socket: set IPV6_V6ONLY .*in a socket unit: BindIPv6Only=ipv6-only/);
   assert.is(code(() => registerSockets(maps, NETNS, [{ label: 'x', socket: sock(1, { netnsIno: 1 }), what: 'fd 3' }])), 'ERR_WRONG_NETNS');
   // One good and one bad socket: all or nothing.
   assert.is(code(() => registerSockets(maps, NETNS, [{ label: 'ok', socket: sock(1), what: 'fd 3' }, { label: 'x', socket: sock(2, { listening: false }), what: 'fd 4' }])), 'ERR_BAD_SOCKET');
