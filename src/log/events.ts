@@ -30,8 +30,8 @@ export type EventKind = keyof typeof EventIds;
 /** syslog priorities. */
 export const Priority = { err: 3, warning: 4, notice: 5, info: 6, debug: 7 } as const;
 
-/** A journal field's value (null/undefined: left out). */
-export type FieldValue = string | number | bigint | null | undefined;
+/** A journal field's value (null/undefined: left out; a list: the field once per item, as journald allows). */
+export type FieldValue = string | number | bigint | readonly string[] | null | undefined;
 
 /**
  * The journal fields each kind of event may carry (names without the
@@ -45,7 +45,7 @@ export const EventFieldNames = {
   upgrade: ['STATE_DIR', 'VERSION', 'ABI', 'NETNS'],
   bind: ['LABEL', 'PROTOCOL', 'PREFIX', 'PORT'],
   unbind: ['LABEL', 'PROTOCOL', 'PREFIX', 'PORT'],
-  apply: ['ADDED', 'REMOVED', 'RELABELLED', 'TOTAL', 'SOURCE', 'KEPT_BY_HAND', 'KEPT_CONFIGURED', 'LEFT_OUT'],
+  apply: ['ADDED', 'REMOVED', 'RELABELLED', 'TOTAL', 'SOURCE', 'KEPT_BY_HAND', 'KEPT_CONFIGURED', 'LEFT_OUT', 'LABEL', 'LABELS_OMITTED'],
   register: ['LABEL', 'PROTOCOL', 'DOMAIN', 'SOCKET_COOKIE', 'ACTION'],
   unregister: ['LABEL', 'PROTOCOL', 'DOMAIN', 'SOCKET_COOKIE'],
   error: ['CODE', 'ERRNO', 'CONFIG_FILE', 'CONFIG_LINE'],

@@ -59,7 +59,8 @@ export function journalFields(
     const key = journalFieldName(name);
     if (!key || seen.has(key)) continue;
     seen.add(key);
-    items.push(`${key}=${String(value)}`);
+    if (Array.isArray(value)) for (const v of value as readonly string[]) items.push(`${key}=${v}`);
+    else items.push(`${key}=${String(value)}`);
   }
   for (const [key, value] of Object.entries(extra)) {
     if (/^[A-Z][A-Z0-9_]{0,63}$/.test(key)) items.push(`${key}=${String(value)}`);

@@ -46,7 +46,7 @@ async function show(name: string, props: string): Promise<Record<string, string>
   return Object.fromEntries(r.stdout.trim().split('\n').map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]));
 }
 
-type Entry = Record<string, string | undefined>;
+type Entry = Record<string, string | string[] | undefined>;
 
 /** Journal entries matching `args` (JSON), polled until `want` of them arrived. */
 async function entries(args: string[], want = 1): Promise<Entry[]> {
@@ -134,9 +134,22 @@ test('the CLI: a port range is one entry (MANIFOLD_PORT=8000-8080); a usage erro
     const usage = await entries(['-t', 'manifold', `MESSAGE_ID=${EventIds.error}`, 'MANIFOLD_CODE=ERR_USAGE']);
     assert.is(usage.length, 1);
     assert.is(usage[0]?.PRIORITY, '5');
-    assert.match(usage[0]?.MESSAGE ?? '', 'missing arguments PROTOCOL PREFIX PORT of "bind"');
+    assert.match(String(usage[0]?.MESSAGE ?? ''), 'missing arguments PROTOCOL PREFIX PORT of "bind"');
     const errs = await entries(['-t', 'manifold', '-p', 'err', 'MANIFOLD_CODE=ERR_USAGE'], 0);
     assert.is(errs.length, 0, 'not listed by journalctl -p err');
+    // An apply is one entry naming each label it changed (a repeated MANIFOLD_LABEL field).
+    await box().writeFile('/root/set.json', JSON.stringify({ bindings: [
+      { label: 'alpha', prefix: '198.51.100.1', port: 80, protocol: 'tcp' },
+      { label: 'beta', prefix: '198.51.100.2', port: 80, protocol: 'tcp' },
+    ] }));
+    const apply = await cli('apply', '/root/set.json');
+    assert.is(apply.code, 0, apply.stderr);
+    for (const label of ['alpha', 'beta', 'range']) {
+      const byLabel = await entries(['-t', 'manifold', 'MANIFOLD_EVENT=apply', `MANIFOLD_LABEL=${label}`]);
+      assert.is(byLabel.length, 1, `the apply is found by MANIFOLD_LABEL=${label} (range: its binding removed)`);
+      assert.equal([...(byLabel[0]?.MANIFOLD_LABEL ?? [])].sort(), ['alpha', 'beta', 'range'], 'the field once per label (journald keeps its own order)');
+      assert.is(byLabel[0]?.MANIFOLD_ADDED, '2');
+    }
   } finally {
     await cli('unload');
   }

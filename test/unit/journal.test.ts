@@ -34,6 +34,13 @@ test('journalFields: standard fields, then MANIFOLD_<NAME> for each field, nulls
   ]);
 });
 
+test('journalFields: a list value is the field once per item (journald matches any of them)', () => {
+  const f = journalFields('apply', Priority.notice, 'applied', { ADDED: 2, LABEL: ['dns', 'web'], LABELS_OMITTED: undefined });
+  assert.equal(f.filter((x) => x.startsWith('MANIFOLD_LABEL')), ['MANIFOLD_LABEL=dns', 'MANIFOLD_LABEL=web']);
+  assert.ok(f.includes('MANIFOLD_ADDED=2'));
+  assert.is(journalFields('apply', Priority.notice, 'applied', { LABEL: [] }).filter((x) => x.startsWith('MANIFOLD_LABEL')).length, 0, 'an empty list: no field');
+});
+
 test('journalFields: every kind has its own 128-bit MESSAGE_ID', () => {
   const ids = Object.values(EventIds);
   assert.is(new Set(ids).size, ids.length);

@@ -104,6 +104,31 @@ function perLabel(m: Map<string, number>): string {
   return [...m].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([l, n]) => `${l} (${n})`).join(', ');
 }
 
+/** Most labels an apply event names (journald caps the fields of an entry). */
+const MAX_EVENT_LABELS = 100;
+
+/**
+ * The labels whose bindings an apply changed (added, removed, relabelled:
+ * both labels), for the event's repeated MANIFOLD_LABEL field, so that
+ * `journalctl MANIFOLD_LABEL=web` finds applies as it finds bind and unbind.
+ * At most MAX_EVENT_LABELS, in name order; LABELS_OMITTED counts the rest.
+ */
+function changedLabels(r: ApplyResult): { LABEL: string[]; LABELS_OMITTED: number | undefined } {
+  const targetIds = new Set<number>();
+  const liveIds = new Set<number>();
+  for (const i of r.added) targetIds.add(r.target.tag(i));
+  for (const j of r.removed) liveIds.add(r.live.tag(j));
+  for (const [i, j] of r.relabelled) {
+    targetIds.add(r.target.tag(i));
+    liveIds.add(r.live.tag(j));
+  }
+  const labels = new Set<string>();
+  for (const id of targetIds) labels.add(r.labelOf(id));
+  for (const id of liveIds) labels.add(r.labelOf(id));
+  const sorted = [...labels].sort();
+  return { LABEL: sorted.slice(0, MAX_EVENT_LABELS), LABELS_OMITTED: sorted.length > MAX_EVENT_LABELS ? sorted.length - MAX_EVENT_LABELS : undefined };
+}
+
 function total(m: Map<string, number>): number {
   let n = 0;
   for (const v of m.values()) n += v;
@@ -177,7 +202,7 @@ async function applyConfigFiles(args: ApplyArgs): Promise<void> {
   if (!dryRun && r.exec) {
     emitEvent('apply', src.problems.length > 0 ? Priority.warning : Priority.notice, `applied ${r.target.count} bindings from the configuration: added ${r.added.length}, removed ${r.removed.length}, relabelled ${r.relabelled.length}`, {
       ADDED: r.added.length, REMOVED: r.removed.length, RELABELLED: r.relabelled.length, TOTAL: r.target.count, SOURCE: 'the configuration',
-      KEPT_BY_HAND: total(r.keptByHand), KEPT_CONFIGURED: total(r.keptConfigured), LEFT_OUT: src.problems.length,
+      KEPT_BY_HAND: total(r.keptByHand), KEPT_CONFIGURED: total(r.keptConfigured), LEFT_OUT: src.problems.length, ...changedLabels(r),
     });
   }
   if (!dryRun) targetEvents(r);
@@ -238,7 +263,7 @@ export const applyCommand: CommandModule<GlobalArgs, ApplyArgs> = {
     warnUnserved(r.unserved);
     if (!dryRun && r.exec) {
       emitEvent('apply', Priority.notice, `applied ${r.target.count} bindings: added ${r.added.length}, removed ${r.removed.length}, relabelled ${r.relabelled.length}`, {
-        ADDED: r.added.length, REMOVED: r.removed.length, RELABELLED: r.relabelled.length, TOTAL: r.target.count, SOURCE: name,
+        ADDED: r.added.length, REMOVED: r.removed.length, RELABELLED: r.relabelled.length, TOTAL: r.target.count, SOURCE: name, ...changedLabels(r),
       });
     }
     if (args.json) outJson(diffJson(r, dryRun));
