@@ -419,6 +419,12 @@ int manifold_dispatch(struct bpf_sk_lookup *ctx)
 		return SK_PASS;
 	id = best->dest_id;
 	idx = MANIFOLD_DEST_INFO(id, gen);
+	/* A lookup that matched a binding of the destination counts, whatever
+	 * follows: steered, a miss, an error, handed to an explicit listener
+	 * or to the target (what tubular's lookups count). */
+	m = bpf_map_lookup_elem(&dest_metrics, &id);
+	if (m)
+		__sync_fetch_and_add(&m->lookups, 1);
 	if (gm->flags & MANIFOLD_POLICY_EXPLICIT_FIRST) {
 		ref = (struct lookup_ref){ .addr = { a0, a1, a2, a3 }, .id = id, .idx = idx, .port = port, .proto = key.protocol, .family = key.family };
 		if (defer_to_listener(&ref))
@@ -430,7 +436,6 @@ int manifold_dispatch(struct bpf_sk_lookup *ctx)
 		ref = (struct lookup_ref){ .addr = { a0, a1, a2, a3 }, .id = id, .idx = idx, .port = port, .proto = key.protocol, .family = key.family };
 		return steer_to_target(ctx, &ref);
 	}
-	m = bpf_map_lookup_elem(&dest_metrics, &id);
 	sk = 0;
 	if (di && di->kind == MANIFOLD_DEST_SOCKET)
 		sk = bpf_map_lookup_elem(&sockets, &di->slot);
@@ -446,8 +451,6 @@ int manifold_dispatch(struct bpf_sk_lookup *ctx)
 		count_assign_error(m, err);
 		return SK_DROP;
 	}
-	if (m)
-		__sync_fetch_and_add(&m->lookups, 1);
 	return SK_PASS;
 }
 

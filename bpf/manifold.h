@@ -156,7 +156,7 @@ struct dest_value {
 
 /* Per-destination counters, shared by all CPUs (atomic adds). */
 struct dest_metrics {
-	__u64 lookups;
+	__u64 lookups;   /* every lookup that matched a binding of the destination */
 	__u64 misses;
 	__u64 err_bad_socket;
 	__u64 err_wrong_family;

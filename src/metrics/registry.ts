@@ -55,7 +55,7 @@ function destGauge(registry: Registry, source: SnapshotSource, name: string, hel
 /** Build the registry for one exporter. */
 export function createExporterRegistry(source: SnapshotSource): ExporterRegistry {
   const registry = new Registry();
-  destCounter(registry, source, 'manifold_lookups_total', 'Connections and datagrams steered to the destination\'s socket.', (d) => d.lookups);
+  destCounter(registry, source, 'manifold_lookups_total', 'Connections and datagrams that matched a binding of the destination, whatever followed (steered, missed, refused, or handed to its target or an explicit listener), as tubular counts them.', (d) => d.lookups);
   destCounter(registry, source, 'manifold_misses_total', 'Lookups that matched a binding of the destination while it had no socket (dropped: TCP clients see connection refused).', (d) => d.misses);
   new Counter<DestLabel | 'reason'>({
     name: 'manifold_errors_total',
