@@ -43,10 +43,21 @@ export function positionalNames(command: string): string[] {
   return names;
 }
 
+/**
+ * Positional arguments a command also takes as options: `bindings`' filters
+ * were options (`--protocol`, `--prefix`, `--port`) before they became
+ * positional, in tubectl's form; scripts written for either keep working.
+ */
+const POSITIONALS_ALSO_OPTIONS: Readonly<Record<string, readonly string[]>> = { bindings: ['protocol', 'prefix', 'port'] };
+
 function positionalsOfRunningCommand(y: YargsContext): string[] {
   const full = y.getInternalMethods?.().getContext?.().fullCommands;
   if (!Array.isArray(full)) return [];
-  return full.flatMap((c) => (typeof c === 'string' ? positionalNames(c) : []));
+  return full.flatMap((c) => {
+    if (typeof c !== 'string') return [];
+    const also = POSITIONALS_ALSO_OPTIONS[c.split(' ')[0] ?? ''] ?? [];
+    return positionalNames(c).filter((n) => !also.includes(n));
+  });
 }
 
 /** The raw option tokens before `--`, as option names ("--no-json" → "json", "--port=80" → "port"). */

@@ -262,7 +262,7 @@ test('a flag takes no value but =true or =false: --dry-run=1 is a usage error, n
 test('-- ends the options: what follows fills the positional arguments, even when it starts with -', () => {
   usage(cli(['bind', '--', 'web', 'tcp', '192.0.2.1', '80']), NOT_BPF_ERROR, 'bind -- four arguments');
   usage(cli(['bind', '--', '-x', 'tcp', '192.0.2.1', '80']), 'invalid label: label "-x"', 'a label after -- that starts with -');
-  usage(cli(['bindings', '--', 'extra']), 'unexpected argument "extra"', 'bindings -- extra');
+  usage(cli(['bindings', '--', 'tcp', '::/0', '80', 'extra']), 'unexpected argument "extra"', 'bindings -- tcp ::/0 80 extra');
   usage(cli(['lookup', '--', 'tcp', '192.0.2.1', '80']), NOT_BPF_ERROR, 'lookup --');
   usage(cli(['bind', 'web', '--', 'tcp', '192.0.2.1', '--json']), 'invalid port', '--json after -- is the port, not the flag');
 });
@@ -311,7 +311,7 @@ test('extra or missing positional arguments are usage errors', async () => {
     ['unload', 'extra'],
     ['upgrade', 'extra'],
     ['version', 'extra'],
-    ['bindings', 'extra'],
+    ['bindings', 'tcp', '::/0', '80', 'extra'],
     ['nonsense'],
     [],
   ];
@@ -351,7 +351,7 @@ test('a single port is a single port: ranges and junk say so, without suggesting
     ['target', 'web', '127.0.0.9', '70000'],
     ['metrics', '127.0.0.1', '9000-9000'],
   ]);
-  const want = ['invalid port "8000-8000": expected a single port, 0 to 65535', 'invalid port "abc": expected a single port, 0 to 65535', 'invalid --port "80-81": expected a single port, 0 to 65535', 'invalid port "70000": expected a single port, 0 to 65535', 'invalid port "9000-9000": expected a single port, 0 to 65535'];
+  const want = ['invalid port "8000-8000": expected a single port, 0 to 65535', 'invalid port "abc": expected a single port, 0 to 65535', 'invalid port "80-81": expected a single port, 0 to 65535', 'invalid port "70000": expected a single port, 0 to 65535', 'invalid port "9000-9000": expected a single port, 0 to 65535'];
   runs.forEach((r, i) => {
     usage(r, want[i] as string, want[i] as string);
     assert.not.match(r.stderr, 'range such as');

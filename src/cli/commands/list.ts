@@ -6,7 +6,8 @@
 import type { CommandModule } from 'yargs';
 import { validateLabel } from '../../core/labels.js';
 import { prefixContains } from '../../core/binding.js';
-import { formatPorts, formatPrefix, parsePort, parsePrefix, parseProtocol } from '../../core/net.js';
+import { formatPorts, formatPrefix, parsePort, parsePrefix, parseProtocol, quote, type Prefix, type Protocol } from '../../core/net.js';
+import { ManifoldError } from '../../errors.js';
 import { readLive } from '../../ops/read.js';
 import { withState } from '../../state/state.js';
 import { collapseIndices, streamBindingRows, streamBindingsJson } from '../format.js';
@@ -14,6 +15,7 @@ import { commandHelp } from '../help.js';
 import { printTable } from '../table.js';
 import { stdoutIsTerminal } from '../tty.js';
 import { openOptions, type GlobalArgs } from '../context.js';
+import { out } from '../output.js';
 
 /** Arguments of `bindings`. */
 export interface ListArgs extends GlobalArgs {
@@ -23,28 +25,45 @@ export interface ListArgs extends GlobalArgs {
   port?: string | undefined;
 }
 
+/** A protocol filter: tcp or udp (`any` is no filter). */
+function protocolFilter(text: string): Protocol {
+  try {
+    return parseProtocol(text);
+  } catch (err) {
+    if (err instanceof ManifoldError) throw new ManifoldError(err.code, `invalid protocol ${quote(text)}: expected tcp, udp or any`);
+    throw err;
+  }
+}
+
+/** Whether two prefixes of one family overlap (one contains the other). */
+function overlaps(a: Prefix, b: Prefix): boolean {
+  if (a.domain !== b.domain) return false;
+  return a.len <= b.len ? prefixContains(a, b.addr) : prefixContains(b, a.addr);
+}
+
 /** `manifold bindings`. */
 export const bindingsCommand: CommandModule<GlobalArgs, ListArgs> = {
-  command: 'bindings',
+  command: 'bindings [protocol] [prefix] [port]',
   describe: 'List bindings, most specific first',
   builder: (y) =>
     commandHelp(
       y
-        .option('label', { type: 'string', describe: 'only this label' })
-        .option('protocol', { type: 'string', describe: 'only tcp or udp' })
-        .option('prefix', { type: 'string', describe: 'only bindings whose prefix contains this address or prefix' })
-        .option('port', { type: 'string', describe: 'only bindings that match this port (exact or 0)' }),
+        .positional('protocol', { type: 'string', describe: 'only tcp or udp (any: both); or --protocol' })
+        .positional('prefix', { type: 'string', describe: 'only bindings whose prefix overlaps this address or prefix; or --prefix' })
+        .positional('port', { type: 'string', describe: 'only bindings that match this port (exact or 0); or --port' })
+        .option('label', { type: 'string', describe: 'only this label' }),
       [
         ['bindings', 'every binding (a table on a terminal; tab-separated, one binding per line, in a pipe)'],
-        ['bindings --prefix 192.0.2.7 --port 80', 'the bindings a connection to 192.0.2.7:80 could match'],
+        ['bindings any 192.0.2.7 80', 'the bindings a connection to 192.0.2.7:80 could match (tubectl\'s form; --prefix 192.0.2.7 --port 80 too)'],
+        ['bindings tcp 10.0.0.0/8', 'TCP bindings within or around 10.0.0.0/8'],
         ['bindings --label web --json', 'one label, as JSON (accepted by "manifold apply")'],
       ],
     ),
   handler: (args) => {
     const label = args.label === undefined ? undefined : validateLabel(args.label);
-    const protocol = args.protocol === undefined ? undefined : parseProtocol(args.protocol);
+    const protocol = args.protocol === undefined || args.protocol.toLowerCase() === 'any' ? undefined : protocolFilter(args.protocol);
     const prefix = args.prefix === undefined ? undefined : parsePrefix(args.prefix);
-    const port = args.port === undefined ? undefined : parsePort(args.port, '--port');
+    const port = args.port === undefined ? undefined : parsePort(args.port, 'port');
     const snap = withState(openOptions(args, false), (s) => readLive(s.maps, { bindings: true }));
     const list = snap.bindings!;
     const labels = new Map(snap.destinations.map((d) => [d.id, d.label]));
@@ -53,10 +72,7 @@ export const bindingsCommand: CommandModule<GlobalArgs, ListArgs> = {
       if (label !== undefined && labelOf(i) !== label) return false;
       if (protocol !== undefined && list.protocol(i) !== protocol) return false;
       if (port !== undefined && list.port(i) !== port && list.port(i) !== 0) return false;
-      if (prefix !== undefined) {
-        const p = list.prefix(i);
-        if (p.domain !== prefix.domain || p.len > prefix.len || !prefixContains(p, prefix.addr)) return false;
-      }
+      if (prefix !== undefined && !overlaps(list.prefix(i), prefix)) return false;
       return true;
     };
     const sorted = list.sortedIndices(labelOf, { uniqueKeys: true }); // a generation's keys are unique
@@ -64,6 +80,10 @@ export const bindingsCommand: CommandModule<GlobalArgs, ListArgs> = {
     const keep = filtered ? sorted.filter(matches) : sorted;
     if (args.json) streamBindingsJson(list, keep, labelOf);
     else if (stdoutIsTerminal()) {
+      if (keep.length === 0 && filtered) {
+        out('no bindings matched');
+        return;
+      }
       const rows = collapseIndices(list, keep, labelOf).map((r) => [list.protocol(r.index), formatPrefix(list.prefix(r.index)), formatPorts(r.first, r.last), r.label]);
       printTable(['PROTOCOL', 'PREFIX', 'PORT', 'LABEL'], rows);
     } else streamBindingRows(list, keep, labelOf);
