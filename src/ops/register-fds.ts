@@ -25,7 +25,8 @@ export function listenFdRequests(label: string | undefined, env: NodeJS.ProcessE
     if (l === null) throw new ManifoldError('ERR_INVALID_ENV', `fd ${f.fd} has no name in LISTEN_FDNAMES: give a label argument or set FileDescriptorName=`);
     const problem = labelProblem(l);
     if (problem) throw new ManifoldError('ERR_INVALID_LABEL', `fd ${f.fd} is named ${JSON.stringify(l)}, which is not a valid label: ${problem}`);
-    return { label: l, socket: inspectSocket(f.fd, `fd ${f.fd}`), what: `fd ${f.fd}${f.name ? ` (${f.name})` : ''}` };
+    const what = `fd ${f.fd}${f.name ? ` (${f.name})` : ''}`;
+    return { label: l, socket: inspectSocket(f.fd, what), what };
   });
 }
 

@@ -40,7 +40,12 @@ export function inspectSocket(fd: number, what: string): SocketInfo {
   }
   if (family === 'not-open') throw new ManifoldError('ERR_BAD_SOCKET', `${what} is not an open file descriptor`);
   const domain = domainName(family);
-  if (!domain) throw new ManifoldError('ERR_BAD_SOCKET', `${what} is ${familyNames[family] ?? `a socket of family ${family}`}, not an IPv4 or IPv6 socket`);
+  if (!domain) {
+    throw new ManifoldError(
+      'ERR_BAD_SOCKET',
+      `${what} is ${familyNames[family] ?? `a socket of family ${family}`}, not an IPv4 or IPv6 socket: only those are steered (a socket unit whose sockets manifold registers must listen on IP addresses only; give the others a unit of their own)`,
+    );
+  }
   const raw = inspectInetSocket(fd, family);
   const protocol = protocolName(raw.protocol);
   if (!protocol || (protocol === 'tcp' && raw.type !== SocketType.stream) || (protocol === 'udp' && raw.type !== SocketType.dgram)) {

@@ -87,6 +87,7 @@ test('register: every unsuitable socket is rejected and creates no destination',
     l.stop();
     assert.is(l.code, 1, `${kind}: ${l.stderr}`);
     assert.is(errCode(l), 'ERR_BAD_SOCKET', `${kind}: ${l.stderr}`);
+    if (kind === 'unix') assert.match(l.stderr, /fd 3 \(rej\) is a unix socket, not an IPv4 or IPv6 socket: only those are steered \(a socket unit whose sockets manifold registers must listen on IP addresses only/);
     const after = status(ctx).destinations.map((d) => `${d.domain}:${d.protocol}:${d.label}`).sort();
     assert.equal(after, before, `${kind}: no destination created`);
   }
