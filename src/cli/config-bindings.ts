@@ -16,6 +16,8 @@ export interface ConfigSource {
   problems: ConfigProblem[];
   /** The Target= lines of the valid files, one per destination. */
   targets: ConfigTarget[];
+  /** Label → the systemd unit that registers its sockets (Socket= or Service=), for labels that have one. */
+  registeredBy: Map<string, string>;
 }
 
 /**
@@ -27,7 +29,12 @@ export function configSource(skipInvalid: boolean): ConfigSource {
   const { units, problems } = loadConfig();
   if (problems.length > 0 && !skipInvalid) throw configError(problems);
   const specs = configBindings(units).map((b) => ({ label: b.label, protocol: b.protocol, prefix: b.prefix, port: b.port, source: b.source }));
-  return { specs, labels: new Set(units.map((u) => u.name)), problems, targets: configTargets(units) };
+  const registeredBy = new Map<string, string>();
+  for (const u of units) {
+    const unit = u.sockets[0]?.unit ?? u.service?.unit;
+    if (unit !== undefined) registeredBy.set(u.name, u.sockets.length > 1 ? `${unit} (and ${u.sockets.length - 1} more)` : unit);
+  }
+  return { specs, labels: new Set(units.map((u) => u.name)), problems, targets: configTargets(units), registeredBy };
 }
 
 /**

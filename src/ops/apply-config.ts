@@ -39,6 +39,8 @@ export interface ConfigApplyInput {
    * (on when there are any): absent = leave targets and policy alone.
    */
   targets?: ConfigTargets | undefined;
+  /** Label → the systemd unit that registers its sockets (Socket=, Service=): a missing socket is awaited, not a warning. */
+  registeredBy?: ReadonlyMap<string, string> | undefined;
 }
 
 /** The result of apply --config. */
@@ -51,6 +53,8 @@ export interface ConfigApplyResult extends ApplyResult {
   takenOver: string[];
   /** Labels marked as defined by the configuration afterwards, sorted. */
   configuredLabels: string[];
+  /** Destinations without a socket yet whose systemd unit registers it (notes, not warnings). */
+  awaiting: string[];
 }
 
 function count(m: Map<string, number>, label: string): void {
@@ -103,8 +107,9 @@ export function applyConfig(maps: DispatcherMaps, input: ConfigApplyInput, dryRu
   const t = input.targets
     ? planExactTargets(view, plan, input.targets.assignments, { explicitFirst: input.targets.explicitFirst }, dropTarget)
     : { changes: [], policy: null };
-  const unserved = checkUnserved(view, diff, opts.force ?? false);
-  const result = { ...diff, unserved, keptByHand, keptConfigured, takenOver, configuredLabels, targets: t.changes, policy: t.policy };
+  const awaiting: string[] = [];
+  const unserved = checkUnserved(view, diff, opts.force ?? false, input.registeredBy, awaiting);
+  const result = { ...diff, unserved, awaiting, keptByHand, keptConfigured, takenOver, configuredLabels, targets: t.changes, policy: t.policy };
   if (dryRun) return { ...result, exec: null };
   const changed = diff.added.length + diff.relabelled.length + diff.removed.length > 0 || plan.configured.size > 0 || plan.destInfo.size > 0 || plan.policy !== null;
   // A no-op writes nothing, unless an earlier write was interrupted: then it repairs that.

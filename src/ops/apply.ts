@@ -239,9 +239,12 @@ export function planApply(view: View, set: BuiltSet, liveSet?: BindingList): { p
 
 /**
  * Destinations of the new set without a socket: one warning each; a
- * whole-family binding (prefix /0) of one is refused unless `force`.
+ * whole-family binding (prefix /0) of one is refused unless `force`. A label
+ * in `awaited` (label → the systemd unit that registers its sockets) gets a
+ * line in `notes` instead of a warning: at boot and on reload its socket
+ * comes once that unit starts.
  */
-export function checkUnserved(view: View, diff: ApplyDiff, force: boolean): string[] {
+export function checkUnserved(view: View, diff: ApplyDiff, force: boolean, awaited?: ReadonlyMap<string, string>, notes?: string[]): string[] {
   const t = diff.target;
   const tags = t.tags;
   let maxId = 0;
@@ -272,6 +275,11 @@ export function checkUnserved(view: View, diff: ApplyDiff, force: boolean): stri
   for (const [id, c] of counts) {
     const destination = `${t.domain(c.example)}:${t.protocol(c.example)}:${diff.labelOf(id)}`;
     if (c.wide >= 0) refuseWholeFamily({ destination, protocol: t.protocol(c.wide), prefix: t.prefix(c.wide), first: t.port(c.wide), last: t.port(c.wide) }, force);
+    const unit = awaited?.get(diff.labelOf(id));
+    if (unit !== undefined && notes) {
+      notes.push(`${destination} has no socket yet: ${unit} registers it when it starts (until then its ${c.n} binding(s) refuse traffic)`);
+      continue;
+    }
     out.push(`${destination} has no socket: its ${c.n} binding(s) (e.g. ${t.protocol(c.example)} ${formatPrefix(t.prefix(c.example))} ${t.port(c.example)}) refuse traffic until a socket is registered`);
   }
   return out;

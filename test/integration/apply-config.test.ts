@@ -162,4 +162,19 @@ test('--prune and --skip-invalid go with --config only', () => {
   }
 });
 
+test('a label whose socket a systemd unit registers (Socket=, Service=) is awaited, not warned about', () => {
+  for (const f of fs.readdirSync(dir)) fs.rmSync(path.join(dir, f));
+  conf('sock', '[Label]\nBind=tcp 203.0.113.0/24 80\nSocket=sock.socket\n');
+  conf('svc', '[Label]\nBind=udp 203.0.113.0/24 53\nService=svc.service\nListen=udp 127.0.0.1 5353\n');
+  conf('bare', '[Label]\nBind=tcp 203.0.113.0/24 81\n');
+  const r = cfg();
+  assert.is(r.code, 0, r.stderr);
+  assert.match(r.stderr, /^manifold: ipv4:tcp:sock has no socket yet: sock\.socket registers it when it starts \(until then its 1 binding\(s\) refuse traffic\)$/m);
+  assert.match(r.stderr, /^manifold: ipv4:udp:svc has no socket yet: svc\.service registers it when it starts/m);
+  assert.match(r.stderr, /^manifold: warning: ipv4:tcp:bare has no socket: its 1 binding\(s\)/m, 'a label without a unit is still a warning');
+  assert.not.match(r.stderr, /warning: ipv4:(tcp|udp):(sock|svc)/);
+  for (const f of ['sock', 'svc', 'bare']) conf(f, null);
+  assert.is(cfg().code, 0);
+});
+
 test.run();

@@ -195,9 +195,11 @@ async function applyConfigFiles(args: ApplyArgs): Promise<void> {
   // The targets become those of the Target= lines, and the policy explicit-first is on exactly when there are any.
   const assignments = src.targets.map((t) => ({ key: { label: t.label, domain: t.domain, protocol: t.protocol }, target: { domain: t.domain, addr: t.addr, port: t.port } }));
   const targets = { assignments, explicitFirst: assignments.length > 0 };
-  const input = { set, labels: src.labels, incomplete: src.problems.length > 0, prune: args.prune, targets };
+  const input = { set, labels: src.labels, incomplete: src.problems.length > 0, prune: args.prune, targets, registeredBy: src.registeredBy };
   const r = withState(openOptions(args, !dryRun), (s) => applyConfig(s.maps, input, dryRun, { force: true }));
   reportLeftOut(src.problems, dryRun);
+  for (const n of r.awaiting.slice(0, MAX_WARNINGS)) info(`manifold: ${n}`);
+  if (r.awaiting.length > MAX_WARNINGS) info(`manifold: … and ${r.awaiting.length - MAX_WARNINGS} more destinations waiting for their units to register a socket`);
   warnUnserved(r.unserved);
   if (!dryRun && r.exec) {
     emitEvent('apply', src.problems.length > 0 ? Priority.warning : Priority.notice, `applied ${r.target.count} bindings from the configuration: added ${r.added.length}, removed ${r.removed.length}, relabelled ${r.relabelled.length}`, {
