@@ -16,17 +16,19 @@ const SD_LISTEN_FDS_START = 3;
 /**
  * Read the passed fds from `env` (process.env by default), mark them
  * close-on-exec and remove the three variables from the environment.
+ * LISTEN_PID, when set, must be this process (else the fds were passed to a
+ * shell or wrapper that did not exec manifold); when it is not set at all,
+ * LISTEN_FDS is taken as it is, as tubectl does (a harness or wrapper that
+ * passes fds by hand; systemd always sets it).
  */
 export function takeListenFds(env: NodeJS.ProcessEnv = process.env, pid: number = process.pid): ListenFd[] {
   const listenPid = env.LISTEN_PID;
   const listenFds = env.LISTEN_FDS;
   const names = env.LISTEN_FDNAMES;
   const hint = 'manifold register must be started by systemd with socket activation (a .socket unit, Sockets= in the service, or a socket\'s ExecStartPost= with PassFileDescriptorsToExec=yes), the command running manifold directly';
-  if (listenPid === undefined || listenPid === '') {
-    throw new ManifoldError('ERR_NO_FDS', `LISTEN_PID is not set: no sockets were passed to this process; ${hint}`);
-  }
-  if (!/^\d+$/.test(listenPid)) throw new ManifoldError('ERR_INVALID_ENV', `LISTEN_PID=${JSON.stringify(listenPid)} is not a process id`);
-  if (Number(listenPid) !== pid) {
+  const pidGiven = listenPid !== undefined && listenPid !== '';
+  if (pidGiven && !/^\d+$/.test(listenPid)) throw new ManifoldError('ERR_INVALID_ENV', `LISTEN_PID=${JSON.stringify(listenPid)} is not a process id`);
+  if (pidGiven && Number(listenPid) !== pid) {
     throw new ManifoldError('ERR_INVALID_ENV', `LISTEN_PID=${listenPid} but this process is ${pid}: the sockets were passed to another process (a shell or wrapper?); ExecStart= must exec manifold directly`);
   }
   if (listenFds === undefined || listenFds === '') throw new ManifoldError('ERR_NO_FDS', `LISTEN_FDS is not set: ${hint}`);

@@ -60,7 +60,7 @@ test('register: several fds labelled by LISTEN_FDNAMES, in any order', async () 
 test('register: environment errors', async () => {
   const cases: { spec: Parameters<typeof launchRegister>[1]; code: string; exit: number; text: RegExp }[] = [
     { spec: { fds: [{ kind: 'tcp', name: 'x' }], args: ['register', '--json'], listenPid: '1' }, code: 'ERR_INVALID_ENV', exit: 2, text: /ExecStart= must exec manifold directly/ },
-    { spec: { fds: [{ kind: 'tcp', name: 'x' }], args: ['register', '--json'], listenPid: null }, code: 'ERR_NO_FDS', exit: 1, text: /LISTEN_PID is not set/ },
+    { spec: { fds: [{ kind: 'tcp', name: 'x' }], args: ['register', '--json'], listenPid: null, listenFds: null }, code: 'ERR_NO_FDS', exit: 1, text: /LISTEN_FDS is not set/ },
     { spec: { fds: [{ kind: 'tcp', name: 'x' }], args: ['register', '--json'], listenFds: null }, code: 'ERR_NO_FDS', exit: 1, text: /LISTEN_FDS is not set/ },
     { spec: { fds: [{ kind: 'tcp', name: 'x' }], args: ['register', '--json'], listenFds: '0' }, code: 'ERR_NO_FDS', exit: 1, text: /LISTEN_FDS=0/ },
     { spec: { fds: [{ kind: 'tcp', name: 'x' }], args: ['register', '--json'], listenFds: 'three' }, code: 'ERR_INVALID_ENV', exit: 2, text: /LISTEN_FDS/ },
@@ -76,6 +76,20 @@ test('register: environment errors', async () => {
     assert.match(l.stderr, c.text);
     assert.is(JSON.stringify(status(ctx).destinations), before, 'nothing changed');
   }
+});
+
+test('register without LISTEN_PID takes LISTEN_FDS as tubectl does (a harness passing fds by hand); a LISTEN_PID of another process is still refused', async () => {
+  const l = await launchRegister(ctx.env, { fds: [{ kind: 'tcp', name: 'nopid' }], args: ['register'], listenPid: null });
+  try {
+    assert.is(l.code, 0, l.stderr);
+    assert.match(l.stdout, /^ipv4:tcp:nopid socket=\d+ created$/m);
+    assert.ok(status(ctx).destinations.some((d) => d.label === 'nopid' && d.socket !== null), 'registered');
+  } finally {
+    l.stop();
+  }
+  const other = await launchRegister(ctx.env, { fds: [{ kind: 'tcp', name: 'nopid' }], args: ['register', '--json'], listenPid: '1' });
+  other.stop();
+  assert.is(errCode(other), 'ERR_INVALID_ENV', other.stderr);
 });
 
 test('register: every unsuitable socket is rejected and creates no destination', async () => {

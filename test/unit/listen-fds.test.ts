@@ -20,7 +20,9 @@ function refusal(env: NodeJS.ProcessEnv): ManifoldError {
 
 test('bad socket-activation variables: code and message', () => {
   const cases: [NodeJS.ProcessEnv, string, string][] = [
-    [{}, 'ERR_NO_FDS', 'LISTEN_PID is not set'],
+    [{}, 'ERR_NO_FDS', 'LISTEN_FDS is not set'],
+    [{ LISTEN_FDS: 'two' }, 'ERR_INVALID_ENV', 'LISTEN_FDS="two" is not a valid count'],
+    [{ LISTEN_PID: '', LISTEN_FDS: '0' }, 'ERR_NO_FDS', 'LISTEN_FDS=0'],
     [{ LISTEN_PID: 'x' }, 'ERR_INVALID_ENV', 'LISTEN_PID="x" is not a process id'],
     [{ LISTEN_PID: '99' }, 'ERR_INVALID_ENV', 'LISTEN_PID=99 but this process is 1234'],
     [{ LISTEN_PID: '1234' }, 'ERR_NO_FDS', 'LISTEN_FDS is not set'],
