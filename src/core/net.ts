@@ -46,6 +46,17 @@ export function parseProtocol(value: unknown, what = 'protocol'): Protocol {
   throw new ManifoldError('ERR_INVALID_PROTOCOL', `invalid ${what} ${quote(value)}: expected tcp or udp`);
 }
 
+/**
+ * A protocol filter: "tcp", "udp", or "any" (null: both). Throws
+ * ERR_INVALID_PROTOCOL naming the three.
+ */
+export function parseProtocolOrAny(value: unknown, what = 'protocol'): Protocol | null {
+  const s = typeof value === 'string' ? value.toLowerCase() : '';
+  if (s === 'any') return null;
+  if (s === 'tcp' || s === 'udp') return s;
+  throw new ManifoldError('ERR_INVALID_PROTOCOL', `invalid ${what} ${quote(value)}: expected tcp, udp or any`);
+}
+
 /** Parse "ipv4"/"ipv6" (also "4"/"6", "inet"/"inet6"). */
 export function parseDomain(value: unknown): Domain {
   const s = typeof value === 'string' ? value.toLowerCase() : '';

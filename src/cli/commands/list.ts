@@ -6,8 +6,7 @@
 import type { CommandModule } from 'yargs';
 import { validateLabel } from '../../core/labels.js';
 import { prefixContains } from '../../core/binding.js';
-import { formatPorts, formatPrefix, parsePort, parsePrefix, parseProtocol, quote, type Prefix, type Protocol } from '../../core/net.js';
-import { ManifoldError } from '../../errors.js';
+import { formatPorts, formatPrefix, parsePort, parsePrefix, parseProtocolOrAny, type Prefix } from '../../core/net.js';
 import { readLive } from '../../ops/read.js';
 import { withState } from '../../state/state.js';
 import { collapseIndices, streamBindingRows, streamBindingsJson } from '../format.js';
@@ -23,16 +22,6 @@ export interface ListArgs extends GlobalArgs {
   protocol?: string | undefined;
   prefix?: string | undefined;
   port?: string | undefined;
-}
-
-/** A protocol filter: tcp or udp (`any` is no filter). */
-function protocolFilter(text: string): Protocol {
-  try {
-    return parseProtocol(text);
-  } catch (err) {
-    if (err instanceof ManifoldError) throw new ManifoldError(err.code, `invalid protocol ${quote(text)}: expected tcp, udp or any`);
-    throw err;
-  }
 }
 
 /** Whether two prefixes of one family overlap (one contains the other). */
@@ -61,7 +50,7 @@ export const bindingsCommand: CommandModule<GlobalArgs, ListArgs> = {
     ),
   handler: (args) => {
     const label = args.label === undefined ? undefined : validateLabel(args.label);
-    const protocol = args.protocol === undefined || args.protocol.toLowerCase() === 'any' ? undefined : protocolFilter(args.protocol);
+    const protocol = args.protocol === undefined ? undefined : (parseProtocolOrAny(args.protocol) ?? undefined);
     const prefix = args.prefix === undefined ? undefined : parsePrefix(args.prefix);
     const port = args.port === undefined ? undefined : parsePort(args.port, 'port');
     const snap = withState(openOptions(args, false), (s) => readLive(s.maps, { bindings: true }));

@@ -4,7 +4,7 @@
  */
 import type { CommandModule } from 'yargs';
 import { validateLabel } from '../../core/labels.js';
-import { parseAddress, parseDomain, parsePort, parseProtocol, quote, type Domain, type Protocol } from '../../core/net.js';
+import { parseAddress, parseDomain, parsePort, parseProtocolOrAny, quote, type Domain, type Protocol } from '../../core/net.js';
 import { ManifoldError } from '../../errors.js';
 import { readPolicy, removeTargets, setPolicy, setTargets, type TargetChange, type TargetResult, type UntargetRequest } from '../../ops/target.js';
 import { withState } from '../../state/state.js';
@@ -37,8 +37,8 @@ export interface PolicyArgs extends GlobalArgs {
 const NO_DISCOVERY = 'listener discovery is not enabled: traffic steered to a target is refused (and the explicit-first policy has no effect) until "manifold discovery enable"';
 
 function protocolsOf(text: string | undefined): Protocol[] {
-  if (text === undefined || text.toLowerCase() === 'any') return ['tcp', 'udp'];
-  return [parseProtocol(text)];
+  const p = text === undefined ? null : parseProtocolOrAny(text);
+  return p === null ? ['tcp', 'udp'] : [p];
 }
 
 function changeText(c: TargetChange): string {
@@ -93,7 +93,8 @@ export const targetCommand: CommandModule<GlobalArgs, TargetArgs> = {
 function untargetRequest(args: UntargetArgs): UntargetRequest {
   const label = validateLabel(args.label);
   const req: UntargetRequest = { label };
-  if (args.protocol !== undefined && args.protocol.toLowerCase() !== 'any') req.protocol = parseProtocol(args.protocol);
+  const protocol = args.protocol === undefined ? null : parseProtocolOrAny(args.protocol);
+  if (protocol !== null) req.protocol = protocol;
   if (args.which !== undefined) {
     let domain: Domain | null = null;
     try {
