@@ -107,8 +107,7 @@ export function applyConfig(maps: DispatcherMaps, input: ConfigApplyInput, dryRu
   const t = input.targets
     ? planExactTargets(view, plan, input.targets.assignments, { explicitFirst: input.targets.explicitFirst }, dropTarget)
     : { changes: [], policy: null };
-  const awaiting: string[] = [];
-  const unserved = checkUnserved(view, diff, opts.force ?? false, input.registeredBy, awaiting);
+  const { warnings: unserved, awaiting } = checkUnserved(view, diff, opts.force ?? false, input.registeredBy);
   const result = { ...diff, unserved, awaiting, keptByHand, keptConfigured, takenOver, configuredLabels, targets: t.changes, policy: t.policy };
   if (dryRun) return { ...result, exec: null };
   const changed = diff.added.length + diff.relabelled.length + diff.removed.length > 0 || plan.configured.size > 0 || plan.destInfo.size > 0 || plan.policy !== null;

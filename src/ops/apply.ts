@@ -241,10 +241,10 @@ export function planApply(view: View, set: BuiltSet, liveSet?: BindingList): { p
  * Destinations of the new set without a socket: one warning each; a
  * whole-family binding (prefix /0) of one is refused unless `force`. A label
  * in `awaited` (label → the systemd unit that registers its sockets) gets a
- * line in `notes` instead of a warning: at boot and on reload its socket
+ * line in `awaiting` instead of a warning: at boot and on reload its socket
  * comes once that unit starts.
  */
-export function checkUnserved(view: View, diff: ApplyDiff, force: boolean, awaited?: ReadonlyMap<string, string>, notes?: string[]): string[] {
+export function checkUnserved(view: View, diff: ApplyDiff, force: boolean, awaited: ReadonlyMap<string, string> = new Map()): { warnings: string[]; awaiting: string[] } {
   const t = diff.target;
   const tags = t.tags;
   let maxId = 0;
@@ -271,18 +271,20 @@ export function checkUnserved(view: View, diff: ApplyDiff, force: boolean, await
     if ((wide[id] as number) < 0 && t.len(i) === 0) wide[id] = i;
   }
   const counts = new Map<number, { n: number; example: number; wide: number }>(unserved.map((id) => [id, { n: n[id] as number, example: example[id] as number, wide: wide[id] as number }]));
-  const out: string[] = [];
+  const warnings: string[] = [];
+  const awaiting: string[] = [];
   for (const [id, c] of counts) {
-    const destination = `${t.domain(c.example)}:${t.protocol(c.example)}:${diff.labelOf(id)}`;
+    const label = diff.labelOf(id);
+    const destination = `${t.domain(c.example)}:${t.protocol(c.example)}:${label}`;
     if (c.wide >= 0) refuseWholeFamily({ destination, protocol: t.protocol(c.wide), prefix: t.prefix(c.wide), first: t.port(c.wide), last: t.port(c.wide) }, force);
-    const unit = awaited?.get(diff.labelOf(id));
-    if (unit !== undefined && notes) {
-      notes.push(`${destination} has no socket yet: ${unit} registers it when it starts (until then its ${c.n} binding(s) refuse traffic)`);
+    const unit = awaited.get(label);
+    if (unit !== undefined) {
+      awaiting.push(`${destination} has no socket yet: ${unit} registers it when it starts (until then its ${c.n} binding(s) refuse traffic)`);
       continue;
     }
-    out.push(`${destination} has no socket: its ${c.n} binding(s) (e.g. ${t.protocol(c.example)} ${formatPrefix(t.prefix(c.example))} ${t.port(c.example)}) refuse traffic until a socket is registered`);
+    warnings.push(`${destination} has no socket: its ${c.n} binding(s) (e.g. ${t.protocol(c.example)} ${formatPrefix(t.prefix(c.example))} ${t.port(c.example)}) refuse traffic until a socket is registered`);
   }
-  return out;
+  return { warnings, awaiting };
 }
 
 /**
@@ -297,7 +299,7 @@ function unchangedApply(view: View, set: BuiltSet, dryRun: boolean, force: boole
     target: set.list, live: new BindingList(0), added: [], relabelled: [], removed: [], unchanged: set.list.count,
     labelOf: (id) => view.labelOf(id),
   };
-  const unserved = checkUnserved(view, diff, force);
+  const unserved = checkUnserved(view, diff, force).warnings;
   // As any no-op apply: nothing is written, unless an earlier write was interrupted (then it is repaired).
   return { ...diff, exec: dryRun ? null : execute(view.maps, emptyPlan()), unserved, targets: [], policy: null };
 }
@@ -320,7 +322,7 @@ function applyPlanned(maps: DispatcherMaps, view: View, set: BuiltSet, dryRun: b
   const { plan, diff } = planApply(view, set);
   // apply --config: the targets and the policy in the same plan (all or nothing with the bindings).
   const t = opts.targets ? planExactTargets(view, plan, opts.targets.assignments, { explicitFirst: opts.targets.explicitFirst }) : { changes: [], policy: null };
-  const unserved = checkUnserved(view, diff, opts.force ?? false);
+  const unserved = checkUnserved(view, diff, opts.force ?? false).warnings;
   const changed = diff.added.length + diff.relabelled.length + diff.removed.length > 0 || plan.destInfo.size > 0 || plan.policy !== null;
   const extra = { unserved, targets: t.changes, policy: t.policy };
   if (dryRun) return { ...diff, exec: null, ...extra };
