@@ -5,6 +5,15 @@
  * longest length in the hash and the rest in the exact-port trie; port-0
  * bindings in the all-ports trie. The port words and gen_meta follow.
  *
+ * A small generation (at most SMALL_GENERATION bindings) keeps every
+ * exact-port binding in the exact-port trie instead ("trie mode": no hashed
+ * length, the slot's trie bit set, OTHER port bits): looking up a trie of a
+ * few entries costs less than hashing the key, for a hit and for a miss on a
+ * port some binding names. The dispatcher needs nothing new for it (it is
+ * how an ABI 1 generation is migrated, see src/state/migrate.ts). Writes
+ * keep a generation in trie mode while it stays small; the write that would
+ * make it larger rebuilds it in the hashed layout (src/ops/executor.ts).
+ *
  * Pure: the kernel maps and the in-memory twin both place bindings with
  * this module, so they hold the same entries.
  */
@@ -69,9 +78,11 @@ export function layoutGeneration(list: BindingList): Layout {
     if (list.port(i) === 0) meta.wildPlus1[s] = Math.max(meta.wildPlus1[s] ?? 0, len + 1);
     else lens[s]!.add(len);
   }
+  const small = list.count <= SMALL_GENERATION;
   for (let s = 0; s < SLOTS; s++) {
     const sorted = [...lens[s]!].sort((a, b) => b - a);
-    if (sorted.length <= EXACT_LENS) meta.exactLens[s] = sorted;
+    if (small && sorted.length > 0) meta.trieSlots |= 1 << s;
+    else if (sorted.length <= EXACT_LENS) meta.exactLens[s] = sorted;
     else {
       meta.exactLens[s] = [sorted[0]!];
       meta.trieSlots |= 1 << s;
@@ -115,10 +126,30 @@ export function placeOf(meta: GenMeta, slot: number, len: number, port: number):
 }
 
 /**
+ * Generations of at most this many bindings are laid out in trie mode (see
+ * above). Measured with BPF_PROG_TEST_RUN (bench/dataplane.ts): a lookup in a
+ * trie of a handful of entries beats hashing the 24-byte key.
+ */
+export const SMALL_GENERATION = 8;
+
+/** True when slot s of `meta` is in trie mode: every exact-port binding of the slot is in the trie. */
+export function trieModeSlot(meta: GenMeta, s: number): boolean {
+  return (meta.exactLens[s] ?? []).length === 0 && (meta.trieSlots & (1 << s)) !== 0;
+}
+
+/** True when some slot of `meta` is in trie mode. */
+export function hasTrieMode(meta: GenMeta): boolean {
+  for (let s = 0; s < SLOTS; s++) if (trieModeSlot(meta, s)) return true;
+  return false;
+}
+
+/**
  * Incremental placement on top of a generation's current metadata. New
  * lengths are added to the hash when there is room; a slot whose new length
  * would be the longest gets its FIRST bits copied to OTHER (the old first
- * length becomes an other length). Anything else needs a rebuild.
+ * length becomes an other length). A slot in trie mode takes every length
+ * into its trie; in a small generation, so does a slot without exact-port
+ * bindings yet. Anything else needs a rebuild.
  */
 export class IncrementalPlacer {
   readonly meta: GenMeta;
@@ -127,10 +158,17 @@ export class IncrementalPlacer {
   metaChanged = false;
   private readonly word: (w: number) => bigint;
 
-  /** `word(w)` reads the current value of generation-relative word w. */
-  constructor(meta: GenMeta, word: (w: number) => bigint) {
+  private readonly small: boolean;
+
+  /**
+   * `word(w)` reads the current value of generation-relative word w. `small`:
+   * the generation holds at most SMALL_GENERATION bindings after this write,
+   * so a slot without exact-port bindings yet starts in trie mode.
+   */
+  constructor(meta: GenMeta, word: (w: number) => bigint, small = false) {
     this.meta = copyMeta(meta);
     this.word = word;
+    this.small = small;
   }
 
   private current(w: number): bigint {
@@ -157,6 +195,10 @@ export class IncrementalPlacer {
     }
     const lens = this.meta.exactLens[s]!;
     let place: PlaceId;
+    if (this.small && lens.length === 0 && (this.meta.trieSlots & (1 << s)) === 0) {
+      this.meta.trieSlots |= 1 << s;
+      this.metaChanged = true;
+    }
     if (lens.includes(len)) place = Place.hash;
     else if (lens.length < EXACT_LENS && (this.meta.trieSlots & (1 << s)) === 0) {
       if (lens.length > 0 && len > lens[0]!) this.promote(s);
@@ -164,6 +206,9 @@ export class IncrementalPlacer {
       lens.sort((a, b) => b - a);
       this.metaChanged = true;
       place = Place.hash;
+    } else if (trieModeSlot(this.meta, s)) {
+      // Trie mode (the caller keeps the generation small, or rebuilds it): the trie holds every length.
+      place = Place.exactTrie;
     } else if (lens.length > 0 && len < lens[lens.length - 1]!) {
       // The trie is consulted after every hashed length: only shorter lengths may go there.
       if ((this.meta.trieSlots & (1 << s)) === 0) {

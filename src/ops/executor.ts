@@ -36,7 +36,7 @@
  */
 import { BindingList, KeyIndex } from '../core/binding-list.js';
 import { DestKind, destConfigBit, GEN_DIRTY, GEN_STALE } from '../core/layout.js';
-import { IncrementalPlacer, layoutGeneration, Place, placeOf, type PlaceId } from '../core/placement.js';
+import { hasTrieMode, IncrementalPlacer, layoutGeneration, Place, placeOf, SMALL_GENERATION, type PlaceId } from '../core/placement.js';
 import { ManifoldError } from '../errors.js';
 import { idsInUse, sameInfo, type DestInfo, type DestRecord, type DispatcherMaps, type Gen, type GenState, type TargetRegistry } from '../state/maps.js';
 import { syncTargets } from './targets-sync.js';
@@ -72,14 +72,22 @@ export function exactCapacityFor(n: number): number {
 /** Apply the plan's changes to generation g in place; false (nothing written) when it cannot. */
 function applyDelta(maps: DispatcherMaps, g: Gen, plan: Plan, state: GenState): GenState | null {
   const meta = maps.genMeta(g);
+  // A generation in trie mode stays small (src/core/placement.ts): one that could outgrow it is laid out again.
+  const trieMode = hasTrieMode(meta);
+  const small = (trieMode || plan.puts.count <= SMALL_GENERATION) && generationSize(maps, g) + plan.puts.count <= SMALL_GENERATION;
+  if (trieMode && !small) return null;
   // A small write looks up the few words it touches; a large one reads them all at once.
   let words: BigUint64Array | null = null;
   const few = plan.puts.count <= FEW_PUTS;
-  const placer = new IncrementalPlacer(meta, (w) => {
-    if (few) return maps.portWord(g, w);
-    words ??= maps.portWords(g);
-    return words[w] ?? 0n;
-  });
+  const placer = new IncrementalPlacer(
+    meta,
+    (w) => {
+      if (few) return maps.portWord(g, w);
+      words ??= maps.portWords(g);
+      return words[w] ?? 0n;
+    },
+    small,
+  );
   const putPlaces: PlaceId[] = [];
   let added = 0;
   for (let i = 0; i < plan.puts.count; i++) {
@@ -117,6 +125,13 @@ function applyDelta(maps: DispatcherMaps, g: Gen, plan: Plan, state: GenState): 
   for (const [id, info] of plan.destInfo) maps.setDestInfo(g, id, info);
   adjustDestinations(maps, g, plan.refDelta, plan.configured);
   return { ...state, exactCount };
+}
+
+/** How many bindings generation g holds (the sum of its destinations' reference counts). */
+function generationSize(maps: DispatcherMaps, g: Gen): number {
+  let n = 0;
+  for (const d of maps.destinations()) n += d.refs[g];
+  return n;
 }
 
 /** `flags` with generation g's config bit set to `on`. */
