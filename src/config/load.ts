@@ -171,7 +171,10 @@ export function listConfigFiles(dirs: readonly string[] = configDirs()): { files
     }
     const untrusted = trustProblem(dir, { directory: true, trusted: inTrusted.trusted });
     if (untrusted) problems.push({ file: dir, line: 0, message: `${untrusted}; the files in it are ignored` });
-    for (const name of names) if (isConfigName(name) && !chosen.has(name)) chosen.set(name, untrusted ? null : path.join(dir, name));
+    // path.join(dir, name) for each name, with the directory normalised once (names have no "/").
+    const base = path.normalize(dir);
+    const prefix = base.endsWith('/') ? base : `${base}/`;
+    for (const name of names) if (isConfigName(name) && !chosen.has(name)) chosen.set(name, untrusted ? null : prefix + name);
   }
   const files: string[] = [];
   for (const name of [...chosen.keys()].sort()) {

@@ -431,6 +431,33 @@ function boundaryCases(): Array<{ what: string; text: string; valid: boolean; fi
   return out;
 }
 
+test('output and config directories given with "//", "/./" or a trailing "/" give the same files and messages', () => {
+  const out = tmpdir();
+  try {
+    const plain = path.join(out, 'plain');
+    const odd = path.join(out, 'odd');
+    fs.mkdirSync(plain);
+    fs.mkdirSync(odd);
+    const conf = fixtureDirs('socket-activated');
+    assert.is(runGenerator([plain], { MANIFOLD_CONFIG_DIRS: conf }).status, 0);
+    const oddConf = conf.split(':').map((d) => `${d.replace(/^\//, '//').replace(/\/([^/]+)$/, '/./$1')}/`).join(':');
+    assert.is(runGenerator([`${odd.replace(/^\//, '//')}/./`], { MANIFOLD_CONFIG_DIRS: oddConf }).status, 0);
+    const tree = (d: string): string[] => (fs.readdirSync(d, { recursive: true }) as string[]).sort();
+    assert.ok(tree(plain).length > 0);
+    assert.equal(tree(odd), tree(plain));
+    for (const f of tree(plain)) if (fs.statSync(path.join(plain, f)).isFile()) assert.is(fs.readFileSync(path.join(odd, f), 'utf8'), fs.readFileSync(path.join(plain, f), 'utf8'), f);
+    // A failure names the normalised path.
+    const blocked = path.join(out, 'blocked');
+    fs.mkdirSync(blocked);
+    fs.writeFileSync(path.join(blocked, 'web.socket.d'), '');
+    const r = runGenerator([`${blocked}//`], { MANIFOLD_CONFIG_DIRS: conf });
+    assert.is(r.status, 1);
+    assert.match(r.stderr, `cannot write ${blocked}/web.socket.d/`);
+  } finally {
+    fs.rmSync(out, { recursive: true, force: true });
+  }
+});
+
 test('NAME_MAX boundaries: verify accepts exactly what the generator writes, all of a label or nothing', () => {
   for (const c of boundaryCases()) {
     const { r, files, problems } = generateOne(c.text);
