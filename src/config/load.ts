@@ -18,7 +18,7 @@ import type { Stats } from 'node:fs';
 import { fsReason } from '../errors.js';
 import { hasUnsafeCharacters } from '../core/escape.js';
 import type { Protocol } from '../core/net.js';
-import { fs, path } from './node.js';
+import { fs, path, under } from './node.js';
 import { parseIni } from './ini.js';
 import { PortIndex } from './port-index.js';
 import { MAX_PROBLEMS_PER_FILE, omittedProblem } from './problems.js';
@@ -171,10 +171,8 @@ export function listConfigFiles(dirs: readonly string[] = configDirs()): { files
     }
     const untrusted = trustProblem(dir, { directory: true, trusted: inTrusted.trusted });
     if (untrusted) problems.push({ file: dir, line: 0, message: `${untrusted}; the files in it are ignored` });
-    // path.join(dir, name) for each name, with the directory normalised once (names have no "/").
-    const base = path.normalize(dir);
-    const prefix = base.endsWith('/') ? base : `${base}/`;
-    for (const name of names) if (isConfigName(name) && !chosen.has(name)) chosen.set(name, untrusted ? null : prefix + name);
+    const base = path.normalize(dir); // once: a directory entry's name has no "/"
+    for (const name of names) if (isConfigName(name) && !chosen.has(name)) chosen.set(name, untrusted ? null : under(base, name));
   }
   const files: string[] = [];
   for (const name of [...chosen.keys()].sort()) {

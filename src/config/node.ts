@@ -13,5 +13,15 @@ const require = createRequire('/');
 export const fs = require('node:fs') as typeof import('node:fs');
 /** node:path */
 export const path = require('node:path') as typeof import('node:path');
+/**
+ * `rel` under `dir`: what path.join(dir, rel) returns when `dir` is already
+ * normalised (path.normalize) and `rel` is relative with no empty, "." or
+ * ".." component — without normalising both again for each file (in a loop
+ * over files, path.normalize was the generator's hottest function).
+ */
+export function under(dir: string, rel: string): string {
+  return dir.endsWith('/') ? dir + rel : `${dir}/${rel}`;
+}
+
 /** True when the bytes are valid UTF-8 (node:buffer isUtf8). */
 export const isUtf8 = (require('node:buffer') as typeof import('node:buffer')).isUtf8;

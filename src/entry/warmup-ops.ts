@@ -7,8 +7,8 @@
  * every start. Nothing touches the kernel and nothing is printed; what is
  * built here is garbage once it returns.
  */
-import { validateLabel } from '../core/labels.js';
-import { parsePortRange, parsePrefix, parseProtocol } from '../core/net.js';
+import { parsePrefix } from '../core/net.js';
+import { bindRequest } from '../cli/commands/bind.js';
 import { SMALL_GENERATION } from '../core/placement.js';
 import { bind, unbind, type BindRequest } from '../ops/bind.js';
 import { apply, parseApplyDocument } from '../ops/apply.js';
@@ -27,8 +27,8 @@ import { TwinMaps } from '../state/twin-maps.js';
 import type { Binding } from '../core/binding.js';
 
 /** A bind request as the CLI builds it from its arguments. */
-function request(label: string, protocol: string, prefix: string, ports: string): BindRequest {
-  return { label: validateLabel(label), protocol: parseProtocol(protocol), prefix: parsePrefix(prefix), ports: parsePortRange(ports), force: false };
+function request(label: string, protocol: string, prefix: string, port: string): BindRequest {
+  return bindRequest({ label, protocol, prefix, port });
 }
 
 /** What bind's and unbind's output and events do with a result (the text, not the printing). */

@@ -6,7 +6,7 @@
  * socket never wants a register unit that lacks its label. --dry-run
  * prints instead.
  */
-import { fs, path } from '../config/node.js';
+import { fs, path, under } from '../config/node.js';
 import { NAME_MAX } from '../config/unit-name.js';
 import type { DropIn } from './render.js';
 import { fsReason } from '../core/errno-text.js';
@@ -22,16 +22,6 @@ export function dropInPathProblem(file: DropIn): string | null {
     if (bytes > NAME_MAX) return `${part.slice(0, 24)}…${part.slice(-16)} is ${bytes} bytes long; file names may have at most ${NAME_MAX}`;
   }
   return null;
-}
-
-/**
- * `base` (a normalised absolute directory) and `rel` (a path dropInPathProblem
- * accepted: relative, no empty, "." or ".." component) joined: what path.join
- * returns, without normalising both again for every file (path.normalize was
- * the generator's hottest function).
- */
-function under(base: string, rel: string): string {
-  return base.endsWith('/') ? base + rel : `${base}/${rel}`;
 }
 
 /**
@@ -93,7 +83,7 @@ export function writeAll(dir: string, files: readonly DropIn[]): void {
       const parent = path.dirname(f.path);
       const newParent = !parents.has(parent);
       parents.add(parent);
-      const full = under(base, f.path);
+      const full = under(base, f.path); // f.path passed dropInPathProblem above
       try {
         writeAtomic(full, f, newParent);
       } catch (err) {

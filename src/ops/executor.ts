@@ -74,7 +74,9 @@ function applyDelta(maps: DispatcherMaps, g: Gen, plan: Plan, state: GenState): 
   const meta = maps.genMeta(g);
   // A generation in trie mode stays small (src/core/placement.ts): one that could outgrow it is laid out again.
   const trieMode = hasTrieMode(meta);
-  const small = (trieMode || plan.puts.count <= SMALL_GENERATION) && generationSize(maps, g) + plan.puts.count <= SMALL_GENERATION;
+  // One read of the destinations serves the size check and the reference counts below (a write of bindings does not change them).
+  const dests = maps.destinations();
+  const small = (trieMode || plan.puts.count <= SMALL_GENERATION) && generationSize(dests, g) + plan.puts.count <= SMALL_GENERATION;
   if (trieMode && !small) return null;
   // A small write looks up the few words it touches; a large one reads them all at once.
   let words: BigUint64Array | null = null;
@@ -123,14 +125,14 @@ function applyDelta(maps: DispatcherMaps, g: Gen, plan: Plan, state: GenState): 
   if (placer.changed.size > 0) maps.setPortWords(g, placer.changed);
   if (placer.metaChanged) maps.setGenMeta(g, placer.meta);
   for (const [id, info] of plan.destInfo) maps.setDestInfo(g, id, info);
-  adjustDestinations(maps, g, plan.refDelta, plan.configured);
+  adjustDestinations(maps, dests, g, plan.refDelta, plan.configured);
   return { ...state, exactCount };
 }
 
 /** How many bindings generation g holds (the sum of its destinations' reference counts). */
-function generationSize(maps: DispatcherMaps, g: Gen): number {
+function generationSize(dests: readonly DestRecord[], g: Gen): number {
   let n = 0;
-  for (const d of maps.destinations()) n += d.refs[g];
+  for (const d of dests) n += d.refs[g];
   return n;
 }
 
@@ -145,9 +147,9 @@ function configIn(d: DestRecord, g: Gen): boolean {
 }
 
 /** Change generation g's reference counts and config bits of the destinations the plan names. */
-function adjustDestinations(maps: DispatcherMaps, g: Gen, delta: ReadonlyMap<number, number>, configured: ReadonlyMap<number, boolean>): void {
+function adjustDestinations(maps: DispatcherMaps, dests: readonly DestRecord[], g: Gen, delta: ReadonlyMap<number, number>, configured: ReadonlyMap<number, boolean>): void {
   if (delta.size === 0 && configured.size === 0) return;
-  for (const d of maps.destinations()) {
+  for (const d of dests) {
     const n = delta.get(d.id);
     const c = configured.get(d.id);
     if (n === undefined && c === undefined) continue;

@@ -23,7 +23,8 @@ export interface BindArgs extends GlobalArgs {
   force?: boolean;
 }
 
-function request(args: BindArgs): BindRequest {
+/** The request of a bind or unbind command line (also run by the snapshot warm-up, src/entry/warmup-ops.ts). */
+export function bindRequest(args: Pick<BindArgs, 'label' | 'protocol' | 'prefix' | 'port' | 'force'>): BindRequest {
   return {
     label: validateLabel(args.label),
     protocol: parseProtocol(args.protocol),
@@ -87,7 +88,7 @@ export const bindCommand: CommandModule<GlobalArgs, BindArgs> = {
       ],
     ),
   handler: (args) => {
-    const req = request(args);
+    const req = bindRequest(args);
     const r = withState(openOptions(args, true), (s) => bind(s.maps, req));
     events('bind', [...r.added, ...r.relabelled.map((x) => x.binding)]);
     print(args, r);
@@ -112,7 +113,7 @@ export const unbindCommand: CommandModule<GlobalArgs, BindArgs> = {
       ],
     ),
   handler: (args) => {
-    const req = request(args);
+    const req = bindRequest(args);
     const r = withState(openOptions(args, true), (s) => unbind(s.maps, req));
     events('unbind', r.removed);
     print(args, r);
