@@ -58,8 +58,10 @@ function start(): void {
   // A single executable's argv is [execPath, argv0, ...arguments].
   const args = process.argv.slice(2);
   if (path.basename(process.argv0) === GENERATOR_NAME) {
-    process.exitCode = runGenerator(args);
-    return;
+    // Exit now rather than by emptying the event loop: that path tears the heap and the
+    // environment down first, about 5 ms at every boot (the generator writes synchronously:
+    // nothing is left to flush).
+    process.exit(runGenerator(args));
   }
   // Exit only once stdout and stderr are flushed (large JSON documents on a pipe);
   // a stream nothing wrote to is not created just for that. A flush that fails (the
