@@ -100,9 +100,44 @@ export function inspectState(dir: string, netnsIno: number, readOnly: boolean, a
   }
 }
 
-/** The "not loaded" error for a target. */
+/** At most this many other namespaces are named in the "not loaded" error. */
+const OTHERS_NAMED = 3;
+
+/**
+ * The network namespaces other than `netnsIno` that have a dispatcher state
+ * on `bpffs`, in inode order (none when the directory cannot be read).
+ */
+function otherLoadedNamespaces(bpffs: string, netnsIno: number): number[] {
+  let names: string[];
+  try {
+    names = fs.readdirSync(bpffs);
+  } catch {
+    return [];
+  }
+  const inos: number[] = [];
+  for (const name of names) {
+    const m = /^(\d+)_manifold$/.exec(name);
+    if (m && Number(m[1]) !== netnsIno) inos.push(Number(m[1]));
+  }
+  return inos.sort((a, b) => a - b);
+}
+
+/**
+ * The "not loaded" error for a target. When the bpffs holds the dispatcher
+ * of another namespace, the error says so: the usual cause is a command run
+ * in a namespace of its own (a unit with PrivateNetwork=, an `ip netns exec`
+ * shell) that meant the host's.
+ */
 export function notLoaded(target: ResolvedTarget): ManifoldError {
-  return new ManifoldError('ERR_NOT_LOADED', `the dispatcher is not loaded in network namespace ${target.netnsIno} (${target.netns}) under ${target.bpffs}: run "manifold load" first`);
+  const base = `the dispatcher is not loaded in network namespace ${target.netnsIno} (${target.netns}) under ${target.bpffs}`;
+  const others = otherLoadedNamespaces(target.bpffs, target.netnsIno);
+  if (others.length === 0) return new ManifoldError('ERR_NOT_LOADED', `${base}: run "manifold load" first`);
+  const named = others.slice(0, OTHERS_NAMED).join(', ') + (others.length > OTHERS_NAMED ? ` and ${others.length - OTHERS_NAMED} more` : '');
+  return new ManifoldError(
+    'ERR_NOT_LOADED',
+    `${base}, only in network namespace${others.length > 1 ? 's' : ''} ${named}: this command runs in a namespace of its own ` +
+      '(a service with PrivateNetwork= or NetworkNamespacePath=?); use --netns to act on another namespace, or run "manifold load" to load one here',
+  );
 }
 
 /** An open dispatcher state. */

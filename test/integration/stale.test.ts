@@ -89,4 +89,22 @@ test('a second load reports already loaded and changes nothing', () => {
   }
 });
 
+test('not loaded here but in another namespace on the same bpffs: the error names it and the likely cause', () => {
+  b.ok(['unload']); // the test before leaves it loaded
+  const empty = b.cli(['status', '--json']);
+  assert.is(empty.code, 3, empty.stderr);
+  assert.match(empty.stderr, /is not loaded in network namespace \d+ .*: run "manifold load" first/);
+  a.ok(['load', '--netns', a.netnsPath, '--bpffs', b.bpffs], { global: false });
+  try {
+    const r = b.cli(['bind', 'x', 'tcp', '192.0.2.1', '80', '--json']);
+    assert.is(r.code, 3, r.stderr);
+    assert.is((r.json as { error: { code: string } }).error.code, 'ERR_NOT_LOADED');
+    assert.match(r.stderr, new RegExp(`not loaded in network namespace ${ino(b.netnsPath)} .*, only in network namespace ${ino(a.netnsPath)}: .*PrivateNetwork=.*--netns`));
+    a.ok(['status', '--netns', a.netnsPath, '--bpffs', b.bpffs], { global: false });
+    assert.not.match(a.ok(['bindings', '--netns', a.netnsPath, '--bpffs', b.bpffs, '--json'], { global: false }).stdout, /192\.0\.2\.1/, 'nothing was bound anywhere');
+  } finally {
+    a.cli(['unload', '--netns', a.netnsPath, '--bpffs', b.bpffs], { global: false });
+  }
+});
+
 test.run();
