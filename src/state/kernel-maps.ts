@@ -46,6 +46,56 @@ export const MapPins = {
 /** A pinned map's key in MapPins. */
 export type MapPin = keyof typeof MapPins;
 
+/** A map's type (enum bpf_map_type) and the sizes of its keys and values. */
+interface MapShape {
+  type: number;
+  keySize: number;
+  valueSize: number;
+}
+
+const array = (valueSize: number): MapShape => ({ type: MapType.ARRAY, keySize: 4, valueSize });
+
+/**
+ * What each pinned map must be (bpf/manifold.bpf.c). Generation maps need no
+ * entry: the kernel checks what enters an outer map against its template.
+ */
+const SHAPES: Record<MapPin, MapShape> = {
+  meta: array(Sizes.meta),
+  config: array(Sizes.config),
+  activeGen: array(4),
+  genMeta: array(Sizes.genMeta),
+  genState: array(Sizes.genState),
+  portWords: array(Sizes.portWord),
+  tries: { type: MapType.ARRAY_OF_MAPS, keySize: 4, valueSize: 4 },
+  exact: { type: MapType.ARRAY_OF_MAPS, keySize: 4, valueSize: 4 },
+  destInfo: array(Sizes.destInfo),
+  destTarget: array(Sizes.destTarget),
+  destinations: { type: MapType.HASH, keySize: Sizes.destKey, valueSize: Sizes.destValue },
+  sockets: { type: MapType.SOCKMAP, keySize: 4, valueSize: 8 },
+  metrics: array(Sizes.metrics),
+  metrics2: array(Sizes.metrics2),
+  nsMetrics: array(Sizes.nsMetrics),
+};
+
+/**
+ * Why `fd`, the pin `pin`, is not the map manifold declares, or null when it
+ * is: a map of other sizes would be read past the end of a buffer, or written
+ * from beyond one (only root can replace a pin; still never trusted).
+ */
+export function mapShapeProblem(fd: number, pin: MapPin): string | null {
+  const have = mapInfo(fd);
+  const want = SHAPES[pin];
+  if (have.type === want.type && have.keySize === want.keySize && have.valueSize === want.valueSize) return null;
+  const shape = (m: MapShape): string => `type ${m.type}, key ${m.keySize} bytes, value ${m.valueSize} bytes`;
+  return `the pinned map ${MapPins[pin]} is not a manifold map (${shape(have)}; expected ${shape(want)})`;
+}
+
+/** Throw ERR_STALE_STATE when mapShapeProblem finds one (`where`: the state directory). */
+export function checkMapShape(fd: number, pin: MapPin, where: string): void {
+  const problem = mapShapeProblem(fd, pin);
+  if (problem) throw new ManifoldError('ERR_STALE_STATE', `${problem} in ${where}: it was replaced; "manifold unload" then "manifold load" starts afresh`);
+}
+
 /** Pin name of a generation's inner map. */
 export function innerPin(gen: Gen, place: PlaceId): string {
   return `gen${gen}_${place === Place.hash ? 'exact' : place === Place.exactTrie ? 'trie' : 'wild'}`;
@@ -101,6 +151,12 @@ export class KernelMaps implements DispatcherMaps {
     let fd = this.fds.get(name);
     if (fd === undefined) {
       fd = this.dir.openMap(name);
+      try {
+        checkMapShape(fd, pin, this.dir.path(''));
+      } catch (err) {
+        closeFd(fd);
+        throw err;
+      }
       this.fds.set(name, fd);
     }
     return fd;

@@ -13,7 +13,7 @@ import { SysError } from '../sys/errno.js';
 import { closeFd } from '../sys/libc.js';
 import { decodeConfig, decodeConfigCookie, decodeMeta, u32, type Meta } from './kernel-codec.js';
 import { openRegistry, type DiscoveryRegistry } from '../discovery/registry.js';
-import { KernelMaps, MapPins } from './kernel-maps.js';
+import { checkMapShape, KernelMaps, MapPins, mapShapeProblem } from './kernel-maps.js';
 import { lockWriters, removeLockDir, type WriterLock } from './lock.js';
 import type { Limits } from './maps.js';
 import { ObjectPins, resolveTarget, type ResolvedTarget, type Target } from './paths.js';
@@ -39,6 +39,8 @@ export function readMarker(dir: string, readOnly: boolean): Meta | string {
     throw pinError(err, 'the state marker');
   }
   try {
+    const shape = mapShapeProblem(fd, 'meta');
+    if (shape) return shape;
     const raw = mapLookup(fd, u32(0), Sizes.meta);
     const meta = raw ? decodeMeta(raw) : null;
     if (!meta || meta.magic !== MANIFOLD_MAGIC) return 'its marker is not a manifold marker';
@@ -161,6 +163,7 @@ export class State {
     let limits: Limits;
     const cfgFd = this.dir.openMap(MapPins.config);
     try {
+      checkMapShape(cfgFd, 'config', target.stateDir);
       const raw = mapLookup(cfgFd, u32(0), Sizes.config);
       if (!raw) throw new ManifoldError('ERR_STALE_STATE', `the state ${target.stateDir} has no configuration: run "manifold load" to replace it`);
       limits = decodeConfig(raw);

@@ -6,7 +6,7 @@
  */
 import fs from 'node:fs';
 import { koffi } from './ffi.js';
-import { libbpf } from './bpf.js';
+import { libbpf, mapInfo } from './bpf.js';
 import { BpfObjectError, describeErrno, SysError } from './errno.js';
 import { lastErrno } from './ffi.js';
 
@@ -78,6 +78,9 @@ interface ObjFns {
   find_map: Fn;
   map_reuse_fd: Fn;
   map_set_max_entries: Fn;
+  map_type: Fn;
+  map_key_size: Fn;
+  map_value_size: Fn;
   map_fd: Fn;
   next_map: Fn;
   map_name: Fn;
@@ -107,6 +110,9 @@ function obj(): ObjFns {
     find_map: lib.func('bpf_map *bpf_object__find_map_by_name(bpf_object *obj, const char *name)'),
     map_reuse_fd: lib.func('int bpf_map__reuse_fd(bpf_map *map, int fd)'),
     map_set_max_entries: lib.func('int bpf_map__set_max_entries(bpf_map *map, uint32_t max_entries)'),
+    map_type: lib.func('int bpf_map__type(bpf_map *map)'),
+    map_key_size: lib.func('uint32_t bpf_map__key_size(bpf_map *map)'),
+    map_value_size: lib.func('uint32_t bpf_map__value_size(bpf_map *map)'),
     map_fd: lib.func('int bpf_map__fd(bpf_map *map)'),
     next_map: lib.func('bpf_map *bpf_object__next_map(bpf_object *obj, bpf_map *map)'),
     map_name: lib.func('const char *bpf_map__name(bpf_map *map)'),
@@ -182,17 +188,26 @@ export function loadObjectAll(path: string, what: string, opts: LoadOptions = {}
       const ret = f.map_set_max_entries(findMap(name), n) as number;
       if (ret < 0) throw new BpfObjectError(`cannot size the map ${name}`, -ret, logLines);
     }
-    for (const [name, fd] of opts.reuse ?? []) {
-      const ret = f.map_reuse_fd(findMap(name), fd) as number;
+    // libbpf takes a reused map's definition from the map itself, whatever it is: a pinned
+    // map that is not what the program declares must be refused here (the verifier would
+    // not notice a larger value, a different type of the same sizes, or an unread map).
+    const reuse = (map: unknown, name: string, fd: number): void => {
+      const have = mapInfo(fd);
+      const want = { type: f.map_type(map) as number, keySize: f.map_key_size(map) as number, valueSize: f.map_value_size(map) as number };
+      if (have.type !== want.type || have.keySize !== want.keySize || have.valueSize !== want.valueSize) {
+        const shape = (m: { type: number; keySize: number; valueSize: number }): string => `type ${m.type}, key ${m.keySize} bytes, value ${m.valueSize} bytes`;
+        throw new BpfObjectError(`the existing map ${name} is not the map the program declares (${shape(have)}; expected ${shape(want)})`, 22, logLines);
+      }
+      const ret = f.map_reuse_fd(map, fd) as number;
       if (ret < 0) throw new BpfObjectError(`cannot reuse the existing map ${name}`, -ret, logLines);
-    }
+    };
+    for (const [name, fd] of opts.reuse ?? []) reuse(findMap(name), name, fd);
     if (opts.reuseByKernelName) {
       for (let map = f.next_map(handle, null); map; map = f.next_map(handle, map)) {
         const name = String(f.map_name(map));
         const fd = name.includes('.') || opts.reuse?.has(name) ? undefined : opts.reuseByKernelName.get(name.slice(0, 15));
         if (fd === undefined) continue;
-        const r = f.map_reuse_fd(map, fd) as number;
-        if (r < 0) throw new BpfObjectError(`cannot reuse the existing map ${name}`, -r, logLines);
+        reuse(map, name, fd);
       }
     }
     const ret = f.load(handle) as number;

@@ -10,6 +10,11 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { ownedName, TestEnv } from '../helpers/env.js';
 import { QUICK_MS } from '../helpers/wait.js';
+import { mapCreate, mapNextKey, MapType, objPin } from '../../src/sys/bpf.js';
+import { closeFd } from '../../src/sys/libc.js';
+import { loadObject } from '../../src/sys/object.js';
+import { PROGRAM_NAME } from '../../src/state/loader.js';
+import { ROOT } from '../helpers/env.js';
 
 let a: TestEnv;
 let b: TestEnv;
@@ -105,6 +110,33 @@ test('not loaded here but in another namespace on the same bpffs: the error name
   } finally {
     a.cli(['unload', '--netns', a.netnsPath, '--bpffs', b.bpffs], { global: false });
   }
+});
+
+test('a pinned map replaced by a map of other sizes is refused by every command; neither upgrade nor the loader adopts it', () => {
+  b.ok(['load']);
+  b.ok(['bind', 'x', 'tcp', '192.0.2.7', '80']);
+  const pin = path.join(b.bpffs, `${ino(b.netnsPath)}_manifold`, 'active_gen');
+  fs.rmSync(pin);
+  const bogus = mapCreate(MapType.HASH, 'bogus', 3, 99, 1);
+  try {
+    objPin(bogus, pin);
+    const shape = /the pinned map active_gen is not a manifold map \(type 1, key 3 bytes, value 99 bytes; expected type 2, key 4 bytes, value 4 bytes\)/;
+    for (const args of [['status'], ['bind', 'y', 'tcp', '192.0.2.8', '80'], ['upgrade']]) {
+      const r = b.cli([...args, '--json']);
+      assert.is(r.code, 1, `${args[0]}: ${r.stderr}`);
+      assert.is((r.json as { error: { code: string } }).error.code, 'ERR_STALE_STATE', args[0]);
+      assert.match(r.stderr, shape, args[0]);
+    }
+    assert.is(mapNextKey(bogus, null, 3), null, 'nothing was written into the replaced map');
+    // The ABI migration and discovery hand pinned maps to the loader directly: it checks them too.
+    assert.throws(
+      () => loadObject(path.join(ROOT, 'bpf', 'manifold.bpf.o'), PROGRAM_NAME, { reuse: new Map([['active_gen', bogus]]) }).close(),
+      /the existing map active_gen is not the map the program declares \(type 1, key 3 bytes, value 99 bytes; expected type 2, key 4 bytes, value 4 bytes\)/,
+    );
+  } finally {
+    closeFd(bogus);
+  }
+  b.ok(['unload']);
 });
 
 test.run();
