@@ -38,6 +38,7 @@ import { BindingList, KeyIndex } from '../core/binding-list.js';
 import { DestKind, destConfigBit, GEN_DIRTY, GEN_STALE } from '../core/layout.js';
 import { hasTrieMode, IncrementalPlacer, layoutGeneration, Place, placeOf, SMALL_GENERATION, type PlaceId } from '../core/placement.js';
 import { ManifoldError } from '../errors.js';
+import { checkDestinationCapacity } from './dest-capacity.js';
 import { idsInUse, sameInfo, type DestInfo, type DestRecord, type DispatcherMaps, type Gen, type GenState, type TargetRegistry } from '../state/maps.js';
 import { syncTargets } from './targets-sync.js';
 import { step } from './faults.js';
@@ -274,7 +275,9 @@ export function execute(maps: DispatcherMaps, plan: Plan): ExecResult {
   const staleByDesign = sStaging.flags === GEN_STALE && sLive.flags === 0;
   if (isEmptyPlan(plan) && (!repaired || staleByDesign)) return { strategy: 'none', repaired: false };
   const txid = (sLive.txid > sStaging.txid ? sLive.txid : sStaging.txid) + 1n;
-  const liveInfo = maps.destInfo(live, idsInUse(maps.destinations()));
+  const dests = maps.destinations();
+  const liveInfo = maps.destInfo(live, idsInUse(dests));
+  checkDestinationCapacity(maps, dests, live, liveInfo, plan);
   const liveFlags = maps.genMeta(live).flags;
   const flags = plan.policy ?? liveFlags;
   // Discovery's target addresses follow what serves destinations: only writes that change it (or repair) touch them.

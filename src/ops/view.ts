@@ -9,6 +9,7 @@ import { placeOf, type GenMeta } from '../core/placement.js';
 import { ManifoldError } from '../errors.js';
 import { idsInUse, type BindingValue, type DestInfo, type DestKey, type DestRecord, type DispatcherMaps, type Gen, type TargetSpec } from '../state/maps.js';
 import { inSync } from './executor.js';
+import { maxDestinations } from './dest-capacity.js';
 
 /** "ipv4:tcp:web": a destination's name in listings and messages. */
 export function destName(d: DestKey): string {
@@ -132,7 +133,7 @@ export class View {
     }
     throw new ManifoldError(
       'ERR_NO_SPACE',
-      `cannot create destination ${destName(forWhat)}: all ${this.maps.limits.maxIds} destination ids are in use (load with a higher --max-destinations)`,
+      `cannot create destination ${destName(forWhat)}: all ${this.maps.limits.maxIds} destination ids are in use: this state was loaded for ${maxDestinations(this.maps)} destinations (manifold load --max-destinations); nothing was changed`,
     );
   }
 

@@ -75,4 +75,41 @@ test('stale destinations are collected and never exhaust the id space (at the 16
   }
 });
 
+test('--max-destinations limits destinations, not ids: a write that would leave more is refused and changes nothing; a full set can still be replaced', () => {
+  ctx.env.ok(['unload']);
+  ctx.env.ok(['load', '--max-destinations', '2']);
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mf-alias-'));
+  try {
+    ctx.env.ok(['bind', 'a', 'tcp', '192.0.2.21', '80']);
+    ctx.env.ok(['bind', 'b', 'tcp', '192.0.2.22', '80']);
+    const before = ctx.env.ok(['bindings', '--json']).stdout;
+    const over = /3 destinations would be more than the 2 this state was loaded for \(manifold load --max-destinations\); nothing was changed/;
+    const refused = (args: string[], what: string, message = over): void => {
+      const r = ctx.env.cli([...args, '--json']);
+      assert.is(r.code, 1, `${what}: ${r.stderr}`);
+      assert.is((r.json as { error: { code: string } }).error.code, 'ERR_NO_SPACE', what);
+      assert.match(r.stderr, message, what);
+      assert.is(ctx.env.ok(['bindings', '--json']).stdout, before, `${what}: nothing changed`);
+      assert.is(status(ctx).destinations.length, 2, `${what}: two destinations`);
+    };
+    refused(['bind', 'c', 'tcp', '192.0.2.23', '80'], 'a third label');
+    refused(['bind', 'a', 'udp', '192.0.2.21', '53'], 'a second protocol of a label (another destination)');
+    const file = (name: string, labels: string[]): string => {
+      const f = path.join(dir, name);
+      fs.writeFileSync(f, JSON.stringify({ bindings: labels.map((label, i) => ({ label, protocol: 'tcp', prefix: `198.51.100.${i + 1}`, port: 80 })) }));
+      return f;
+    };
+    // Beside the two live ones, three new destinations do not even get ids (2 x 2).
+    refused(['apply', file('three.json', ['c', 'd', 'e'])], 'an apply of three labels', /all 4 destination ids are in use: this state was loaded for 2 destinations \(manifold load --max-destinations\)/);
+    ctx.env.ok(['apply', file('two.json', ['c', 'd'])]);
+    assert.equal(status(ctx).destinations.map((d) => d.label).sort(), ['c', 'd'], 'the full set replaced');
+    ctx.env.ok(['unbind', 'd', 'tcp', '198.51.100.2', '80']);
+    ctx.env.ok(['bind', 'e', 'tcp', '192.0.2.25', '80']);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+    ctx.env.ok(['unload']);
+    ctx.env.ok(['load']);
+  }
+});
+
 test.run();
