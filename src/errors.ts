@@ -6,6 +6,7 @@
  * README) and maps to a process exit status. Messages name what failed and
  * why in plain words; the kernel's errno name may follow in parentheses.
  */
+import { oneLine } from './core/escape.js';
 
 /** Exit statuses of the CLI. */
 export const Exit = {
@@ -101,7 +102,7 @@ export function toManifoldError(err: unknown): ManifoldError {
     const perm = err.errno === 1;
     const message = perm
       ? `${err.message}: run as root (loading BPF programs needs CAP_BPF, CAP_NET_ADMIN and CAP_PERFMON or root)`
-      : `${err.message}${tail.length ? `; libbpf and the verifier said:\n  ${tail.join('\n  ')}` : ''}`;
+      : `${oneLine(err.message)}${tail.length ? `; libbpf and the verifier said:\n  ${tail.map(oneLine).join('\n  ')}` : ''}`;
     return new ManifoldError(perm ? 'ERR_PERMISSION' : 'ERR_BPF_OBJECT', message, { errno: err.errnoName, call: err.call, multiline: !perm && tail.length > 0 }, { cause: err });
   }
   if (sys) {

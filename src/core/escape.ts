@@ -48,6 +48,14 @@ export function escapeControls(text: string, keep: '' | '\t' | '\n' | '\t\n' = '
   return text.replace(UNSAFE, (c) => (keep.includes(c) ? c : escapeCodeUnit(c.charCodeAt(0))));
 }
 
+/**
+ * `text` with every control character escaped but tabs: a part (a file name,
+ * a log line) of a message that is split into lines at its own line breaks.
+ */
+export function oneLine(text: string): string {
+  return escapeControls(text, '\t');
+}
+
 /** True when {@link escapeControls} (keeping nothing) would change `text`. */
 export function hasUnsafeCharacters(text: string): boolean {
   UNSAFE.lastIndex = 0;

@@ -17,6 +17,7 @@ import { View } from './view.js';
 import { refuseWholeFamily } from './safety.js';
 import { planExactTargets, type ConfigTargets, type Policy, type TargetChange } from './target.js';
 import { formatPrefix } from '../core/net.js';
+import { oneLine } from '../core/escape.js';
 
 /** Largest apply input read (file or standard input). */
 export const MAX_APPLY_BYTES = 256 * 1024 * 1024;
@@ -108,9 +109,10 @@ export function throwProblems(problems: readonly SetProblem[], dropped: number, 
   // One kind of problem keeps its own code (e.g. ERR_INVALID_PREFIX); a mix is ERR_INVALID_FILE.
   const codes = new Set(problems.map((p) => p.code));
   const code = codes.size === 1 && dropped === 0 ? [...codes][0]! : 'ERR_INVALID_FILE';
-  const lines = problems.map((p) => `  ${p.where}: ${p.message}`);
+  // The message is split into lines at its own line breaks only: any in a part (a file name) are escaped.
+  const lines = problems.map((p) => `  ${oneLine(p.where)}: ${oneLine(p.message)}`);
   if (dropped > 0) lines.push(`  … and ${dropped} more`);
-  throw new ManifoldError(code, `${what}: ${n} problem${n === 1 ? '' : 's'} (nothing was changed):\n${lines.join('\n')}`, {
+  throw new ManifoldError(code, `${oneLine(what)}: ${n} problem${n === 1 ? '' : 's'} (nothing was changed):\n${lines.join('\n')}`, {
     problems: problems.map((p) => ({ ...p })),
     more: dropped,
     multiline: true,

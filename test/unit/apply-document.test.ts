@@ -9,7 +9,9 @@ import fc from 'fast-check';
 import { formatPrefix, maskInPlace, parsePrefixInto, parsePrefixText } from '../../src/core/net.js';
 import { parseApplyDocument } from '../../src/ops/apply.js';
 import { BindingSetBuilder, MAX_PROBLEMS } from '../../src/ops/binding-set.js';
-import { ManifoldError } from '../../src/errors.js';
+import { ManifoldError, toManifoldError } from '../../src/errors.js';
+import { messageLines } from '../../src/cli/output.js';
+import { BpfObjectError } from '../../src/sys/errno.js';
 
 function parse(text: string, limit = 1 << 20): ReturnType<typeof parseApplyDocument> {
   return parseApplyDocument(Buffer.from(text), 'f.json', limit);
@@ -232,6 +234,22 @@ test('messages: a port beyond a double is quoted as written; the end of the file
   assert.not.match(huge.message, /null|Infinity/);
   assert.match(failure('[{"label":"a","prefix":"192.0.2.1","port":80}').message, /expected ',' or '\]', found the end of the file/);
   assert.match(failure('{"bindings":[').message, /malformed JSON: unexpected end of the file$/);
+});
+
+test('a line break or escape in a file name (or a libbpf line) cannot start a line of a multi-line error', () => {
+  const name = 'bad\x1b[2J\nmanifold: error: forged.json';
+  let err: unknown;
+  try {
+    parseApplyDocument(Buffer.from('{"bindings":[{"label":"a","prefix":"x","port":1}]}'), name, 1 << 20);
+  } catch (e) {
+    err = e;
+  }
+  const lines = messageLines(toManifoldError(err));
+  assert.is(lines.length, 2, lines.join(' | '));
+  assert.is(lines[0], 'bad\\x1b[2J\\x0amanifold: error: forged.json: 1 problem (nothing was changed):');
+  assert.match(lines[1] ?? '', /^  bad\\x1b\[2J\\x0amanifold: error: forged\.json:1:\d+: bindings\[0\]: invalid prefix/);
+  const bpf = messageLines(toManifoldError(new BpfObjectError('cannot open BPF object /x\nmanifold: upgraded fine.o', 22, ['first\n', 'evil\rline\n'])));
+  assert.equal(bpf, ['cannot open BPF object /x\\x0amanifold: upgraded fine.o: invalid argument (EINVAL); libbpf and the verifier said:', '  first', '  evil\\x0dline']);
 });
 
 test.run();
