@@ -186,6 +186,8 @@ export function lookup(maps: KernelMaps, dir: PinDir, netnsIno: number, r: Looku
   let destination: LookupResult['destination'] = null;
   let expectSocket: string | null = null;
   let target: string | null = null;
+  // Whether the kernel takes the registered socket (TCP: listening; UDP: not connected); null: unknown.
+  let usable: boolean | null = null;
   const explicitFirst = (maps.genMeta(snap.gen).flags & POLICY_EXPLICIT_FIRST) !== 0;
   if (win) {
     const d = snap.destinations.find((x) => x.label === win.label && x.domain === r.address.domain && x.protocol === r.protocol);
@@ -199,6 +201,7 @@ export function lookup(maps: KernelMaps, dir: PinDir, netnsIno: number, r: Looku
       const h = findSocketOwners([{ cookie: socket, domain: r.address.domain, protocol: r.protocol }], netnsIno).get(socket.toString());
       owner = h?.owners[0] ?? null;
       inode = h?.inode ?? null;
+      usable = h?.usable ?? null;
     }
     destination = { name: destName({ label: win.label, domain: r.address.domain, protocol: r.protocol }), socket: expectSocket, owner, inode, target };
   }
@@ -222,6 +225,9 @@ export function lookup(maps: KernelMaps, dir: PinDir, netnsIno: number, r: Looku
   } else if (expectSocket === null) {
     agrees = kernel.verdict === 'drop';
     outcome = 'refused: the destination has no socket';
+  } else if (usable === false) {
+    agrees = kernel.verdict === 'drop';
+    outcome = `dropped: the registered socket is ${r.protocol === 'tcp' ? 'a TCP socket that is not listening' : 'a connected UDP socket'} (counted as an error)`;
   } else {
     agrees = kernel.verdict === 'pass' && (kernel.reuseportGroup || kernel.socket === expectSocket);
     outcome = 'assigned to the registered socket';

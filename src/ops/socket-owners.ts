@@ -26,8 +26,8 @@ export interface SocketHolding {
   owners: SocketOwner[];
   /** TCP: listening; UDP: unconnected (what bpf_sk_assign accepts). */
   usable: boolean;
-  /** Socket inode (as `ss -e` shows it: ino:N). */
-  inode: number;
+  /** Socket inode (as `ss -e` shows it: ino:N); null when not found (a TCP socket that stopped listening). */
+  inode: number | null;
 }
 
 /** A socket to look for. */
@@ -100,6 +100,8 @@ function diagCookies(pid: number, wanted: readonly WantedSocket[]): Map<string, 
  * Find the processes holding the wanted sockets of namespace `netnsIno`.
  * Maps each found cookie (decimal string) to its holders; a cookie that is
  * absent was not found (not permitted, or held only outside our pid namespace).
+ * When sock_diag can be asked, a TCP cookie that is not among the namespace's
+ * listeners is reported not usable, with no holders (it stopped listening).
  * `probe` skips sock_diag and takes the probing way (the tests compare both).
  */
 export function findSocketOwners(wanted: readonly WantedSocket[], netnsIno: number, opts: { probe?: boolean } = {}): Map<string, SocketHolding> {
@@ -112,10 +114,14 @@ export function findSocketOwners(wanted: readonly WantedSocket[], netnsIno: numb
   const owners = (list: readonly Holder[]): SocketOwner[] => [...new Set(list.map((x) => x.pid))].map((pid) => ({ pid, comm: processComm(pid) })).sort(preferred);
   const byCookie = nsPid !== undefined && opts.probe !== true ? diagCookies(nsPid, wanted) : null;
   if (byCookie) {
-    for (const key of cookies) {
+    for (const w of wanted) {
+      const key = w.cookie.toString();
       const s = byCookie.get(key);
       const list = s && holders.get(s.inode);
       if (s && list && list.length > 0) found.set(key, { owners: owners(list), usable: s.usable, inode: s.inode });
+      // The namespace's TCP dump lists every listener: a registered TCP socket missing from it has stopped
+      // listening (shut down: the sockmap keeps it, bpf_sk_assign refuses it). Its holders are not sought.
+      else if (!s && w.protocol === 'tcp') found.set(key, { owners: [], usable: false, inode: null });
     }
     return found;
   }

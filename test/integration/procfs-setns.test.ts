@@ -101,6 +101,10 @@ test('a process in another namespace: sock_diag from inside it finds what the ta
   const viaDiag = findSocketOwners(wanted, netnsIno);
   const viaProbe = findSocketOwners(wanted, netnsIno, { probe: true });
   assert.is(viaProbe.size, 6, 'the probing way finds every real cookie');
+  // sock_diag lists every listener of the namespace: a TCP cookie it does not list is not listening
+  // (in real use a cookie read from the sockmap: a listener that was shut down). Probing cannot tell.
+  assert.equal(viaDiag.get('12345'), { owners: [], usable: false, inode: null });
+  viaDiag.delete('12345');
   assert.equal(viaDiag, viaProbe);
   for (const h of viaDiag.values()) assert.equal(h.owners.map((o) => o.pid), [pid]);
   assert.equal([...viaDiag.values()].map((h) => h.usable).sort(), [false, true, true, true, true, true], 'the connected UDP socket is not usable');

@@ -135,6 +135,35 @@ test('a UDP socket connect()ed after registration: alive but unusable, with an u
   assert.match(text.stdout, /ipv4:udp:dgram .*UNUSABLE.*errors=1 \(bad_socket=1\)/);
 });
 
+test('a TCP listener shut down after registration: unusable in status, doctor and lookup (the sockmap keeps it; the kernel refuses it)', async () => {
+  const { handle } = (await ctx.agent.call('raw-listen', { host: '127.0.0.1', port: 9505 })) as { handle: number };
+  ctx.env.ok(['register-pid', String(ctx.agent.pid), 'halted', 'tcp', '127.0.0.1', '9505']);
+  ctx.env.ok(['bind', 'halted', 'tcp', '192.0.2.4', '80']);
+  assert.is(find(doc(), 'halted').usable, true);
+  await ctx.agent.call('shutdown', { handle });
+  assert.is((await ctx.agent.connect('tcp', '192.0.2.4', 80, { timeoutMs: 1000 })).code, 'ECONNREFUSED');
+  const d = doc();
+  const x = find(d, 'halted');
+  assert.is(x.alive, true, 'still in the sockmap');
+  assert.is(x.usable, false);
+  assert.is(x.errorsByReason.bad_socket, 1);
+  const w = d.warnings.find((y) => y.label === 'halted');
+  assert.is(w?.kind, 'unusable_socket');
+  assert.match(w?.message ?? '', 'a TCP socket that is not listening');
+  assert.match(ctx.env.ok(['status']).stdout, /ipv4:tcp:halted .*UNUSABLE.*errors=1 \(bad_socket=1\)/);
+  const lookup = ctx.env.cli(['lookup', 'tcp', '192.0.2.4', '80', '--json']);
+  assert.is(lookup.code, 0, lookup.stderr);
+  const l = lookup.json as { agrees: boolean; outcome: string; kernel: { verdict: string } };
+  assert.is(l.kernel.verdict, 'drop');
+  assert.is(l.agrees, true, l.outcome);
+  assert.match(l.outcome, /^dropped: the registered socket is a TCP socket that is not listening/);
+  const doctor = ctx.env.cli(['doctor', '--json']);
+  assert.match(doctor.stdout, /halted/, 'doctor names it');
+  ctx.env.ok(['unbind', 'halted', 'tcp', '192.0.2.4', '80']);
+  ctx.env.ok(['unregister', 'halted', 'ipv4', 'tcp']);
+  await ctx.agent.call('close', { handle });
+});
+
 test('status for one label carries only that label\'s warnings', () => {
   const d = ctx.env.ok(['status', 'closing', '--json']).json as Doc;
   assert.equal(d.destinations.map((x) => x.label), ['closing']);
