@@ -24,7 +24,7 @@ import { discoveryCommand } from './commands/discovery.js';
 import { policyCommand, targetCommand, untargetCommand } from './commands/target.js';
 import { manifoldVersion } from '../version.js';
 import { globalHelp } from './help.js';
-import { explainUsage, singleDashError, yargsCommandTable, type CommandInfo } from './usage.js';
+import { explainUsage, longArgumentError, singleDashError, yargsCommandTable, type CommandInfo } from './usage.js';
 import { isCompletionRequest } from './completion.js';
 import { answerCompletion, completionCommand } from './commands/completion.js';
 import { doctorCommand } from './commands/doctor.js';
@@ -143,6 +143,8 @@ export async function main(argv: string[] = hideBin(process.argv)): Promise<numb
   const json = jsonRequested(argv);
   installLogSinks();
   try {
+    const long = longArgumentError(argv);
+    if (long) throw new ManifoldError('ERR_USAGE', long);
     if (isCompletionRequest(argv)) {
       // A new parser, not the prepared one: yargs reads $SHELL (set by answerCompletion) when a parser is created.
       await answerCompletion(argv, () => cliParser(argv, { columns: undefined, version: manifoldVersion() }));

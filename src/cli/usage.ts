@@ -108,6 +108,21 @@ export function helpPointer(command: CommandInfo | undefined): string {
   return `see "manifold ${command ? `${command.name} ` : ''}--help"`;
 }
 
+/** No argument manifold takes is longer (a path is at most 4095 bytes, a label 255). */
+export const MAX_ARGUMENT_LENGTH = 4096;
+
+/**
+ * A usage error for an argument longer than MAX_ARGUMENT_LENGTH, before the
+ * parser sees it: yargs compares an unknown command with every known one
+ * character by character (seconds for the 128 KiB Linux allows), and an
+ * error would echo the whole value.
+ */
+export function longArgumentError(argv: readonly string[]): string | null {
+  const i = argv.findIndex((a) => a.length > MAX_ARGUMENT_LENGTH);
+  if (i < 0) return null;
+  return `argument ${i + 1} is ${(argv[i] as string).length} characters long: no manifold argument is longer than ${MAX_ARGUMENT_LENGTH}`;
+}
+
 /**
  * The first tubectl-style single-dash option before `--` (`-netns`,
  * `-bpffs=/x`) or unknown short option (`-v`), as the error to report, or

@@ -130,4 +130,12 @@ test('pure parts: edit distance, closest commands, positional words, single-dash
   assert.is(explainUsage('Something new from yargs', ['status'], COMMANDS), 'Something new from yargs (see "manifold status --help")');
 });
 
+test('an argument longer than any manifold takes is refused before the parser sees it, without echoing it', () => {
+  const long = 'a'.repeat(128 * 1024 - 1);
+  usage([long], /argument 1 is 131071 characters long: no manifold argument is longer than 4096$/m);
+  usage(['bind', 'web', 'tcp', '192.0.2.1', '80', `--label=${'x'.repeat(5000)}`], /argument 6 is 5008 characters long/);
+  const r = cli(['bind', 'x'.repeat(4096), 'tcp', '192.0.2.1', '80', ...TARGET]);
+  assert.not.match(r.stderr, /characters long/, 'at the limit: the label check speaks');
+});
+
 test.run();
