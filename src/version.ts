@@ -5,13 +5,16 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { programDir } from './locate.js';
+import { escapeControls } from './core/escape.js';
 
 let cached: string | undefined;
 
 /** The version string (git describe at build time when available). */
 export function manifoldVersion(): string {
   if (cached) return cached;
-  if (process.env.MANIFOLD_VERSION_OVERRIDE) return (cached = process.env.MANIFOLD_VERSION_OVERRIDE);
+  // A test hook read by every build: from the environment, so escaped (and clipped) like any input.
+  const override = process.env.MANIFOLD_VERSION_OVERRIDE;
+  if (override) return (cached = escapeControls(override.slice(0, 128)));
   let dir = programDir();
   for (let i = 0; i < 6; i++) {
     for (const name of ['VERSION', 'package.json']) {

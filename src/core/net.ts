@@ -351,8 +351,9 @@ export function parsePortRange(value: unknown, what = 'port'): PortRange {
 
 /**
  * A single port "0".."65535" as text, or why not. The range form ("8000-8000"
- * too) is not a port here: one owner for every input that names one port
- * (the CLI's single-port options, the config's Listen= and Target=).
+ * too) is not a port here: one owner for every command-line input that names
+ * one port. (Config files' Listen= and Target= keep accepting a one-port
+ * range, as they always have: src/config/schema.ts.)
  */
 export function parseSinglePortText(text: string): number | string {
   if (!/^\d{1,5}$/.test(text)) return 'expected a single port, 0 to 65535';

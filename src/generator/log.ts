@@ -86,7 +86,7 @@ export class GeneratorLog {
   log(level: number, message: string): void {
     // Cut before escaping (escaping only lengthens): bounded time for any message.
     const raw = message.length > MAX_RECORD_BYTES ? message.slice(0, MAX_RECORD_BYTES) : message;
-    const text = escapeControls(raw.replace(/[\r\n]+/g, ' '));
+    const text = escapeControls(raw); // a line break too: a record is one line
     const prefix = `<${LOG_DAEMON | level}>${this.ident}[${process.pid}]: `;
     // The text's share of a record: what the prefix and the newline leave.
     let budget = Math.max(0, MAX_RECORD_BYTES - Buffer.byteLength(prefix, 'utf8') - 1);

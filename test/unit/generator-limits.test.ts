@@ -82,6 +82,15 @@ test('kmsg: a line of 600 "é" (1200 bytes) is cut by bytes to fit a record, and
   assert.ok(dev.closed);
 });
 
+test('kmsg: a line break or escape in a message (a file name) is escaped, never a space: a record is one line', () => {
+  const dev = fakeKmsg(1024);
+  const log = new GeneratorLog('kmsg', 'manifold-generator', dev);
+  log.log(Level.err, '/etc/manifold/nl\nx.conf: bad\r\x1b[2J');
+  log.log(Level.err, '/etc/manifold/nl x.conf: bad');
+  log.close();
+  assert.equal(dev.records, ['<27>manifold-generator[' + process.pid + ']: /etc/manifold/nl\\x0ax.conf: bad\\x0d\\x1b[2J\n', '<27>manifold-generator[' + process.pid + ']: /etc/manifold/nl x.conf: bad\n']);
+});
+
 test('kmsg: a record the kernel still refuses is retried shorter; one never accepted is dropped, not the log', () => {
   const small = fakeKmsg(300);
   const log = new GeneratorLog('kmsg', 'manifold-generator', small);
