@@ -5,8 +5,52 @@
  * and "_" equivalent in keys, the last occurrence wins, a bare key is true.
  */
 
+import { fs } from '../config/node.js';
+
 /** The switch's key. */
 export const SWITCH = 'manifold.generator';
+
+/** Longest command line read (the kernel's is at most a few KiB; PID 1's arguments are clipped). */
+const MAX_CMDLINE_BYTES = 64 * 1024;
+
+function readClipped(file: string): string | null {
+  let fd: number;
+  try {
+    fd = fs.openSync(file, 'r');
+  } catch {
+    return null;
+  }
+  try {
+    const buf = Buffer.alloc(MAX_CMDLINE_BYTES);
+    let n = 0;
+    for (;;) {
+      const got = fs.readSync(fd, buf, n, buf.length - n, null);
+      if (got === 0 || (n += got) === buf.length) break;
+    }
+    return buf.subarray(0, n).toString('utf8');
+  } catch {
+    return null;
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+/**
+ * The command line the switch is read from, as systemd's proc_cmdline()
+ * chooses it: $SYSTEMD_PROC_CMDLINE when set; in a container (systemd tells
+ * generators with $SYSTEMD_VIRTUALIZATION=container:…, or
+ * /run/systemd/container exists) the arguments of the container's PID 1,
+ * joined by spaces, since the kernel's command line is the host's; else
+ * /proc/cmdline. Empty when it cannot be read. `root` is for tests.
+ */
+export function kernelCommandLine(env: NodeJS.ProcessEnv, root = '/'): string {
+  const override = env['SYSTEMD_PROC_CMDLINE'];
+  if (override !== undefined) return override;
+  const virt = env['SYSTEMD_VIRTUALIZATION'];
+  const container = virt !== undefined ? virt.startsWith('container:') : fs.existsSync(`${root}run/systemd/container`);
+  if (container) return (readClipped(`${root}proc/1/cmdline`) ?? '').replace(/\0+$/, '').replace(/\0/g, ' ');
+  return readClipped(`${root}proc/cmdline`) ?? '';
+}
 
 /** Split a kernel command line into words, removing quotes. */
 export function splitCmdline(text: string): string[] {

@@ -6,8 +6,8 @@
  * logs to /dev/kmsg; a bad config file is logged and skipped; exits 0 unless
  * it cannot write its output. The output directories must be absolute, as
  * systemd passes them: a relative one is refused before anything is written.
- * `manifold.generator=0` on the kernel command line ($SYSTEMD_PROC_CMDLINE
- * overrides /proc/cmdline) turns it off.
+ * `manifold.generator=0` on the kernel command line (read as systemd does:
+ * cmdline.ts) turns it off.
  *
  * Socket= lines are rendered for the running systemd (systemd-version.ts):
  * on >= 256 with PassFileDescriptorsToExec=, else with the register template.
@@ -21,7 +21,7 @@ import { configDirs, loadConfig } from '../config/load.js';
 import { clip, quote } from '../config/problems.js';
 import { countProblems, type ConfigProblem } from '../config/types.js';
 import { hasUnsafeCharacters } from '../core/escape.js';
-import { generatorSwitch } from './cmdline.js';
+import { generatorSwitch, kernelCommandLine } from './cmdline.js';
 import { GeneratorLog, Level } from './log.js';
 import { DEFAULT_MANIFOLD_BIN, renderDropIns, renderLabel, type RenderOptions, type SocketForm } from './render.js';
 import { passesFdsToExec, runningSystemdVersion } from './systemd-version.js';
@@ -29,16 +29,6 @@ import { dryRunText, writeAll } from './write.js';
 
 /** Most files whose problems are logged one by one. */
 const MAX_LOGGED_FILES = 10;
-
-function readCmdline(env: NodeJS.ProcessEnv): string {
-  const override = env['SYSTEMD_PROC_CMDLINE'];
-  if (override !== undefined) return override;
-  try {
-    return fs.readFileSync('/proc/cmdline', 'utf8');
-  } catch {
-    return '';
-  }
-}
 
 function inInitrd(env: NodeJS.ProcessEnv): boolean {
   const v = env['SYSTEMD_IN_INITRD'];
@@ -87,7 +77,7 @@ export function run(argv: readonly string[], env: NodeJS.ProcessEnv = process.en
       log.log(Level.err, `output directories must be absolute paths, got ${quote(relative)}; nothing generated`);
       return 1;
     }
-    const sw = generatorSwitch(readCmdline(env), inInitrd(env));
+    const sw = generatorSwitch(kernelCommandLine(env), inInitrd(env));
     for (const w of sw.invalid) log.log(Level.warning, `ignoring ${quote(w)} on the kernel command line: not a boolean`);
     if (!sw.enabled) {
       log.log(Level.info, `disabled by "${sw.word ?? 'manifold.generator=0'}" on the kernel command line; nothing generated`);

@@ -22,7 +22,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { registerUnitFor, systemdEscape, systemdUnescape, unitNameProblem } from '../../src/config/unit-name.js';
-import { generatorSwitch, splitCmdline } from '../../src/generator/cmdline.js';
+import { generatorSwitch, kernelCommandLine, splitCmdline } from '../../src/generator/cmdline.js';
 import fc from 'fast-check';
 import { quoteExecWord, renderDropIns } from '../../src/generator/render.js';
 import { PASS_FDS_TO_EXEC_SINCE, passesFdsToExec, runningSystemdVersion, versionFromMaps } from '../../src/generator/systemd-version.js';
@@ -158,6 +158,29 @@ test('unitNameProblem', () => {
 test('splitCmdline removes quotes', () => {
   assert.equal(splitCmdline(' a  b="c d"\te\'f g\' "h" \n'), ['a', 'b=c d', 'ef g', 'h']);
   assert.equal(splitCmdline(''), []);
+});
+
+test('kernelCommandLine: the override, else in a container PID 1\'s arguments (the kernel\'s are the host\'s), else /proc/cmdline', () => {
+  const root = fs.mkdtempSync(path.join(os.tmpdir(), 'mf-cmdline-'));
+  try {
+    fs.mkdirSync(path.join(root, 'proc', '1'), { recursive: true });
+    fs.mkdirSync(path.join(root, 'run', 'systemd'), { recursive: true });
+    fs.writeFileSync(path.join(root, 'proc', 'cmdline'), 'BOOT_IMAGE=/vmlinuz quiet manifold.generator=0\n');
+    fs.writeFileSync(path.join(root, 'proc', '1', 'cmdline'), '/sbin/init\0manifold.generator=1\0');
+    const r = `${root}/`;
+    assert.is(kernelCommandLine({ SYSTEMD_PROC_CMDLINE: 'x=1' }, r), 'x=1');
+    assert.is(kernelCommandLine({}, r), 'BOOT_IMAGE=/vmlinuz quiet manifold.generator=0\n');
+    assert.is(kernelCommandLine({ SYSTEMD_VIRTUALIZATION: 'vm:kvm' }, r), 'BOOT_IMAGE=/vmlinuz quiet manifold.generator=0\n');
+    assert.is(kernelCommandLine({ SYSTEMD_VIRTUALIZATION: 'container:systemd-nspawn' }, r), '/sbin/init manifold.generator=1');
+    assert.is(generatorSwitch(kernelCommandLine({ SYSTEMD_VIRTUALIZATION: 'container:docker' }, r), false).enabled, true, 'the host\'s switch does not reach the container');
+    assert.is(kernelCommandLine({}, r), 'BOOT_IMAGE=/vmlinuz quiet manifold.generator=0\n', 'no marker file yet');
+    fs.writeFileSync(path.join(root, 'run', 'systemd', 'container'), 'lxc\n');
+    assert.is(kernelCommandLine({}, r), '/sbin/init manifold.generator=1', 'systemd\'s marker file without the variable');
+    fs.rmSync(path.join(root, 'proc', '1', 'cmdline'));
+    assert.is(kernelCommandLine({ SYSTEMD_VIRTUALIZATION: 'container:lxc' }, r), '', 'unreadable: empty (the generator runs)');
+  } finally {
+    fs.rmSync(root, { recursive: true, force: true });
+  }
 });
 
 test('generatorSwitch', () => {
