@@ -225,7 +225,8 @@ export class BindingSetBuilder {
       if (before <= this.limit) this.problem(where, `the set expands to more than the ${this.limit} bindings allowed (ranges × protocols are counted, not expanded); nothing was changed`, 'ERR_NO_SPACE');
       return;
     }
-    if (!this.ok) return; // a set with problems is refused anyway: stop encoding
+    // Encoded even once the set has a problem (it is refused anyway): a conflict later in the
+    // file is reported too, so the error (its code, its exit status) does not depend on order.
     if (typeof where === 'string') this.whereOf[entry] = where;
     const v6 = (packed & 0x100) !== 0;
     const len = packed & 0xff;

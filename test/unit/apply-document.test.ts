@@ -129,6 +129,18 @@ test('one kind of problem keeps its own code', () => {
   assert.is(failure('[{"label": "a", "prefix": "1.2.3.4", "port": "9-8"}]').code, 'ERR_INVALID_PORT');
 });
 
+test('a conflict after another problem is reported too: the code does not depend on the order of entries', () => {
+  const bad = '{"label": "a", "prefix": "x", "port": 1}';
+  const one = '{"label": "a", "prefix": "10.0.0.1", "port": 80, "protocol": "tcp"}';
+  const two = '{"label": "b", "prefix": "10.0.0.1", "port": 80, "protocol": "tcp"}';
+  for (const order of [[bad, one, two], [one, two, bad], [one, bad, two]]) {
+    const err = failure(`[${order.join(',')}]`);
+    assert.is(err.code, 'ERR_INVALID_FILE', order.join(' '));
+    assert.match(err.message, /2 problems/, order.join(' '));
+    assert.match(err.message, /is bound to "b" here and to "a"/, order.join(' '));
+  }
+});
+
 test('the same binding with two labels names both places', () => {
   const err = failure('[\n{"label": "a", "prefix": "10.0.0.0/8", "port": "1-3"},\n{"label": "b", "prefix": "10.1.2.3/8", "port": 2, "protocol": "udp"}\n]');
   assert.match(err.message, /f\.json:3:1: bindings\[1\]: udp 10\.0\.0\.0\/8 2 is bound to "b" here and to "a" at f\.json:2:1: bindings\[0\]/);
