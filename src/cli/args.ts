@@ -50,6 +50,13 @@ export function positionalNames(command: string): string[] {
  */
 const POSITIONALS_ALSO_OPTIONS: Readonly<Record<string, readonly string[]>> = { bindings: ['protocol', 'prefix', 'port'] };
 
+/** The running command's positional arguments that may also be given as options. */
+function alsoOptionsOfRunningCommand(y: YargsContext): string[] {
+  const full = y.getInternalMethods?.().getContext?.().fullCommands;
+  if (!Array.isArray(full)) return [];
+  return full.flatMap((c) => (typeof c === 'string' ? positionalNames(c).filter((n) => (POSITIONALS_ALSO_OPTIONS[c.split(' ')[0] ?? ''] ?? []).includes(n)) : []));
+}
+
 function positionalsOfRunningCommand(y: YargsContext): string[] {
   const full = y.getInternalMethods?.().getContext?.().fullCommands;
   if (!Array.isArray(full)) return [];
@@ -73,6 +80,20 @@ function optionNames(raw: readonly string[]): Array<{ token: string; name: strin
     out.push({ token, name, negated, value: eq < 0 ? null : token.slice(eq + 1) });
   }
   return out;
+}
+
+/** The value of the last `--name VALUE` or `--name=VALUE` before `--`, or null. */
+function lastOptionValue(raw: readonly string[], name: string): string | null {
+  let last: string | null = null;
+  for (let i = 0; i < raw.length; i++) {
+    const t = raw[i] as string;
+    if (t === '--') break;
+    if (!t.startsWith('--')) continue;
+    const eq = t.indexOf('=');
+    if (!sameOption(name, eq < 0 ? t.slice(2) : t.slice(2, eq))) continue;
+    last = eq < 0 ? (raw[i + 1] ?? null) : t.slice(eq + 1);
+  }
+  return last;
 }
 
 /** "lock-timeout" and "lockTimeout" are the same option for yargs. */
@@ -157,6 +178,15 @@ export function argumentRules(raw: readonly string[]): (argv: Record<string, unk
       const clash = positionals.find((p) => sameOption(p, o.name));
       if (clash !== undefined) {
         throw new ManifoldError('ERR_USAGE', `${o.token.split('=')[0]} is not an option of this command: give the ${clash} as an argument`);
+      }
+    }
+    // Given both ways (`bindings tcp --protocol udp`), yargs silently keeps the argument: a
+    // value that is not the option's last one means both were given, and differ.
+    for (const name of alsoOptionsOfRunningCommand(ctx)) {
+      const last = lastOptionValue(raw, name);
+      const value = argv[name];
+      if (last !== null && value !== undefined && String(Array.isArray(value) ? value[value.length - 1] : value) !== last) {
+        throw new ManifoldError('ERR_USAGE', `the ${name.toUpperCase()} argument and --${name} were both given, and differ: give one`);
       }
     }
     const options = ctx.getOptions?.();

@@ -138,4 +138,14 @@ test('an argument longer than any manifold takes is refused before the parser se
   assert.not.match(r.stderr, /characters long/, 'at the limit: the label check speaks');
 });
 
+test('bindings: a filter given as an argument and as an option that differ is a usage error (neither silently wins)', () => {
+  usage(['bindings', '--protocol', 'udp', 'tcp'], 'the PROTOCOL argument and --protocol were both given, and differ: give one');
+  usage(['bindings', 'any', '192.0.2.1', '80', '--port', '81'], 'the PORT argument and --port were both given, and differ: give one');
+  usage(['bindings', '--prefix=192.0.2.1', 'any', '198.51.100.1'], 'the PREFIX argument and --prefix were both given, and differ: give one');
+  // The same value both ways, or the option alone (repeated: the last wins), is no conflict: past the arguments, the bpffs check speaks.
+  for (const args of [['bindings', 'tcp', '--protocol', 'tcp'], ['bindings', '--protocol', 'udp', '--protocol', 'tcp'], ['bindings', 'any', '192.0.2.1', '--port', '80']]) {
+    assert.match(cli([...args, ...TARGET]).stderr, /not a bpf filesystem/, args.join(' '));
+  }
+});
+
 test.run();
