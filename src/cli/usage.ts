@@ -133,7 +133,7 @@ export function longArgumentError(argv: readonly string[]): string | null {
 export function singleDashError(argv: readonly string[]): string | null {
   for (const t of argv) {
     if (t === '--') return null;
-    const one = /^-([A-Za-gi-z])$/.exec(t);
+    const one = /^-([^-0-9h])$/u.exec(t);
     if (one) return `"${t}" is not an option: the only short option is -h; options are written with two dashes (see "manifold --help")`;
     const m = /^-([A-Za-z][A-Za-z0-9-]+)(=.*)?$/.exec(t);
     if (!m) continue;
@@ -181,7 +181,9 @@ export function explainUsage(msg: string, argv: readonly string[], commands: rea
   if (m) {
     const unknown = (m[1] as string).split(', ');
     const options = unknown.filter((u) => argv.some((a) => a === `--${u}` || a.startsWith(`--${u}=`) || a === `--no-${u}`));
-    const extra = unknown.filter((u) => !options.includes(u));
+    // yargs also reports an unknown --foo-bar as "fooBar" (its camel-case alias): not a second complaint.
+    const camel = new Set(options.map((o) => o.replace(/-([a-z0-9])/gi, (_, c: string) => c.toUpperCase())));
+    const extra = unknown.filter((u) => !options.includes(u) && !camel.has(u));
     const parts: string[] = [];
     if (options.length) parts.push(`unknown ${options.length === 1 ? 'option' : 'options'} ${options.map((o) => `--${o}`).join(', ')} for "${cmd.name}"`);
     if (extra.length) parts.push(`unexpected ${extra.length === 1 ? 'argument' : 'arguments'} ${quoteList(extra)} for "${cmd.name}"`);

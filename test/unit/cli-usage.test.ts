@@ -81,6 +81,11 @@ test('extra arguments, unknown options and invalid choices are named', () => {
   usage(['bind', 'web', 'tcp', '192.0.2.0/24', '80', 'extra'], 'unexpected argument "extra" for "bind" (see "manifold bind --help")');
   usage(['load', 'x', 'y'], 'unexpected arguments "x", "y" for "load" (see "manifold load --help")');
   usage(['status', '--frob'], 'unknown option --frob for "status" (see "manifold status --help")');
+  // yargs' camel-case alias of a dashed name is not a second complaint; odd short options are options.
+  usage(['version', '--foo-bar'], /^(manifold: error: )?unknown option --foo-bar for "version" \(see "manifold version --help"\)$/m);
+  usage(['bind', 'web', 'tcp', '192.0.2.1', '80', '--dry-run'], /^(manifold: error: )?unknown option --dry-run for "bind" \(see "manifold bind --help"\)$/m);
+  usage(['version', '-_'], '"-_" is not an option: the only short option is -h');
+  usage(['version', '-@'], '"-@" is not an option: the only short option is -h');
   usage(['completion', 'fish'], 'invalid SHELL "fish": expected one of "bash", "zsh" (see "manifold completion --help")');
 });
 
