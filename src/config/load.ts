@@ -18,7 +18,7 @@ import type { Stats } from 'node:fs';
 import { fsReason } from '../errors.js';
 import { hasUnsafeCharacters } from '../core/escape.js';
 import type { Protocol } from '../core/net.js';
-import { fs, path, under } from './node.js';
+import { fs, isUtf8, path, under } from './node.js';
 import { parseIni } from './ini.js';
 import { PortIndex } from './port-index.js';
 import { MAX_PROBLEMS_PER_FILE, omittedProblem } from './problems.js';
@@ -149,6 +149,27 @@ function isEmpty(file: string): boolean {
   }
 }
 
+/** The names in `dir` that are UTF-8; a *.conf name that is not is a problem (its bytes shown escaped). */
+function utf8Names(dir: string, base: string, problems: ConfigProblem[]): string[] {
+  const out: string[] = [];
+  let raw: Buffer[];
+  try {
+    raw = fs.readdirSync(dir, { encoding: 'buffer' });
+  } catch {
+    return out;
+  }
+  for (const b of raw) {
+    if (isUtf8(b)) {
+      out.push(b.toString('utf8'));
+      continue;
+    }
+    if (!b.subarray(-5).equals(Buffer.from('.conf'))) continue;
+    const shown = [...b].map((c) => (c >= 0x20 && c < 0x7f && c !== 0x5c ? String.fromCharCode(c) : `\\x${c.toString(16).padStart(2, '0')}`)).join('');
+    problems.push({ file: under(base, shown), line: 0, message: 'the file name is not valid UTF-8: the file is ignored (rename it)' });
+  }
+  return out;
+}
+
 /**
  * The effective config files of the directories, in file-name order (masked
  * names left out), and problems with directories or entries.
@@ -172,6 +193,9 @@ export function listConfigFiles(dirs: readonly string[] = configDirs()): { files
     const untrusted = trustProblem(dir, { directory: true, trusted: inTrusted.trusted });
     if (untrusted) problems.push({ file: dir, line: 0, message: `${untrusted}; the files in it are ignored` });
     const base = path.normalize(dir); // once: a directory entry's name has no "/"
+    // A name that is not UTF-8 reads back with U+FFFD in place of its bad bytes: a path that
+    // cannot be opened, and that another file's name could equal. Such names are refused.
+    if (names.some((n) => n.includes('\uFFFD'))) names = utf8Names(dir, base, problems);
     for (const name of names) if (isConfigName(name) && !chosen.has(name)) chosen.set(name, untrusted ? null : under(base, name));
   }
   const files: string[] = [];

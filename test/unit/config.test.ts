@@ -330,6 +330,17 @@ test('a label defined twice where the second takes its name from the file name',
   });
 });
 
+test('a config file name that is not UTF-8 is refused with its bytes shown, and does not mask a file whose name decodes alike', () => {
+  withTree({ 'etc/keep.conf': '[Label]\nBind=tcp 192.0.2.1 80\n', 'lib/inv\uFFFDx.conf': '[Label]\nName=lower\nBind=tcp 192.0.2.2 80\n' }, (root) => {
+    // inv<0xff>x.conf: Node reads its name back as "inv\uFFFDx.conf", a path that does not exist.
+    fs.writeFileSync(Buffer.concat([Buffer.from(`${root}/etc/inv`), Buffer.from([0xff, 0x1b]), Buffer.from('x.conf')]), '[Label]\nName=bad\n');
+    fs.writeFileSync(Buffer.concat([Buffer.from(`${root}/etc/notes`), Buffer.from([0xff])]), 'not a config file');
+    const r = loadConfig(dirsIn(root));
+    assert.equal(r.problems.map(formatProblem), [`${root}/etc/inv\\xff\\x1bx.conf: the file name is not valid UTF-8: the file is ignored (rename it)`]);
+    assert.equal(r.units.map((u) => u.name).sort(), ['keep', 'lower'], 'the lower directory\'s file of the decoded name is read');
+  });
+});
+
 // ---------------------------------------------------------------- layering
 
 test('layering: /etc over /run over /usr/lib; /dev/null symlinks and empty files mask', () => {
