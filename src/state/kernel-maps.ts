@@ -8,8 +8,8 @@ import { destInfoIndex, DestKind, PORT_WORDS, SLOTS, Sizes, trieSlot } from '../
 import { Place, type GenMeta, type PlaceId } from '../core/placement.js';
 import { ManifoldError } from '../errors.js';
 import {
-  BPF_NOEXIST, BPF_F_NO_PREALLOC, mapCreate, mapDeleteBatch, mapDelete, mapDump, mapFdById, mapInfo, mapLookup, mapLookupRange, mapNextKey, mapUpdate,
-  mapUpdateBatch, MapType, objMemlock,
+  BPF_NOEXIST, BPF_F_NO_PREALLOC, mapCreate, mapDeleteBatch, mapDelete, mapDump, mapFdById, mapInfo, mapLookup, mapLookupRange, mapNextKey, mapShape, mapUpdate,
+  mapUpdateBatch, MapType, objMemlock, type MapShape,
 } from '../sys/bpf.js';
 import { SysError } from '../sys/errno.js';
 import { closeFd } from '../sys/libc.js';
@@ -46,13 +46,6 @@ export const MapPins = {
 /** A pinned map's key in MapPins. */
 export type MapPin = keyof typeof MapPins;
 
-/** A map's type (enum bpf_map_type) and the sizes of its keys and values. */
-interface MapShape {
-  type: number;
-  keySize: number;
-  valueSize: number;
-}
-
 const array = (valueSize: number): MapShape => ({ type: MapType.ARRAY, keySize: 4, valueSize });
 
 /**
@@ -83,7 +76,7 @@ const SHAPES: Record<MapPin, MapShape> = {
  * from beyond one (only root can replace a pin; still never trusted).
  */
 export function mapShapeProblem(fd: number, pin: MapPin): string | null {
-  const have = mapInfo(fd);
+  const have = mapShape(fd);
   const want = SHAPES[pin];
   if (have.type === want.type && have.keySize === want.keySize && have.valueSize === want.valueSize) return null;
   const shape = (m: MapShape): string => `type ${m.type}, key ${m.keySize} bytes, value ${m.valueSize} bytes`;

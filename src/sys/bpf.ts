@@ -25,6 +25,7 @@ interface BpfFns {
   map_delete_batch: Fn;
   map_create: Fn;
   obj_info: Fn;
+  obj_info_direct: Fn;
   map_fd_by_id: Fn;
   prog_fd_by_id: Fn;
   link_create: Fn;
@@ -66,6 +67,8 @@ function bpf(): BpfFns {
       'int bpf_map_create(int type, const char *name, uint32_t key_size, uint32_t value_size, uint32_t max_entries, const uint8_t *opts)',
     ),
     obj_info: lib.func('int bpf_obj_get_info_by_fd(int fd, _Inout_ uint8_t *info, _Inout_ uint32_t *len)'),
+    // The same call with buffers passed as they are (no copies in and out): several times cheaper.
+    obj_info_direct: lib.func('int bpf_obj_get_info_by_fd(int fd, uint8_t *info, uint32_t *len)'),
     map_fd_by_id: lib.func('int bpf_map_get_fd_by_id(uint32_t id)'),
     prog_fd_by_id: lib.func('int bpf_prog_get_fd_by_id(uint32_t id)'),
     link_create: lib.func('int bpf_link_create(int prog_fd, int target_fd, int attach_type, const uint8_t *opts)'),
@@ -292,6 +295,25 @@ export function objInfo(fd: number, size: number): Buffer {
   const len = [size];
   check('bpf_obj_get_info_by_fd', bpf().obj_info(fd, info, len));
   return info;
+}
+
+/** A map's type (enum bpf_map_type) and key and value sizes. */
+export interface MapShape {
+  type: number;
+  keySize: number;
+  valueSize: number;
+}
+
+/**
+ * The type and sizes of a map: the head of bpf_map_info (the kernel fills
+ * what fits), read with no copies, for a check made on every map a command
+ * opens.
+ */
+export function mapShape(fd: number): MapShape {
+  const info = Buffer.alloc(16);
+  const len = Uint32Array.of(16);
+  check('bpf_obj_get_info_by_fd', bpf().obj_info_direct(fd, info, len));
+  return { type: info.readUInt32LE(0), keySize: info.readUInt32LE(8), valueSize: info.readUInt32LE(12) };
 }
 
 /** Information about a map. */
