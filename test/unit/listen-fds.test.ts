@@ -7,6 +7,12 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { takeListenFds } from '../../src/ops/listen-fds.js';
 import { ManifoldError } from '../../src/errors.js';
+import { spawnSync } from 'node:child_process';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const BIN = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..', 'bin', 'manifold');
 
 function refusal(env: NodeJS.ProcessEnv): ManifoldError {
   try {
@@ -37,6 +43,21 @@ test('bad socket-activation variables: code and message', () => {
     assert.is(e.code, code, JSON.stringify(env));
     assert.match(e.message, message, JSON.stringify(env));
   }
+});
+
+test('LISTEN_FDS counting fds that were never passed: the error says so (fd 3 is then manifold\'s own), and clips a long name', () => {
+  const run = (env: NodeJS.ProcessEnv): { code: number | null; doc: { error: { code: string; message: string } } } => {
+    // No fd 3 is passed: in the child it is its runtime's own. --bpffs is not a bpffs: nothing is opened before the fds are checked.
+    const r = spawnSync(BIN, ['register', '--json', '--bpffs', os.tmpdir()], { encoding: 'utf8', timeout: 60_000, env: { ...process.env, MANIFOLD_JOURNAL: '0', ...env } });
+    return { code: r.status, doc: JSON.parse(r.stdout) as { error: { code: string; message: string } } };
+  };
+  const r = run({ LISTEN_FDS: '1', MANIFOLD_LABEL: 'web' });
+  assert.is(r.code, 1);
+  assert.is(r.doc.error.code, 'ERR_BAD_SOCKET');
+  assert.match(r.doc.error.message, /^fd 3 is not a socket \(it is anon_inode:\[[a-z]+\]\): fewer fds were passed than LISTEN_FDS says \(this one is manifold's own\)$/);
+  const long = run({ LISTEN_FDS: '1', LISTEN_FDNAMES: 'x'.repeat(5000) });
+  assert.is(long.doc.error.code, 'ERR_INVALID_LABEL');
+  assert.ok(long.doc.error.message.length < 300, `${long.doc.error.message.length} characters`);
 });
 
 test.run();
