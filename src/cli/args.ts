@@ -50,34 +50,38 @@ export function positionalNames(command: string): string[] {
  */
 const POSITIONALS_ALSO_OPTIONS: Readonly<Record<string, readonly string[]>> = { bindings: ['protocol', 'prefix', 'port'] };
 
-/** The running command's positional arguments that may also be given as options. */
-function alsoOptionsOfRunningCommand(y: YargsContext): string[] {
+/**
+ * The running command's positional arguments: those that are only
+ * arguments, and those that may also be given as options.
+ */
+function positionalsOfRunningCommand(y: YargsContext): { only: string[]; alsoOptions: string[] } {
+  const out = { only: [] as string[], alsoOptions: [] as string[] };
   const full = y.getInternalMethods?.().getContext?.().fullCommands;
-  if (!Array.isArray(full)) return [];
-  return full.flatMap((c) => (typeof c === 'string' ? positionalNames(c).filter((n) => (POSITIONALS_ALSO_OPTIONS[c.split(' ')[0] ?? ''] ?? []).includes(n)) : []));
-}
-
-function positionalsOfRunningCommand(y: YargsContext): string[] {
-  const full = y.getInternalMethods?.().getContext?.().fullCommands;
-  if (!Array.isArray(full)) return [];
-  return full.flatMap((c) => {
-    if (typeof c !== 'string') return [];
+  if (!Array.isArray(full)) return out;
+  for (const c of full) {
+    if (typeof c !== 'string') continue;
     const also = POSITIONALS_ALSO_OPTIONS[c.split(' ')[0] ?? ''] ?? [];
-    return positionalNames(c).filter((n) => !also.includes(n));
-  });
+    for (const n of positionalNames(c)) (also.includes(n) ? out.alsoOptions : out.only).push(n);
+  }
+  return out;
 }
 
-/** The raw option tokens before `--`, as option names ("--no-json" → "json", "--port=80" → "port"). */
-function optionNames(raw: readonly string[]): Array<{ token: string; name: string; negated: boolean; value: string | null }> {
-  const out: Array<{ token: string; name: string; negated: boolean; value: string | null }> = [];
-  for (const token of raw) {
+/**
+ * The raw option tokens before `--`, as option names ("--no-json" → "json",
+ * "--port=80" → "port"), with the value given after "=" and the token that
+ * follows (the value of "--port 80").
+ */
+function optionNames(raw: readonly string[]): Array<{ token: string; name: string; negated: boolean; value: string | null; next: string | null }> {
+  const out: Array<{ token: string; name: string; negated: boolean; value: string | null; next: string | null }> = [];
+  for (let i = 0; i < raw.length; i++) {
+    const token = raw[i] as string;
     if (token === '--') break;
     if (!token.startsWith('--') || token.length === 2) continue;
     const eq = token.indexOf('=');
     let name = eq < 0 ? token.slice(2) : token.slice(2, eq);
     const negated = name.startsWith('no-');
     if (negated) name = name.slice(3);
-    out.push({ token, name, negated, value: eq < 0 ? null : token.slice(eq + 1) });
+    out.push({ token, name, negated, value: eq < 0 ? null : token.slice(eq + 1), next: raw[i + 1] ?? null });
   }
   return out;
 }
@@ -85,21 +89,18 @@ function optionNames(raw: readonly string[]): Array<{ token: string; name: strin
 /** The value of the last `--name VALUE` or `--name=VALUE` before `--`, or null. */
 function lastOptionValue(raw: readonly string[], name: string): string | null {
   let last: string | null = null;
-  for (let i = 0; i < raw.length; i++) {
-    const t = raw[i] as string;
-    if (t === '--') break;
-    if (!t.startsWith('--')) continue;
-    const eq = t.indexOf('=');
-    if (!sameOption(name, eq < 0 ? t.slice(2) : t.slice(2, eq))) continue;
-    last = eq < 0 ? (raw[i + 1] ?? null) : t.slice(eq + 1);
-  }
+  for (const o of optionNames(raw)) if (!o.negated && sameOption(name, o.name)) last = o.value ?? o.next;
   return last;
+}
+
+/** yargs' camel-case alias of a dashed option name ("lock-timeout" → "lockTimeout"). */
+export function camelCase(name: string): string {
+  return name.replace(/-([a-z])/g, (_m, c: string) => c.toUpperCase());
 }
 
 /** "lock-timeout" and "lockTimeout" are the same option for yargs. */
 function sameOption(a: string, b: string): boolean {
-  const norm = (s: string): string => s.replace(/-([a-z])/g, (_m, c: string) => c.toUpperCase());
-  return norm(a) === norm(b);
+  return camelCase(a) === camelCase(b);
 }
 
 /** Marks an argument yargs must not read as an option: no command-line argument can contain NUL. */
@@ -173,7 +174,7 @@ function checkValues(raw: readonly string[], declared: { string?: unknown; boole
 export function argumentRules(raw: readonly string[]): (argv: Record<string, unknown>, y: unknown) => void {
   return (argv, y) => {
     const ctx = y as YargsContext;
-    const positionals = positionalsOfRunningCommand(ctx);
+    const { only: positionals, alsoOptions } = positionalsOfRunningCommand(ctx);
     for (const o of optionNames(raw)) {
       const clash = positionals.find((p) => sameOption(p, o.name));
       if (clash !== undefined) {
@@ -182,7 +183,7 @@ export function argumentRules(raw: readonly string[]): (argv: Record<string, unk
     }
     // Given both ways (`bindings tcp --protocol udp`), yargs silently keeps the argument: a
     // value that is not the option's last one means both were given, and differ.
-    for (const name of alsoOptionsOfRunningCommand(ctx)) {
+    for (const name of alsoOptions) {
       const last = lastOptionValue(raw, name);
       const value = argv[name];
       if (last !== null && value !== undefined && String(Array.isArray(value) ? value[value.length - 1] : value) !== last) {

@@ -7,7 +7,7 @@
  * of the message, the argument list and the command table, so they are
  * unit-tested without running yargs.
  */
-import { positionalNames } from './args.js';
+import { camelCase, positionalNames } from './args.js';
 
 /** A command as the usage messages need it. */
 export interface CommandInfo {
@@ -182,7 +182,7 @@ export function explainUsage(msg: string, argv: readonly string[], commands: rea
     const unknown = (m[1] as string).split(', ');
     const options = unknown.filter((u) => argv.some((a) => a === `--${u}` || a.startsWith(`--${u}=`) || a === `--no-${u}`));
     // yargs also reports an unknown --foo-bar as "fooBar" (its camel-case alias): not a second complaint.
-    const camel = new Set(options.map((o) => o.replace(/-([a-z0-9])/gi, (_, c: string) => c.toUpperCase())));
+    const camel = new Set(options.map(camelCase));
     const extra = unknown.filter((u) => !options.includes(u) && !camel.has(u));
     const parts: string[] = [];
     if (options.length) parts.push(`unknown ${options.length === 1 ? 'option' : 'options'} ${options.map((o) => `--${o}`).join(', ')} for "${cmd.name}"`);

@@ -59,7 +59,7 @@ function start(): void {
   const args = process.argv.slice(2);
   if (path.basename(process.argv0) === GENERATOR_NAME) {
     // Exit now rather than by emptying the event loop: that path tears the heap and the
-    // environment down first, about 5 ms at every boot (the generator writes synchronously:
+    // environment down first, 1-2 ms at every boot (the generator writes synchronously:
     // nothing is left to flush).
     process.exit(runGenerator(args));
   }

@@ -10,28 +10,12 @@ import { fs } from '../config/node.js';
 /** The switch's key. */
 export const SWITCH = 'manifold.generator';
 
-/** Longest command line read (the kernel's is at most a few KiB; PID 1's arguments are clipped). */
-const MAX_CMDLINE_BYTES = 64 * 1024;
-
-function readClipped(file: string): string | null {
-  let fd: number;
+/** A file's text, or null when it cannot be read (the kernel bounds both command lines). */
+function readText(file: string): string | null {
   try {
-    fd = fs.openSync(file, 'r');
+    return fs.readFileSync(file, 'utf8');
   } catch {
     return null;
-  }
-  try {
-    const buf = Buffer.alloc(MAX_CMDLINE_BYTES);
-    let n = 0;
-    for (;;) {
-      const got = fs.readSync(fd, buf, n, buf.length - n, null);
-      if (got === 0 || (n += got) === buf.length) break;
-    }
-    return buf.subarray(0, n).toString('utf8');
-  } catch {
-    return null;
-  } finally {
-    fs.closeSync(fd);
   }
 }
 
@@ -48,8 +32,8 @@ export function kernelCommandLine(env: NodeJS.ProcessEnv, root = '/'): string {
   if (override !== undefined) return override;
   const virt = env['SYSTEMD_VIRTUALIZATION'];
   const container = virt !== undefined ? virt.startsWith('container:') : fs.existsSync(`${root}run/systemd/container`);
-  if (container) return (readClipped(`${root}proc/1/cmdline`) ?? '').replace(/\0+$/, '').replace(/\0/g, ' ');
-  return readClipped(`${root}proc/cmdline`) ?? '';
+  if (container) return (readText(`${root}proc/1/cmdline`) ?? '').replace(/\0+$/, '').replace(/\0/g, ' ');
+  return readText(`${root}proc/cmdline`) ?? '';
 }
 
 /** Split a kernel command line into words, removing quotes. */

@@ -8,7 +8,7 @@ import { destInfoIndex, DestKind, PORT_WORDS, SLOTS, Sizes, trieSlot } from '../
 import { Place, type GenMeta, type PlaceId } from '../core/placement.js';
 import { ManifoldError } from '../errors.js';
 import {
-  BPF_NOEXIST, BPF_F_NO_PREALLOC, mapCreate, mapDeleteBatch, mapDelete, mapDump, mapFdById, mapInfo, mapLookup, mapLookupRange, mapNextKey, mapShape, mapUpdate,
+  BPF_NOEXIST, BPF_F_NO_PREALLOC, mapCreate, mapDeleteBatch, mapDelete, mapDump, mapFdById, mapInfo, mapLookup, mapLookupRange, mapNextKey, mapShape, mapUpdate, shapeMismatch,
   mapUpdateBatch, MapType, objMemlock, type MapShape,
 } from '../sys/bpf.js';
 import { SysError } from '../sys/errno.js';
@@ -76,11 +76,8 @@ const SHAPES: Record<MapPin, MapShape> = {
  * from beyond one (only root can replace a pin; still never trusted).
  */
 export function mapShapeProblem(fd: number, pin: MapPin): string | null {
-  const have = mapShape(fd);
-  const want = SHAPES[pin];
-  if (have.type === want.type && have.keySize === want.keySize && have.valueSize === want.valueSize) return null;
-  const shape = (m: MapShape): string => `type ${m.type}, key ${m.keySize} bytes, value ${m.valueSize} bytes`;
-  return `the pinned map ${MapPins[pin]} is not a manifold map (${shape(have)}; expected ${shape(want)})`;
+  const mismatch = shapeMismatch(mapShape(fd), SHAPES[pin]);
+  return mismatch && `the pinned map ${MapPins[pin]} is not a manifold map (${mismatch})`;
 }
 
 /** Throw ERR_STALE_STATE when mapShapeProblem finds one (`where`: the state directory). */

@@ -316,6 +316,13 @@ export function mapShape(fd: number): MapShape {
   return { type: info.readUInt32LE(0), keySize: info.readUInt32LE(8), valueSize: info.readUInt32LE(12) };
 }
 
+/** Why map shape `have` is not `want` ("type 1, key 3 bytes, value 99 bytes; expected …"), or null when they are the same. */
+export function shapeMismatch(have: MapShape, want: MapShape): string | null {
+  if (have.type === want.type && have.keySize === want.keySize && have.valueSize === want.valueSize) return null;
+  const text = (m: MapShape): string => `type ${m.type}, key ${m.keySize} bytes, value ${m.valueSize} bytes`;
+  return `${text(have)}; expected ${text(want)}`;
+}
+
 /** Information about a map. */
 export interface MapInfo {
   type: number;

@@ -6,7 +6,7 @@
  */
 import fs from 'node:fs';
 import { koffi } from './ffi.js';
-import { libbpf, mapShape } from './bpf.js';
+import { libbpf, mapShape, shapeMismatch } from './bpf.js';
 import { BpfObjectError, describeErrno, SysError } from './errno.js';
 import { lastErrno } from './ffi.js';
 
@@ -192,12 +192,9 @@ export function loadObjectAll(path: string, what: string, opts: LoadOptions = {}
     // map that is not what the program declares must be refused here (the verifier would
     // not notice a larger value, a different type of the same sizes, or an unread map).
     const reuse = (map: unknown, name: string, fd: number): void => {
-      const have = mapShape(fd);
       const want = { type: f.map_type(map) as number, keySize: f.map_key_size(map) as number, valueSize: f.map_value_size(map) as number };
-      if (have.type !== want.type || have.keySize !== want.keySize || have.valueSize !== want.valueSize) {
-        const shape = (m: { type: number; keySize: number; valueSize: number }): string => `type ${m.type}, key ${m.keySize} bytes, value ${m.valueSize} bytes`;
-        throw new BpfObjectError(`the existing map ${name} is not the map the program declares (${shape(have)}; expected ${shape(want)})`, 22, logLines);
-      }
+      const mismatch = shapeMismatch(mapShape(fd), want);
+      if (mismatch) throw new BpfObjectError(`the existing map ${name} is not the map the program declares (${mismatch})`, 22, logLines);
       const ret = f.map_reuse_fd(map, fd) as number;
       if (ret < 0) throw new BpfObjectError(`cannot reuse the existing map ${name}`, -ret, logLines);
     };
